@@ -1,0 +1,1 @@
+"""Spiders: ``feeds`` polls feed sources; site-specific spiders live beside it."""

@@ -1,0 +1,498 @@
+"""Load and validate ``config.toml`` into frozen dataclasses.
+
+Responsible for turning the operator's file into a :class:`Config` or a
+:class:`~monitor.errors.ConfigError` that lists *every* problem (file, the source, rule or
+subscriber by name, the field, and for a query the column).  Unknown keys are errors, so a
+typo never silently becomes a default.  ``${NAME}`` in subscriber URLs is kept as a
+template here and resolved from the environment only when a message is sent, so the
+resolved secret never sits in an object that might be printed.  This module must not
+touch the database or the network.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from monitor.core.rules import parse_query
+from monitor.core.units import parse_duration, parse_size
+from monitor.errors import ConfigError, ConfigProblem, QueryError
+
+SOURCE_TYPES = ("feed", "sitemap", "listing", "spider")
+FIRST_POLL = ("silent", "alert")
+MODES = ("realtime", "digest")
+SEVERITIES = ("normal", "critical")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_TERM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_USERINFO = re.compile(r"(?<=://)([^/@:\s]*):([^/@\s]+)@")
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    url: str = "sqlite:///wirewatch.db"
+    keep: timedelta = timedelta(days=90)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    listen: str = ""  # "" = no HTTP server
+
+
+@dataclass(frozen=True, slots=True)
+class FetchConfig:
+    user_agent: str = "wirewatch/0.1 (+https://example.org/wirewatch)"
+    timeout: timedelta = timedelta(seconds=30)
+    max_body: int = 10_000_000
+    concurrency: int = 32
+    per_host: int = 2
+    host_delay: timedelta = timedelta(seconds=1)
+    obey_robots: bool = True
+    full_text: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class AlertsConfig:
+    max_age: timedelta = timedelta(days=3)
+    first_poll: str = "silent"
+    operators: tuple[str, ...] = ()
+    max_attempts: int = 8
+    retry_backoff: timedelta = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    name: str
+    type: str
+    url: str
+    interval: timedelta = timedelta(minutes=10)
+    language: str | None = None
+    enabled: bool = True
+    links: str | None = None
+    spider: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleConfig:
+    name: str
+    query: str
+    notify: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    severity: str = "normal"
+    backfill: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberConfig:
+    name: str
+    urls: tuple[str, ...]  # templates: ${NAME} not yet resolved
+    mode: str = "realtime"
+    digest_at: tuple[str, ...] = ("08:00",)
+    timezone: str = "UTC"
+    max_per_hour: int = 30
+    quiet_hours: str = ""
+
+    def resolve_urls(self, env: Mapping[str, str]) -> tuple[list[tuple[int, str]], list[str]]:
+        """``(index, url)`` with ``${NAME}`` filled in, and the names of missing variables.
+
+        A URL that needs a missing variable is left out: sending to half a secret helps
+        nobody, and the caller records the missing names as the delivery error.
+        """
+        urls: list[tuple[int, str]] = []
+        missing: list[str] = []
+        for index, template in enumerate(self.urls):
+            names = _ENV.findall(template)
+            absent = [n for n in names if n not in env]
+            if absent:
+                missing.extend(absent)
+                continue
+            urls.append((index, _ENV.sub(lambda m: env[m.group(1)], template)))
+        return urls, missing
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: str
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    fetch: FetchConfig = field(default_factory=FetchConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    sources: tuple[SourceConfig, ...] = ()
+    terms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    rules: tuple[RuleConfig, ...] = ()
+    subscribers: tuple[SubscriberConfig, ...] = ()
+    warnings: tuple[ConfigProblem, ...] = ()
+
+    def source(self, name: str) -> SourceConfig | None:
+        return next((s for s in self.sources if s.name == name), None)
+
+    def subscriber(self, name: str) -> SubscriberConfig | None:
+        return next((s for s in self.subscribers if s.name == name), None)
+
+
+def redact(text: str) -> str:
+    """Hide the password part of any ``scheme://user:password@`` in ``text``."""
+    return _USERINFO.sub(lambda m: f"{m.group(1)}:***@", text)
+
+
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the config file; raise :class:`ConfigError` listing every problem."""
+    file = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError([ConfigProblem(file, "file", f"cannot read: {exc.strerror}")]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError([ConfigProblem(file, "file", f"not UTF-8 (byte {exc.start})")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([ConfigProblem(file, "file", f"invalid TOML: {exc}")]) from None
+    return parse_config(data, file, os.environ if env is None else env)
+
+
+def parse_config(data: Mapping[str, Any], file: str, env: Mapping[str, str]) -> Config:
+    """Validate an already-parsed TOML document."""
+    v = _Validator(file)
+    v.keys("top level", data, {"storage", "server", "fetch", "alerts", "sources", "terms", "rules", "subscribers"})
+
+    storage = _storage(v, v.table("storage", data.get("storage")))
+    server = _server(v, v.table("server", data.get("server")))
+    fetch = _fetch(v, v.table("fetch", data.get("fetch")))
+    alerts = _alerts(v, v.table("alerts", data.get("alerts")))
+    sources = _sources(v, data.get("sources", []))
+    terms = _terms(v, v.table("terms", data.get("terms")))
+    subscribers = _subscribers(v, data.get("subscribers", []), env)
+    rules = _rules(v, data.get("rules", []), terms, {s.name for s in sources}, {s.name for s in subscribers})
+
+    sub_names = {s.name for s in subscribers}
+    for i, op in enumerate(alerts.operators):
+        if op not in sub_names:
+            v.error(f"alerts.operators[{i}]", f"unknown subscriber {op!r}{_did_you_mean(op, sub_names)}")
+
+    if v.problems:
+        raise ConfigError(v.problems)
+    return Config(
+        path=file,
+        storage=storage,
+        server=server,
+        fetch=fetch,
+        alerts=alerts,
+        sources=tuple(sources),
+        terms=terms,
+        rules=tuple(rules),
+        subscribers=tuple(subscribers),
+        warnings=tuple(v.warnings),
+    )
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _storage(v: _Validator, t: Mapping[str, Any]) -> StorageConfig:
+    v.keys("storage", t, {"url", "keep"})
+    d = StorageConfig()
+    return StorageConfig(
+        url=v.string("storage.url", t.get("url", d.url)),
+        keep=v.duration("storage.keep", t.get("keep"), d.keep),
+    )
+
+
+def _server(v: _Validator, t: Mapping[str, Any]) -> ServerConfig:
+    v.keys("server", t, {"listen"})
+    listen = v.string("server.listen", t.get("listen", ""), allow_empty=True)
+    if listen and not re.match(r"^[^\s:]+:\d{1,5}$", listen):
+        v.error("server.listen", f"expected HOST:PORT, got {listen!r}")
+    return ServerConfig(listen=listen)
+
+
+def _fetch(v: _Validator, t: Mapping[str, Any]) -> FetchConfig:
+    v.keys(
+        "fetch",
+        t,
+        {"user_agent", "timeout", "max_body", "concurrency", "per_host", "host_delay", "obey_robots", "full_text"},
+    )
+    d = FetchConfig()
+    return FetchConfig(
+        user_agent=v.string("fetch.user_agent", t.get("user_agent", d.user_agent)),
+        timeout=v.duration("fetch.timeout", t.get("timeout"), d.timeout),
+        max_body=v.size("fetch.max_body", t.get("max_body"), d.max_body),
+        concurrency=v.integer("fetch.concurrency", t.get("concurrency", d.concurrency), 1, 1024),
+        per_host=v.integer("fetch.per_host", t.get("per_host", d.per_host), 1, 64),
+        host_delay=v.duration("fetch.host_delay", t.get("host_delay"), d.host_delay, allow_zero=True),
+        obey_robots=v.boolean("fetch.obey_robots", t.get("obey_robots", d.obey_robots)),
+        full_text=v.boolean("fetch.full_text", t.get("full_text", d.full_text)),
+    )
+
+
+def _alerts(v: _Validator, t: Mapping[str, Any]) -> AlertsConfig:
+    v.keys("alerts", t, {"max_age", "first_poll", "operators", "max_attempts", "retry_backoff"})
+    d = AlertsConfig()
+    return AlertsConfig(
+        max_age=v.duration("alerts.max_age", t.get("max_age"), d.max_age),
+        first_poll=v.choice("alerts.first_poll", t.get("first_poll", d.first_poll), FIRST_POLL),
+        operators=v.strings("alerts.operators", t.get("operators", [])),
+        max_attempts=v.integer("alerts.max_attempts", t.get("max_attempts", d.max_attempts), 1, 100),
+        retry_backoff=v.duration("alerts.retry_backoff", t.get("retry_backoff"), d.retry_backoff),
+    )
+
+
+def _sources(v: _Validator, items: Any) -> list[SourceConfig]:
+    out: list[SourceConfig] = []
+    seen: set[str] = set()
+    for i, t in enumerate(v.array("sources", items)):
+        name = t.get("name")
+        where = f"sources[{i}]" + (f" {name!r}" if isinstance(name, str) else "")
+        v.keys(where, t, {"name", "type", "url", "interval", "language", "enabled", "links", "spider"})
+        name = v.name(f"{where}.name", name)
+        if name in seen:
+            v.error(f"{where}.name", f"duplicate source name {name!r}")
+        seen.add(name)
+        kind = v.choice(f"{where}.type", t.get("type", "feed"), SOURCE_TYPES)
+        url = v.string(f"{where}.url", t.get("url"))
+        if url and not re.match(r"^https?://[^\s/]+", url, re.IGNORECASE):
+            v.error(f"{where}.url", f"only http(s) URLs can be polled, got {url!r}")
+        links = t.get("links")
+        spider = t.get("spider")
+        if kind == "listing" and not links:
+            v.error(f"{where}.links", "a listing source needs a CSS selector for its article links")
+        if kind == "spider" and not spider:
+            v.error(f"{where}.spider", "a spider source needs the name of a spider in crawler/spiders")
+        language = t.get("language")
+        out.append(
+            SourceConfig(
+                name=name,
+                type=kind,
+                url=url,
+                interval=v.duration(f"{where}.interval", t.get("interval"), timedelta(minutes=10)),
+                language=v.string(f"{where}.language", language) if language is not None else None,
+                enabled=v.boolean(f"{where}.enabled", t.get("enabled", True)),
+                links=v.string(f"{where}.links", links) if links is not None else None,
+                spider=v.string(f"{where}.spider", spider) if spider is not None else None,
+            )
+        )
+    return out
+
+
+def _terms(v: _Validator, t: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for name, aliases in t.items():
+        where = f"terms.{name}"
+        if not _TERM.match(name):
+            v.error(where, "a term name is letters, digits and _ (it is used bare in queries)")
+        if name in ("AND", "OR", "NOT", "NEAR"):
+            v.error(where, f"{name!r} is an operator and cannot be a term name")
+        values = v.strings(where, aliases)
+        if not any(a.strip() for a in values):
+            v.error(where, "a term needs at least one non-empty alias")
+        out[name] = tuple(a for a in values if a.strip())
+    return out
+
+
+def _rules(
+    v: _Validator, items: Any, terms: Mapping[str, tuple[str, ...]], sources: set[str], subscribers: set[str]
+) -> list[RuleConfig]:
+    out: list[RuleConfig] = []
+    seen: set[str] = set()
+    for i, t in enumerate(v.array("rules", items)):
+        name = t.get("name")
+        where = f"rules[{i}]" + (f" {name!r}" if isinstance(name, str) else "")
+        v.keys(where, t, {"name", "query", "notify", "languages", "sources", "severity", "backfill"})
+        name = v.name(f"{where}.name", name)
+        if name in seen:
+            v.error(f"{where}.name", f"duplicate rule name {name!r}")
+        seen.add(name)
+        query = v.string(f"{where}.query", t.get("query"))
+        if query:
+            try:
+                parse_query(query, terms)
+            except QueryError as exc:
+                v.error(f"{where}.query", f"{exc.message} at column {exc.column}" + (f"; {exc.suggestion}" if exc.suggestion else ""))
+        notify = v.strings(f"{where}.notify", t.get("notify", []))
+        for j, sub in enumerate(notify):
+            if sub not in subscribers:
+                v.error(f"{where}.notify[{j}]", f"unknown subscriber {sub!r}{_did_you_mean(sub, subscribers)}")
+        rule_sources = v.strings(f"{where}.sources", t.get("sources", []))
+        for j, src in enumerate(rule_sources):
+            if src not in sources:
+                v.error(f"{where}.sources[{j}]", f"unknown source {src!r}{_did_you_mean(src, sources)}")
+        out.append(
+            RuleConfig(
+                name=name,
+                query=query,
+                notify=notify,
+                languages=v.strings(f"{where}.languages", t.get("languages", [])),
+                sources=rule_sources,
+                severity=v.choice(f"{where}.severity", t.get("severity", "normal"), SEVERITIES),
+                backfill=v.boolean(f"{where}.backfill", t.get("backfill", False)),
+            )
+        )
+    return out
+
+
+def _subscribers(v: _Validator, items: Any, env: Mapping[str, str]) -> list[SubscriberConfig]:
+    out: list[SubscriberConfig] = []
+    seen: set[str] = set()
+    for i, t in enumerate(v.array("subscribers", items)):
+        name = t.get("name")
+        where = f"subscribers[{i}]" + (f" {name!r}" if isinstance(name, str) else "")
+        v.keys(where, t, {"name", "urls", "mode", "digest_at", "timezone", "max_per_hour", "quiet_hours"})
+        name = v.name(f"{where}.name", name)
+        if name in seen:
+            v.error(f"{where}.name", f"duplicate subscriber name {name!r}")
+        seen.add(name)
+        urls = v.strings(f"{where}.urls", t.get("urls"))
+        if not urls:
+            v.error(f"{where}.urls", "a subscriber needs at least one Apprise URL")
+        for j, url in enumerate(urls):
+            if not re.match(r"^(\$\{[A-Za-z_][A-Za-z0-9_]*\}|[a-z][a-z0-9+.-]*://)", url):
+                v.error(f"{where}.urls[{j}]", f"not an Apprise URL: {redact(url)!r}")
+            for var in _ENV.findall(url):
+                if var not in env:
+                    v.warn(f"{where}.urls[{j}]", f"environment variable {var} is not set; this URL is skipped until it is")
+        digest_at = v.strings(f"{where}.digest_at", t.get("digest_at", ["08:00"]))
+        for j, hhmm in enumerate(digest_at):
+            if not _HHMM.match(hhmm):
+                v.error(f"{where}.digest_at[{j}]", f"expected HH:MM, got {hhmm!r}")
+        tz = v.string(f"{where}.timezone", t.get("timezone", "UTC"))
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            v.error(f"{where}.timezone", f"unknown time zone {tz!r} (use an IANA name such as 'Asia/Seoul')")
+        quiet = v.string(f"{where}.quiet_hours", t.get("quiet_hours", ""), allow_empty=True)
+        if quiet and not re.match(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$", quiet):
+            v.error(f"{where}.quiet_hours", f"expected HH:MM-HH:MM or \"\", got {quiet!r}")
+        out.append(
+            SubscriberConfig(
+                name=name,
+                urls=urls,
+                mode=v.choice(f"{where}.mode", t.get("mode", "realtime"), MODES),
+                digest_at=digest_at,
+                timezone=tz,
+                max_per_hour=v.integer(f"{where}.max_per_hour", t.get("max_per_hour", 30), 1, 100_000),
+                quiet_hours=quiet,
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _did_you_mean(word: str, choices: set[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(choices), n=1)
+    return f", did you mean {close[0]!r}?" if close else ""
+
+
+class _Validator:
+    """Collects problems instead of stopping at the first; returns usable placeholders."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[ConfigProblem] = []
+        self.warnings: list[ConfigProblem] = []
+
+    def error(self, where: str, message: str) -> None:
+        self.problems.append(ConfigProblem(self.file, where, message))
+
+    def warn(self, where: str, message: str) -> None:
+        self.warnings.append(ConfigProblem(self.file, where, message))
+
+    def keys(self, where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
+        for key in table:
+            if key not in allowed:
+                self.error(f"{where}.{key}" if where != "top level" else key, f"unknown key{_did_you_mean(key, allowed)}")
+
+    def table(self, where: str, value: Any) -> Mapping[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.error(where, f"expected a table [{where}], got {type(value).__name__}")
+            return {}
+        return value
+
+    def array(self, where: str, value: Any) -> list[Mapping[str, Any]]:
+        if not isinstance(value, list) or not all(isinstance(x, dict) for x in value):
+            self.error(where, f"expected [[{where}]] tables")
+            return []
+        return value
+
+    def string(self, where: str, value: Any, *, allow_empty: bool = False) -> str:
+        if not isinstance(value, str):
+            self.error(where, "missing" if value is None else f"expected a string, got {type(value).__name__}")
+            return ""
+        if not value.strip() and not allow_empty:
+            self.error(where, "must not be empty")
+        return value
+
+    def name(self, where: str, value: Any) -> str:
+        text = self.string(where, value)
+        if text and not _NAME.match(text):
+            self.error(where, f"{text!r}: use letters, digits, '-', '_' or '.' (at most 64)")
+        return text
+
+    def strings(self, where: str, value: Any) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+            self.error(where, "expected a list of strings")
+            return ()
+        return tuple(value)
+
+    def boolean(self, where: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            self.error(where, f"expected true or false, got {value!r}")
+            return False
+        return value
+
+    def integer(self, where: str, value: Any, low: int, high: int) -> int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            self.error(where, f"expected an integer, got {value!r}")
+            return low
+        if not low <= value <= high:
+            self.error(where, f"must be between {low} and {high}, got {value}")
+        return value
+
+    def choice(self, where: str, value: Any, choices: tuple[str, ...]) -> str:
+        if value not in choices:
+            self.error(where, f"expected one of {', '.join(repr(c) for c in choices)}, got {value!r}")
+            return choices[0]
+        return str(value)
+
+    def duration(self, where: str, value: Any, default: timedelta, *, allow_zero: bool = False) -> timedelta:
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            self.error(where, f"expected a duration string such as '5m', got {value!r}")
+            return default
+        try:
+            delta = parse_duration(value)
+        except ValueError as exc:
+            self.error(where, str(exc))
+            return default
+        if delta <= timedelta(0) and not allow_zero:
+            self.error(where, "must be longer than zero")
+        return delta
+
+    def size(self, where: str, value: Any, default: int) -> int:
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            self.error(where, f"expected a size string such as '10MB', got {value!r}")
+            return default
+        try:
+            return parse_size(value)
+        except ValueError as exc:
+            self.error(where, str(exc))
+            return default

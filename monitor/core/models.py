@@ -1,0 +1,107 @@
+"""Plain data that flows through the pipeline, named by stage.
+
+``RawItem`` (what a spider read from a source) → ``Item`` (normalised, with its dedupe
+key) → ``StoredItem`` (has a database id) → ``RuleHit`` (a rule fired, with spans) →
+``Alert`` (one subscriber, one rule, one item) → ``Message`` (rendered for a channel).
+Only frozen dataclasses live here; nothing in this module does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RawItem:
+    """One entry as read from a feed, sitemap or page, before normalisation."""
+
+    guid: str | None
+    url: str | None
+    title: str
+    summary: str = ""
+    text: str = ""
+    language: str | None = None
+    published: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A normalised entry: canonical URL, dedupe key, clean text, aware datetimes."""
+
+    key: str
+    guid: str | None
+    url: str
+    canonical_url: str
+    title: str
+    summary: str
+    text: str
+    language: str | None
+    published: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """What the matcher sees: a title and a body (summary and full text), and a language hint."""
+
+    title: str
+    body: str
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A matched stretch of ``Document.title`` or ``Document.body`` (character offsets)."""
+
+    field: str  # "title" | "body"
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class RuleHit:
+    """A rule that fired on a document, with the spans that made it fire."""
+
+    rule: str
+    spans: tuple[Span, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class PollTarget:
+    """One source to poll, with the validators of its last successful poll."""
+
+    source_id: int
+    name: str
+    type: str
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    language: str | None = None
+    max_body: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PollOutcome:
+    """What polling one source produced: entries, "not modified", or an error.
+
+    ``status`` is ``"ok"`` (entries parsed, possibly none), ``"not_modified"`` (304, or a
+    body identical to the last one) or ``"error"``.  ``error_class`` is ``"temporary"``
+    (worth retrying soon) or ``"permanent"`` (needs an operator).  A feed that parsed
+    partly is ``"ok"`` with the entries that parsed and a ``warning``.
+    """
+
+    source_id: int
+    source: str
+    status: str
+    items: tuple[RawItem, ...] = ()
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    http_status: int | None = None
+    error: str | None = None
+    error_class: str | None = None
+    retry_after: float | None = None
+    warning: str | None = None
+    language: str | None = None

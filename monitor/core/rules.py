@@ -1,0 +1,786 @@
+"""The rule query language and the compiled matcher that evaluates rules on documents.
+
+``parse_query`` turns a query such as ``kim_jong_un AND putin AND (kursk OR troops) AND
+NOT "Kim Kardashian"`` into an immutable syntax tree, resolving bare names against the
+terms table and reporting mistakes as :class:`~monitor.errors.QueryError` with a 1-based
+column and a suggestion.  ``make_matcher`` compiles many rules at once: every alias and
+phrase of every rule becomes a path in one token trie keyed by normalised words (see
+:mod:`monitor.core.text`), a document is tokenised once per field and walked through the
+trie, and only the rules that use a pattern found in the document (plus the few rules
+that can fire on an empty document, such as ``NOT x``) are evaluated.  This module is
+pure: it must not read files, the clock or the network, and it must not know where
+documents or rules come from.
+
+Grammar (precedence NOT > NEAR > AND, including juxtaposition > OR)::
+
+    query   := or EOF
+    or      := and ("OR" and)*
+    and     := near (["AND"] near)*
+    near    := unary ("NEAR/n" unary)*        both sides: terms, phrases, OR groups, NEARs
+    unary   := "NOT" unary | primary
+    primary := ["title:" | "body:"] (NAME | "phrase" | "phrase*" | "(" or ")")
+
+``a NEAR/n b`` holds when an occurrence of ``a`` and a non-overlapping occurrence of
+``b`` in the same field have at most ``n`` words between them, in either order
+(``NEAR/0`` means adjacent).
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+from monitor.core.models import Document, RuleHit, Span
+from monitor.core.text import Token, tokenize, words
+from monitor.errors import QueryError
+
+__all__ = [
+    "And",
+    "Matcher",
+    "Near",
+    "Node",
+    "Not",
+    "Or",
+    "Phrase",
+    "Query",
+    "Term",
+    "make_matcher",
+    "parse_query",
+    "query_terms",
+]
+
+Field: TypeAlias = Literal["title", "body"]
+FIELDS: tuple[Field, ...] = ("title", "body")
+
+# --- syntax tree ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """A named concept from the terms table, with its aliases resolved at parse time."""
+
+    name: str
+    aliases: tuple[str, ...]
+    scope: Field | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Phrase:
+    """A quoted literal; ``prefix`` when it ended in ``*`` (the last word is a prefix)."""
+
+    text: str
+    prefix: bool = False
+    scope: Field | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    child: Node
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Near:
+    left: Node
+    right: Node
+    distance: int
+
+
+Node: TypeAlias = Term | Phrase | Not | And | Or | Near
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A parsed query: the text as written and its syntax tree."""
+
+    text: str
+    root: Node
+
+
+# --- lexer -------------------------------------------------------------------------------
+
+_KEYWORDS = frozenset({"AND", "OR", "NOT", "NEAR"})
+_NAME_RE = re.compile(r"\w[\w\-]*")  # a term name: TOML bare keys allow "-" and "_"
+_DIGITS_RE = re.compile(r"\d+")
+_QUOTES = {'"': '"', "\u201c": "\u201d", "\u201e": "\u201c"}  # "…", “…”, „…“
+_CHAR_HINTS = {
+    "&": "use AND",
+    "|": "use OR",
+    "!": "use NOT",
+    "-": "use NOT to exclude a term",
+    "+": "use AND",
+    "*": 'a wildcard goes inside quotes: "putin*"',
+    "'": 'phrases use double quotes: "like this"',
+    "[": "group with parentheses",
+    "{": "group with parentheses",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Tok:
+    kind: str  # name | phrase | ( | ) | AND | OR | NOT | NEAR | scope | end
+    value: str
+    column: int  # 1-based column in the query
+    prefix: bool = False
+    distance: int = 0
+
+
+def _lex(query: str) -> list[_Tok]:
+    toks: list[_Tok] = []
+    i, n = 0, len(query)
+    while i < n:
+        c = query[i]
+        col = i + 1
+        if c.isspace():
+            i += 1
+        elif c in "()":
+            toks.append(_Tok(c, c, col))
+            i += 1
+        elif c in _QUOTES:
+            tok, i = _lex_phrase(query, i)
+            toks.append(tok)
+        elif m := _NAME_RE.match(query, i):
+            word = m.group()
+            i = m.end()
+            if i < n and query[i] == ":":
+                if word not in FIELDS:
+                    raise QueryError(
+                        f"unknown field '{word}:'",
+                        query,
+                        col,
+                        "fields are title: and body:",
+                    )
+                toks.append(_Tok("scope", word, col))
+                i += 1
+            elif word == "NEAR":
+                d = (
+                    _DIGITS_RE.match(query, i + 1)
+                    if i < n and query[i] == "/"
+                    else None
+                )
+                if d is None:
+                    raise QueryError(
+                        "NEAR needs a distance", query, col, "write it like NEAR/5"
+                    )
+                toks.append(_Tok("NEAR", word, col, distance=int(d.group())))
+                i = d.end()
+            elif word in _KEYWORDS:
+                toks.append(_Tok(word, word, col))
+            else:
+                toks.append(_Tok("name", word, col))
+        else:
+            hint = _CHAR_HINTS.get(c)
+            raise QueryError(f"unexpected character '{c}'", query, col, hint)
+    toks.append(_Tok("end", "", n + 1))
+    return toks
+
+
+def _lex_phrase(query: str, i: int) -> tuple[_Tok, int]:
+    """Read a quoted phrase starting at ``query[i]``; return it and the index after it."""
+    closer = _QUOTES[query[i]]
+    col = i + 1
+    chars: list[tuple[str, int]] = []  # (character, its 0-based index in the query)
+    j = i + 1
+    while j < len(query) and query[j] not in (closer, '"'):
+        if query[j] == "\\" and j + 1 < len(query):
+            j += 1  # \" and \\ stand for themselves
+        chars.append((query[j], j))
+        j += 1
+    if j >= len(query):
+        raise QueryError("unterminated phrase", query, col, f"close it with {closer}")
+    while chars and chars[-1][0].isspace():
+        chars.pop()
+    prefix = bool(chars) and chars[-1][0] == "*"
+    if prefix:
+        star = chars.pop()[1]
+        if not chars or not chars[-1][0].isalnum():
+            raise QueryError(
+                "'*' must follow a word", query, star + 1, 'write it like "putin*"'
+            )
+    for ch, at in chars:
+        if ch == "*":
+            raise QueryError(
+                "'*' is only allowed at the end of a phrase",
+                query,
+                at + 1,
+                'write it like "putin*"',
+            )
+    text = "".join(ch for ch, _ in chars).strip()
+    if not words(text):
+        raise QueryError("the phrase has no words", query, col)
+    return _Tok("phrase", text, col, prefix=prefix), j + 1
+
+
+# --- parser ------------------------------------------------------------------------------
+
+_OPERAND_START = frozenset({"name", "phrase", "(", "NOT", "scope"})
+
+
+class _Parser:
+    """Recursive descent over the token list; every error carries a column."""
+
+    def __init__(self, query: str, terms: Mapping[str, Sequence[str]]) -> None:
+        self.query = query
+        self.terms = terms
+        self.toks = _lex(query)
+        self.pos = 0
+
+    def peek(self) -> _Tok:
+        return self.toks[self.pos]
+
+    def take(self) -> _Tok:
+        tok = self.toks[self.pos]
+        self.pos += 1
+        return tok
+
+    def error(
+        self, message: str, column: int, suggestion: str | None = None
+    ) -> QueryError:
+        return QueryError(message, self.query, column, suggestion)
+
+    def parse(self) -> Node:
+        if self.peek().kind == "end":
+            raise self.error("empty query", 1, "write a term name or a quoted phrase")
+        node = self.parse_or(None)
+        tok = self.peek()
+        if tok.kind != "end":  # only ")" can stop an AND chain early
+            raise self.error("unexpected ')' with no matching '('", tok.column)
+        return node
+
+    def parse_or(self, scope: Field | None) -> Node:
+        items = [self.parse_and(scope)]
+        while self.peek().kind == "OR":
+            self.take()
+            items.append(self.parse_and(scope))
+        return _flat(Or, items)
+
+    def parse_and(self, scope: Field | None) -> Node:
+        items = [self.parse_near(scope)]
+        while True:
+            kind = self.peek().kind
+            if kind == "AND":
+                self.take()
+            elif kind not in _OPERAND_START:
+                break
+            items.append(self.parse_near(scope))
+        return _flat(And, items)
+
+    def parse_near(self, scope: Field | None) -> Node:
+        column = self.peek().column
+        left = self.parse_unary(scope)
+        while self.peek().kind == "NEAR":
+            near = self.take()
+            self.require_positional(left, column)
+            column = self.peek().column
+            right = self.parse_unary(scope)
+            self.require_positional(right, column)
+            left = Near(left, right, near.distance)
+        return left
+
+    def require_positional(self, node: Node, column: int) -> None:
+        if not _positional(node):
+            raise self.error(
+                "NEAR needs a term, a phrase or an OR group on each side",
+                column,
+                "move AND/NOT outside the NEAR",
+            )
+
+    def parse_unary(self, scope: Field | None) -> Node:
+        if self.peek().kind == "NOT":
+            self.take()
+            return Not(self.parse_unary(scope))
+        return self.parse_primary(scope)
+
+    def parse_primary(self, scope: Field | None) -> Node:
+        tok = self.take()
+        if tok.kind == "scope":
+            field: Field = "title" if tok.value == "title" else "body"
+            if scope is not None and scope != field:
+                raise self.error(
+                    f"'{field}:' inside '{scope}:' can never match", tok.column
+                )
+            if self.peek().kind not in ("name", "phrase", "(", "scope"):
+                raise self.error(
+                    f"'{field}:' must be followed by a term, a phrase or '('",
+                    self.peek().column,
+                    f'write it like {field}:putin or {field}:"Putin"',
+                )
+            return self.parse_primary(field)
+        if tok.kind == "name":
+            return self.term(tok, scope)
+        if tok.kind == "phrase":
+            return Phrase(tok.value, tok.prefix, scope)
+        if tok.kind == "(":
+            node = self.parse_or(scope)
+            if self.peek().kind != ")":
+                raise self.error("'(' is never closed", tok.column, "add a ')'")
+            self.take()
+            return node
+        found = "the end of the query" if tok.kind == "end" else f"'{tok.value}'"
+        raise self.error(
+            f"expected a term, a \"phrase\" or '(' but found {found}", tok.column
+        )
+
+    def term(self, tok: _Tok, scope: Field | None) -> Term:
+        name = tok.value
+        if name not in self.terms:
+            raise self.error(f"unknown term '{name}'", tok.column, self.suggest(name))
+        aliases = tuple(self.terms[name])
+        if not aliases:
+            raise self.error(f"term '{name}' has no aliases", tok.column)
+        for alias in aliases:
+            if not words(alias.rstrip().removesuffix("*")):
+                raise self.error(
+                    f"alias {alias!r} of term '{name}' has no words", tok.column
+                )
+        return Term(name, aliases, scope)
+
+    def suggest(self, name: str) -> str:
+        if name.upper() in _KEYWORDS:
+            return f"did you mean '{name.upper()}'? operators are uppercase"
+        close = difflib.get_close_matches(name, list(self.terms), n=1, cutoff=0.6)
+        if not close:
+            lowered = {t.lower(): t for t in self.terms}
+            close = difflib.get_close_matches(
+                name.lower(), list(lowered), n=1, cutoff=0.6
+            )
+            close = [lowered[c] for c in close]
+        if close:
+            return f"did you mean '{close[0]}'?"
+        return f'to match the word itself, quote it: "{name}"'
+
+
+def _flat(kind: type[And | Or], items: list[Node]) -> Node:
+    if len(items) == 1:
+        return items[0]
+    out: list[Node] = []
+    for item in items:
+        out.extend(item.children if isinstance(item, kind) else (item,))
+    return kind(tuple(out))
+
+
+def _positional(node: Node) -> bool:
+    """Whether a node has positions (needed on both sides of NEAR)."""
+    if isinstance(node, Term | Phrase | Near):
+        return True
+    if isinstance(node, Or):
+        return all(_positional(c) for c in node.children)
+    return False
+
+
+def parse_query(query: str, terms: Mapping[str, Sequence[str]]) -> Query:
+    """Parse ``query`` against the terms table; raise :class:`QueryError` on any mistake."""
+    return Query(query, _Parser(query, terms).parse())
+
+
+def query_terms(q: Query) -> frozenset[str]:
+    """The names of the terms a query uses (for config checks such as unused terms)."""
+    return frozenset(n.name for n in _walk(q.root) if isinstance(n, Term))
+
+
+def _walk(node: Node) -> Iterator[Node]:
+    yield node
+    if isinstance(node, Not):
+        yield from _walk(node.child)
+    elif isinstance(node, And | Or):
+        for child in node.children:
+            yield from _walk(child)
+    elif isinstance(node, Near):
+        yield from _walk(node.left)
+        yield from _walk(node.right)
+
+
+# --- compiled form -----------------------------------------------------------------------
+
+# A found stretch: (field, first token index, end token index, start char, end char).
+_Occ: TypeAlias = tuple[str, int, int, int, int]
+# A positional hit: (field, first token, end token, spans as (field, start, end)).
+_SpanKey: TypeAlias = tuple[str, int, int]
+_Hit: TypeAlias = tuple[str, int, int, tuple[_SpanKey, ...]]
+
+# Multi-word aliases are also indexed with adjacent words glued together
+# (Kim Jong Un -> Kim Jongun, KimJongUn), up to this many words.
+_MAX_JOIN_WORDS = 5
+# Lemma alternatives multiply across the words of an alias; beyond this, keep surfaces.
+_MAX_PATHS = 256
+
+
+class _TrieNode:
+    """One step in the token trie; ``prefixes`` holds wildcard last words ("putin*")."""
+
+    __slots__ = ("children", "ends", "min_prefix", "prefixes")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _TrieNode] = {}
+        self.ends: list[int] = []
+        self.prefixes: dict[str, list[int]] = {}
+        self.min_prefix = 1 << 30
+
+
+@dataclass(frozen=True, slots=True)
+class _Leaf:
+    atom: int
+
+
+@dataclass(frozen=True, slots=True)
+class _CNot:
+    child: _CNode
+
+
+@dataclass(frozen=True, slots=True)
+class _CAnd:
+    children: tuple[_CNode, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _COr:
+    children: tuple[_CNode, ...]
+    positional: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _CNear:
+    left: _CNode
+    right: _CNode
+    distance: int
+
+
+_CNode: TypeAlias = _Leaf | _CNot | _CAnd | _COr | _CNear
+
+
+@dataclass(frozen=True, slots=True)
+class _Atom:
+    """What a leaf matches: any of its patterns, in one field or both."""
+
+    patterns: tuple[int, ...]
+    scope: Field | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    name: str
+    root: _CNode
+    atoms: frozenset[int]
+    fires_on_nothing: bool  # true when no pattern occurs (NOT-only rules)
+
+
+class _Compiler:
+    """Accumulates patterns, atoms and the trie while rules are added (build time only)."""
+
+    def __init__(self) -> None:
+        self.root = _TrieNode()
+        self.pattern_ids: dict[tuple[tuple[str, ...], bool], int] = {}
+        self.atom_ids: dict[_Atom, int] = {}
+        self.atoms: list[_Atom] = []
+
+    def pattern(self, text: str, prefix: bool) -> int:
+        tokens = tokenize(text)
+        key = (tuple(t.key for t in tokens), prefix)
+        pid = self.pattern_ids.get(key)
+        if pid is None:
+            pid = self.pattern_ids[key] = len(self.pattern_ids)
+            for path in _paths(tokens, prefix):
+                self.insert(path, prefix, pid)
+        return pid
+
+    def insert(self, path: tuple[str, ...], prefix: bool, pid: int) -> None:
+        node = self.root
+        for key in path[:-1]:
+            node = node.children.setdefault(key, _TrieNode())
+        last = path[-1]
+        if prefix:
+            node.prefixes.setdefault(last, []).append(pid)
+            node.min_prefix = min(node.min_prefix, len(last))
+        else:
+            node.children.setdefault(last, _TrieNode()).ends.append(pid)
+
+    def atom(self, leaf: Term | Phrase) -> int:
+        if isinstance(leaf, Term):
+            pids = []
+            for alias in leaf.aliases:
+                stripped = alias.strip()
+                prefix = stripped.endswith("*")
+                pids.append(
+                    self.pattern(
+                        stripped.removesuffix("*") if prefix else stripped, prefix
+                    )
+                )
+            atom = _Atom(tuple(sorted(set(pids))), leaf.scope)
+        else:
+            atom = _Atom((self.pattern(leaf.text, leaf.prefix),), leaf.scope)
+        aid = self.atom_ids.get(atom)
+        if aid is None:
+            aid = self.atom_ids[atom] = len(self.atoms)
+            self.atoms.append(atom)
+        return aid
+
+    def node(self, node: Node) -> _CNode:
+        if isinstance(node, Term | Phrase):
+            return _Leaf(self.atom(node))
+        if isinstance(node, Not):
+            return _CNot(self.node(node.child))
+        if isinstance(node, And):
+            return _CAnd(tuple(self.node(c) for c in node.children))
+        if isinstance(node, Or):
+            return _COr(tuple(self.node(c) for c in node.children), _positional(node))
+        return _CNear(self.node(node.left), self.node(node.right), node.distance)
+
+
+def _paths(tokens: tuple[Token, ...], prefix: bool) -> Iterator[tuple[str, ...]]:
+    """Every key sequence under which an alias is indexed.
+
+    Each word offers its surface key and lemmas; words may also be glued to their
+    neighbours (so "Kim Jong Un" also finds "Kim Jongun").  A wildcard's last word is a
+    plain prefix: no lemmas.
+    """
+    n = len(tokens)
+    joins = range(1 << (n - 1)) if 1 < n <= _MAX_JOIN_WORDS else range(1)
+    seen: set[tuple[str, ...]] = set()
+    for mask in joins:
+        groups: list[tuple[str, ...]] = []
+        start = 0
+        for i in range(n):
+            if i == n - 1 or not mask & (1 << i):
+                group = tokens[start : i + 1]
+                if len(group) == 1 and not (prefix and i == n - 1):
+                    groups.append(group[0].alias_forms)
+                else:
+                    groups.append(("".join(t.key for t in group),))
+                start = i + 1
+        combos = 1
+        for g in groups:
+            combos *= len(g)
+        if combos > _MAX_PATHS:
+            groups = [g[:1] for g in groups]
+        for path in itertools.product(*groups):
+            if path not in seen:
+                seen.add(path)
+                yield path
+
+
+def _fires_on_nothing(node: _CNode) -> bool:
+    if isinstance(node, _CNot):
+        return not _fires_on_nothing(node.child)
+    if isinstance(node, _CAnd):
+        return all(_fires_on_nothing(c) for c in node.children)
+    if isinstance(node, _COr):
+        return any(_fires_on_nothing(c) for c in node.children)
+    return False  # a leaf or NEAR needs something to be there
+
+
+def _leaves(node: _CNode) -> Iterator[int]:
+    if isinstance(node, _Leaf):
+        yield node.atom
+    elif isinstance(node, _CNot):
+        yield from _leaves(node.child)
+    elif isinstance(node, _CAnd | _COr):
+        for child in node.children:
+            yield from _leaves(child)
+    else:
+        yield from _leaves(node.left)
+        yield from _leaves(node.right)
+
+
+# --- matching ---------------------------------------------------------------------------
+
+
+def _scan(
+    root: _TrieNode, tokens: tuple[Token, ...], field: str, found: dict[int, list[_Occ]]
+) -> None:
+    """Walk the trie from every token; record each pattern occurrence once."""
+    n = len(tokens)
+    seen: set[tuple[int, int, int]] = set()
+    for i in range(n):
+        start = tokens[i].start
+        stack = [(root, i)]
+        while stack:
+            node, j = stack.pop()
+            tok = tokens[j]
+            for form in tok.forms:
+                child = node.children.get(form)
+                if child is not None:
+                    for pid in child.ends:
+                        if (pid, i, j) not in seen:
+                            seen.add((pid, i, j))
+                            found.setdefault(pid, []).append(
+                                (field, i, j + 1, start, tok.end_of(form))
+                            )
+                    if (child.children or child.prefixes) and j + 1 < n:
+                        stack.append((child, j + 1))
+                if node.prefixes:
+                    for k in range(node.min_prefix, len(form) + 1):
+                        for pid in node.prefixes.get(form[:k], ()):
+                            if (pid, i, j) not in seen:
+                                seen.add((pid, i, j))
+                                found.setdefault(pid, []).append(
+                                    (field, i, j + 1, start, tok.end)
+                                )
+
+
+class _Evaluation:
+    """Per-document state: pattern occurrences and lazily built atom hits."""
+
+    __slots__ = ("atoms", "cache", "found")
+
+    def __init__(self, atoms: Sequence[_Atom], found: dict[int, list[_Occ]]) -> None:
+        self.atoms = atoms
+        self.found = found
+        self.cache: dict[int, list[_Hit]] = {}
+
+    def atom_hits(self, aid: int) -> list[_Hit]:
+        hits = self.cache.get(aid)
+        if hits is None:
+            atom = self.atoms[aid]
+            hits = [
+                (f, ts, te, ((f, cs, ce),))
+                for pid in atom.patterns
+                for f, ts, te, cs, ce in self.found.get(pid, ())
+                if atom.scope is None or atom.scope == f
+            ]
+            self.cache[aid] = hits
+        return hits
+
+    def hits(self, node: _CNode) -> list[_Hit]:
+        """Occurrences of a positional node (leaf, OR of positionals, NEAR)."""
+        if isinstance(node, _Leaf):
+            return self.atom_hits(node.atom)
+        if isinstance(node, _COr):
+            return [h for c in node.children for h in self.hits(c)]
+        if isinstance(node, _CNear):
+            left = self.hits(node.left)
+            if not left:
+                return []
+            return _near(left, self.hits(node.right), node.distance)
+        raise AssertionError(f"not positional: {node!r}")  # the parser rejects these
+
+    def truth(self, node: _CNode, spans: list[_SpanKey]) -> bool:
+        """Whether ``node`` holds; appends the spans of positive evidence when it does."""
+        if isinstance(node, _CAnd):
+            mine: list[_SpanKey] = []
+            for child in node.children:
+                if not self.truth(child, mine):
+                    return False
+            spans.extend(mine)
+            return True
+        if isinstance(node, _CNot):
+            return not self.truth(node.child, [])
+        if isinstance(node, _COr) and not node.positional:
+            result = False
+            for child in node.children:
+                result = self.truth(child, spans) or result
+            return result
+        hits = self.hits(node)
+        for hit in hits:
+            spans.extend(hit[3])
+        return bool(hits)
+
+
+def _near(left: list[_Hit], right: list[_Hit], distance: int) -> list[_Hit]:
+    by_field: dict[str, list[_Hit]] = {}
+    for hit in right:
+        by_field.setdefault(hit[0], []).append(hit)
+    index: dict[str, tuple[list[_Hit], list[int], int]] = {}
+    for f, hits in by_field.items():
+        hits.sort(key=lambda h: h[1])
+        index[f] = (hits, [h[1] for h in hits], max(h[2] - h[1] for h in hits))
+    out: list[_Hit] = []
+    for f, ls, le, lspans in left:
+        entry = index.get(f)
+        if entry is None:
+            continue
+        hits, starts, longest = entry
+        lo = bisect_left(starts, ls - distance - longest)
+        hi = bisect_right(starts, le + distance)
+        for _, rs, re_, rspans in hits[lo:hi]:
+            if rs >= le:
+                gap = rs - le
+            elif re_ <= ls:
+                gap = ls - re_
+            else:
+                continue  # overlapping occurrences are one mention, not two
+            if gap <= distance:
+                out.append((f, min(ls, rs), max(le, re_), lspans + rspans))
+    return out
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Matcher:
+    """Compiled rules; ``match`` is pure and safe to call from many threads."""
+
+    rules: tuple[str, ...]
+    _compiled: tuple[_Rule, ...]
+    _atoms: tuple[_Atom, ...]
+    _trie: _TrieNode
+    _pattern_rules: Mapping[int, tuple[int, ...]]
+    _always: tuple[int, ...]
+
+    def match(self, doc: Document) -> list[RuleHit]:
+        """The rules that fire on ``doc``, in rule order, each with its spans."""
+        found: dict[int, list[_Occ]] = {}
+        texts = {"title": doc.title, "body": doc.body}
+        for f in FIELDS:
+            if texts[f]:
+                _scan(self._trie, tokenize(texts[f], doc.language), f, found)
+        touched: set[int] = set()
+        for pid in found:
+            touched.update(self._pattern_rules.get(pid, ()))
+        # A rule none of whose patterns occurred has its empty-document value: only the
+        # NOT-only kind fires then, and without evaluation.
+        untouched_always = {i for i in self._always if i not in touched}
+        evaluation = _Evaluation(self._atoms, found)
+        out: list[RuleHit] = []
+        for index in sorted(touched | untouched_always):
+            rule = self._compiled[index]
+            if index in untouched_always:
+                out.append(RuleHit(rule.name, ()))
+                continue
+            spans: list[_SpanKey] = []
+            if evaluation.truth(rule.root, spans):
+                keys = sorted(set(spans), key=lambda s: (s[0] != "title", s[1], s[2]))
+                out.append(
+                    RuleHit(
+                        rule.name,
+                        tuple(Span(f, a, b, texts[f][a:b]) for f, a, b in keys),
+                    )
+                )
+        return out
+
+
+def make_matcher(
+    terms: Mapping[str, Sequence[str]], rules: Sequence[tuple[str, str]]
+) -> Matcher:
+    """Parse and compile ``(name, query)`` rules; raise QueryError for the first bad one."""
+    compiler = _Compiler()
+    compiled: list[_Rule] = []
+    for name, text in rules:
+        root = compiler.node(parse_query(text, terms).root)
+        compiled.append(
+            _Rule(name, root, frozenset(_leaves(root)), _fires_on_nothing(root))
+        )
+    pattern_rules: dict[int, list[int]] = {}
+    for index, rule in enumerate(compiled):
+        pids = {pid for aid in rule.atoms for pid in compiler.atoms[aid].patterns}
+        for pid in pids:
+            pattern_rules.setdefault(pid, []).append(index)
+    return Matcher(
+        rules=tuple(r.name for r in compiled),
+        _compiled=tuple(compiled),
+        _atoms=tuple(compiler.atoms),
+        _trie=compiler.root,
+        _pattern_rules={pid: tuple(ix) for pid, ix in pattern_rules.items()},
+        _always=tuple(i for i, r in enumerate(compiled) if r.fires_on_nothing),
+    )

@@ -1,0 +1,471 @@
+"""Language-aware text normalisation and tokenisation for matching.
+
+This module turns a string into normalised tokens that remember where they came from
+(character offsets into the *original* string, so matches can be highlighted), and it is
+the one pipeline used for both document text and rule aliases: NFKC, case folding,
+diacritics stripped from Latin and Greek (stress marks from Cyrillic), Arabic tashkeel
+and tatweel removed and its letter variants unified, typographic apostrophes unified,
+hyphens treated as spaces, digits of every script made ASCII.  On top of the surface key
+each token carries the extra *forms* under which a document token may match an alias:
+pymorphy3 lemmas for Russian and Ukrainian, stems with Arabic proclitics and pronoun
+suffixes removed, and left-anchored prefixes of Hangul words (Korean particles are glued
+to the noun).  It must not do I/O beyond pymorphy3 loading its bundled dictionaries on
+first use, must not know about rules or documents, and must stay deterministic: the same
+input always yields the same tokens.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from typing import Any
+
+__all__ = [
+    "Token",
+    "fold",
+    "normalize",
+    "tokenize",
+    "words",
+]
+
+# --- character classes -------------------------------------------------------------------
+
+# Apostrophes are separators ("Putin's" -> putin, s) except between two Cyrillic letters,
+# where Ukrainian uses them inside words (м'ясо, В'ячеслав).  U+02BC is a *letter* to
+# Unicode (category Lm), so it is excluded from word characters explicitly.
+_APOSTROPHES = "'\u2019\u2018\u02bc\u02b9\u0060\u00b4\u2032\uff07"
+# Invisible format characters that occur inside words and must neither split nor survive.
+_INVISIBLE_JOINERS = "\u00ad\u200c\u200d\u200e\u200f\u2060\u061c\ufeff"
+_TATWEEL = "\u0640"
+
+
+def _is_word_char(c: str) -> bool:
+    """A character that belongs to a word: letters, digits and combining marks.
+
+    Combining marks count because Arabic harakat and Latin combining accents are not
+    ``\\w`` to Python, and splitting on them would cut vocalised words in pieces.
+    """
+    if c == "_" or c in _APOSTROPHES:
+        return False
+    return c.isalnum() or unicodedata.category(c)[0] == "M" or c in _INVISIBLE_JOINERS
+
+
+@cache
+def _tables() -> tuple[re.Pattern[str], dict[int, str]]:
+    """Build the word regex and the digit table once, on first use (~50 ms)."""
+    ranges: list[list[int]] = []
+    digits: dict[int, str] = {}
+    # Planes 0-3 hold every assigned letter and digit; plane 14 holds variation selectors.
+    for cp in [*range(0x32400), *range(0xE0000, 0xE1000)]:
+        c = chr(cp)
+        if _is_word_char(c):
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1][1] = cp
+            else:
+                ranges.append([cp, cp])
+        if cp > 0x7F and unicodedata.category(c) == "Nd":
+            digits[cp] = str(unicodedata.digit(c))
+    parts = [
+        re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}"
+        for a, b in ranges
+    ]
+    return re.compile("[" + "".join(parts) + "]+"), digits
+
+
+def _is_hangul(c: str) -> bool:
+    o = ord(c)
+    return (
+        0xAC00 <= o <= 0xD7A3
+        or 0x1100 <= o <= 0x11FF
+        or 0x3130 <= o <= 0x318F
+        or 0xA960 <= o <= 0xA97F
+        or 0xD7B0 <= o <= 0xD7FF
+        or 0xFFA0 <= o <= 0xFFDC
+    )
+
+
+def _is_cyrillic(c: str) -> bool:
+    o = ord(c)
+    return 0x0400 <= o <= 0x052F or 0x1C80 <= o <= 0x1C8F or 0xA640 <= o <= 0xA69F
+
+
+def _is_arabic(c: str) -> bool:
+    o = ord(c)
+    return 0x0600 <= o <= 0x06FF or 0x0750 <= o <= 0x077F or 0x08A0 <= o <= 0x08FF
+
+
+def _is_latin_or_greek(c: str) -> bool:
+    o = ord(c)
+    return (
+        (o < 0x0250 and c.isalpha())
+        or 0x1E00 <= o <= 0x1EFF
+        or 0x2C60 <= o <= 0x2C7F
+        or 0xA720 <= o <= 0xA7FF
+        or 0x0370 <= o <= 0x03FF
+        or 0x1F00 <= o <= 0x1FFF
+    )
+
+
+# --- folding one word -----------------------------------------------------------------
+
+# Arabic harakat, Quranic annotation marks, superscript alef: vowelling that writers add
+# or leave out freely.  Hamza above/below (U+0654/5) is here too, so that after NFD
+# أ إ آ fold to ا and the common spelling variants مسؤول/مسئول meet.
+_ARABIC_MARKS = frozenset(
+    chr(c)
+    for c in [
+        *range(0x0610, 0x061B),
+        *range(0x064B, 0x0660),
+        0x0670,
+        *range(0x06D6, 0x06EE),
+    ]
+    if c not in (0x06DD, 0x06DE, 0x06E5, 0x06E6, 0x06E9)
+)
+# Cyrillic keeps the breve of й/ў and the diaeresis of ї (letters in their own right);
+# stress accents (Пу́тин) go.  ё is folded to е below, as Russian writers do.
+_CYRILLIC_KEPT_MARKS = frozenset("\u0306\u0308")
+
+_FOLD_TABLE: dict[int, str | None] = {
+    **{ord(c): None for c in _INVISIBLE_JOINERS + _TATWEEL},
+    **{ord(c): "'" for c in _APOSTROPHES},
+    ord("إ"): "ا",
+    ord("أ"): "ا",
+    ord("آ"): "ا",
+    ord("ٱ"): "ا",
+    ord("ى"): "ي",
+    ord("ة"): "ه",
+    ord("ی"): "ي",  # Persian yeh, common in Arabic text typed on Persian layouts
+    ord("ک"): "ك",  # Persian keheh, likewise
+    ord("ё"): "е",
+    # Latin letters whose "diacritic" is not a combining mark, so NFD cannot strip it.
+    ord("ł"): "l",
+    ord("ø"): "o",
+    ord("đ"): "d",
+    ord("ħ"): "h",
+    ord("ı"): "i",
+}
+
+
+def _drops(mark: str, base: str) -> bool:
+    """Whether a combining mark after ``base`` is noise rather than part of the letter."""
+    if mark in _ARABIC_MARKS or (base and _is_latin_or_greek(base)):
+        return True
+    return bool(base) and _is_cyrillic(base) and mark not in _CYRILLIC_KEPT_MARKS
+
+
+def _strip_marks(s: str) -> str:
+    """Drop the combining marks that do not distinguish words in their script."""
+    out: list[str] = []
+    base = ""
+    for c in unicodedata.normalize("NFD", s):
+        if unicodedata.category(c)[0] != "M":
+            base = c
+        elif _drops(c, base):
+            continue
+        out.append(c)
+    return unicodedata.normalize("NFC", "".join(out))
+
+
+def _fold_once(s: str) -> str:
+    s = unicodedata.normalize("NFKC", s)
+    s = _strip_marks(s)  # before casefold: U+0345 casefolds into a Greek letter
+    s = s.casefold()
+    s = _strip_marks(s)  # after casefold: İ casefolds to i + U+0307
+    s = s.translate(_FOLD_TABLE).translate(_tables()[1])
+    # NFKC may have produced spaces or punctuation (ﷺ, ¼): a key is one word, so keep
+    # word characters only, and an apostrophe only inside a Cyrillic word.
+    kept: list[str] = []
+    for i, c in enumerate(s):
+        if c == "'":
+            if 0 < i < len(s) - 1 and _is_cyrillic(s[i - 1]) and _is_cyrillic(s[i + 1]):
+                kept.append(c)
+        elif _is_word_char(c):
+            kept.append(c)
+    return "".join(kept)
+
+
+@lru_cache(maxsize=1 << 16)
+def fold(word: str) -> str:
+    """Normalise one word to its matching key (may be ``""`` for pure marks or tatweel).
+
+    Applied until it stops changing, so ``fold(fold(w)) == fold(w)`` holds by
+    construction even for the odd characters whose NFKC and case folding interact.
+    """
+    for _ in range(4):
+        folded = _fold_once(word)
+        if folded == word:
+            break
+        word = folded
+    return word
+
+
+# --- extra forms: Russian/Ukrainian, Arabic, Korean -----------------------------------
+
+_morph_lock = threading.Lock()
+_UK_ONLY = frozenset("іїєґ")
+_RU_ONLY = frozenset("ыэъ")
+# Case endings tried when pymorphy3 does not know a word at all (foreign names: Ын, Ына,
+# Ыном): without them "Ким Чен Ына" would never meet the alias "Ким Чен Ын".
+_SLAVIC_ENDINGS = (
+    "ами", "ями", "ого", "его", "ому", "ему", "ові", "еві",
+    "ой", "ей", "ом", "ем", "ам", "ям", "ах", "ях", "ов", "ев", "ів",
+    "а", "я", "у", "ю", "е", "ы", "и", "і",
+)  # fmt: skip
+
+
+@cache
+def _analyzer(lang: str) -> Any:
+    """The pymorphy3 analyzer for ``lang``, loaded once on first Cyrillic word (~1 s)."""
+    with _morph_lock:
+        import pymorphy3  # type: ignore[import-untyped]
+
+        return pymorphy3.MorphAnalyzer(lang=lang)
+
+
+def _slavic_langs(key: str, language: str | None) -> tuple[str, ...]:
+    if language in ("ru", "uk"):
+        return (language,)
+    letters = set(key)
+    if letters & _UK_ONLY:
+        return ("uk",)
+    if letters & _RU_ONLY:
+        return ("ru",)
+    return ("ru", "uk")
+
+
+@lru_cache(maxsize=1 << 17)
+def _lemmas(key: str, language: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(lemmas, guessed stems) of a Cyrillic key; stems only for words no dictionary knows."""
+    lemmas: dict[str, None] = {}
+    known = False
+    for lang in _slavic_langs(key, language):
+        morph = _analyzer(lang)
+        known = known or bool(morph.word_is_known(key))
+        for parse in morph.parse(key):
+            lemma = fold(str(parse.normal_form))
+            if lemma and lemma != key:
+                lemmas[lemma] = None
+    stems: dict[str, None] = {}
+    if not known:
+        for ending in _SLAVIC_ENDINGS:
+            if key.endswith(ending) and len(key) - len(ending) >= 2:
+                stems[key[: -len(ending)]] = None
+    return tuple(lemmas), tuple(s for s in stems if s not in lemmas)
+
+
+# Proclitics (conjunction, preposition, article and their stacks), longest first.  Every
+# candidate is tried, not just the longest, because ب/ل/ك may equally be the first letter
+# of the word itself (بوتين): the document token offers all readings and the alias picks.
+_ARABIC_PROCLITICS = tuple(
+    sorted(
+        {
+            "و", "ف", "ب", "ك", "ل",
+            "ال", "وال", "فال", "بال", "كال", "لل",
+            "ولل", "فلل", "وبال", "فبال", "وكال", "فكال",
+            "وب", "ول", "وك", "فب", "فل", "فك",
+        },
+        key=len,
+        reverse=True,
+    )
+)  # fmt: skip
+# Attached pronouns only: plural/dual endings (ين ون ات) are not safe to strip because
+# names end in them (بوتين), and a lone ه is too often the folded ة.
+_ARABIC_SUFFIXES = ("هما", "كما", "ها", "هم", "هن", "كم", "كن", "نا")
+ARABIC_MIN_STEM = 3
+
+
+def _arabic_stems(key: str) -> tuple[str, ...]:
+    heads = [key] + [key[len(p) :] for p in _ARABIC_PROCLITICS if key.startswith(p)]
+    stems: dict[str, None] = {}
+    for head in heads:
+        if len(head) >= ARABIC_MIN_STEM:
+            stems[head] = None
+        for suffix in _ARABIC_SUFFIXES:
+            if head.endswith(suffix) and len(head) - len(suffix) >= ARABIC_MIN_STEM:
+                stems[head[: -len(suffix)]] = None
+    stems.pop(key, None)
+    return tuple(stems)
+
+
+# --- tokens ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One normalised word and where it sits in the original string.
+
+    ``key`` is the surface key; ``alias_forms`` are the keys an alias word is indexed
+    under (key + lemmas); ``forms`` are every key a document word can match under (key,
+    lemmas, Arabic stems, guessed Slavic stems, and for Hangul every left-anchored prefix).
+    """
+
+    start: int
+    end: int
+    key: str
+    alias_forms: tuple[str, ...]
+    forms: tuple[str, ...]
+
+    @property
+    def hangul(self) -> bool:
+        return _is_hangul(self.key[0])
+
+    def end_of(self, form: str) -> int:
+        """Original end offset of the part matched by ``form``.
+
+        A Hangul prefix (김정은 in 김정은이) ends before the particle when the original
+        word has one character per key character; anything else covers the whole word.
+        """
+        if (
+            form != self.key
+            and self.hangul
+            and self.key.startswith(form)
+            and self.end - self.start == len(self.key)
+        ):
+            return self.start + len(form)
+        return self.end
+
+
+@lru_cache(maxsize=1 << 17)
+def _keys(raw: str) -> tuple[str, ...]:
+    """Surface key(s) of one raw word: usually one, more if folding exposed a script change."""
+    return tuple(_split_hangul(fold(raw)))
+
+
+@lru_cache(maxsize=1 << 17)
+def _analyse(
+    raw: str, language: str | None
+) -> tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]:
+    """Key(s) of one raw word, each with its alias forms and its document forms."""
+    out = []
+    for key in _keys(raw):
+        alias_forms: tuple[str, ...] = (key,)
+        forms: tuple[str, ...] = (key,)
+        first = key[0]
+        if _is_cyrillic(first):
+            lemmas, stems = _lemmas(key, language)
+            alias_forms = (key, *lemmas)
+            forms = (key, *lemmas, *stems)
+        elif _is_arabic(first):
+            forms = (key, *_arabic_stems(key))
+        elif _is_hangul(first):
+            # Left-anchored: the alias may be followed by Hangul (a particle), never
+            # preceded by it, so only prefixes of the word are offered.
+            forms = (key, *(key[:k] for k in range(len(key) - 1, 0, -1)))
+        out.append((key, alias_forms, forms))
+    return tuple(out)
+
+
+def _split_hangul(word: str) -> Iterator[str]:
+    """Split where Hangul meets another script (G7에서 -> g7, 에서; 2025년 -> 2025, 년).
+
+    Korean glues particles to Latin names and numbers too; splitting keeps "no Hangul
+    before the alias" meaningful and lets NATO in NATO는 match.
+    """
+    if not word:
+        return
+    start = 0
+    for i in range(1, len(word)):
+        if _is_hangul(word[i]) != _is_hangul(word[i - 1]):
+            yield word[start:i]
+            start = i
+    yield word[start:]
+
+
+def _language_key(language: str | None) -> str | None:
+    """Reduce a language hint to what the pipeline uses ("ru", "uk" or None)."""
+    if not language:
+        return None
+    primary = language.replace("_", "-").split("-", 1)[0].lower()
+    return primary if primary in ("ru", "uk") else None
+
+
+def _is_base(c: str) -> bool:
+    return unicodedata.category(c)[0] != "M" and c not in _INVISIBLE_JOINERS
+
+
+def _hangul_cuts(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """Split a raw word where Hangul meets another script, keeping exact offsets.
+
+    Korean glues particles to Latin names and numbers too (NATO는, 2025년): splitting
+    lets NATO match and keeps "no Hangul before the alias" meaningful.  A combining mark
+    stays with the letter before it.
+    """
+    cut = start
+    prev_hangul: bool | None = None
+    for j in range(start, end):
+        c = text[j]
+        if not _is_base(c):
+            continue
+        hangul = _is_hangul(c)
+        if prev_hangul is not None and hangul != prev_hangul:
+            yield cut, j
+            cut = j
+        prev_hangul = hangul
+    yield cut, end
+
+
+def _raw_spans(text: str) -> list[tuple[int, int]]:
+    """Offsets of raw words: runs of word characters, with two fix-ups."""
+    spans = [m.span() for m in _tables()[0].finditer(text)]
+    if text.isascii():
+        return spans
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        # Cyrillic words joined by an apostrophe are one word (Ukrainian м'ясо).
+        if merged:
+            p_start, p_end = merged[-1]
+            if (
+                start == p_end + 1
+                and text[p_end] in _APOSTROPHES
+                and _is_cyrillic(text[p_end - 1])
+                and _is_cyrillic(text[start])
+            ):
+                merged[-1] = (p_start, end)
+                continue
+        merged.append((start, end))
+    if _HANGUL_RE.search(text) is None:
+        return merged
+    return [cut for start, end in merged for cut in _hangul_cuts(text, start, end)]
+
+
+_HANGUL_RE = re.compile(
+    "[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\ud7b0-\ud7ff\uffa0-\uffdc]"
+)
+
+
+def tokenize(text: str, language: str | None = None) -> tuple[Token, ...]:
+    """Split ``text`` into normalised tokens with offsets into ``text`` itself.
+
+    ``language`` is a hint ("ru", "uk-UA", ...) that only picks the Slavic analyser;
+    without it the letters decide, and words shared by both languages get both.
+    Words that fold to nothing (a lone tatweel or mark) are dropped.
+    """
+    lang = _language_key(language)
+    tokens: list[Token] = []
+    ascii_text = text.isascii()
+    for start, end in _raw_spans(text):
+        raw = text[start:end]
+        if ascii_text:
+            # Fast path for plain ASCII words: no lemmas, stems or prefixes apply.
+            key = raw.lower()
+            tokens.append(Token(start, end, key, (key,), (key,)))
+            continue
+        for key, alias_forms, forms in _analyse(raw, lang):
+            tokens.append(Token(start, end, key, alias_forms, forms))
+    return tuple(tokens)
+
+
+def words(text: str) -> tuple[str, ...]:
+    """The normalised surface keys of ``text``, without lemmas or stems (cheap)."""
+    if text.isascii():
+        return tuple(text[a:b].lower() for a, b in _raw_spans(text))
+    return tuple(key for a, b in _raw_spans(text) for key in _keys(text[a:b]))
+
+
+def normalize(text: str) -> str:
+    """The text as its normalised surface keys joined by single spaces (idempotent)."""
+    return " ".join(words(text))

@@ -1,0 +1,271 @@
+"""The daemon and the one-shot cycle: Scrapy, APScheduler and the services on one loop.
+
+Responsible for *when* things run: which sources are due, one crawl per batch of due
+sources (never two polls of one source at once: a source is leased while it is polled),
+a per-crawl timeout, the dispatcher every few seconds, config reloads on SIGHUP and on
+a file change, retention, and a graceful stop on SIGTERM/SIGINT (crawls are stopped,
+the items already handed to the pipeline are committed, then the process exits 0).
+Twisted's asyncio reactor must be installed before anything imports the reactor, so
+:func:`run_on_reactor` is the only entry point.  What a poll *does* lives in the
+services; this module only schedules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from monitor.app import App, utcnow
+from monitor.core.models import PollOutcome, PollTarget
+from monitor.services.dispatch import DispatchSummary
+from monitor.services.ingest import IngestSummary
+from monitor.store.sql import SourceState
+
+log = logging.getLogger(__name__)
+
+REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+SUPPORTED_TYPES = ("feed",)
+TICK_SECONDS = 5.0
+DISPATCH_SECONDS = 5.0
+RELOAD_SECONDS = 2.0
+BATCH = 500
+
+
+def run_on_reactor(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
+    """Install the asyncio reactor, run ``main`` to completion on it, return its exit code."""
+    from scrapy.utils.reactor import install_reactor
+
+    install_reactor(REACTOR)
+    from twisted.internet import defer, reactor
+
+    result: dict[str, Any] = {"code": 1}
+
+    def start() -> None:
+        d = defer.Deferred.fromFuture(asyncio.ensure_future(main()))
+
+        def done(value: Any) -> None:
+            if isinstance(value, BaseException) or hasattr(value, "value"):
+                failure = value
+                exc = getattr(failure, "value", failure)
+                result["error"] = exc
+            else:
+                result["code"] = value
+            reactor.stop()  # type: ignore[attr-defined]
+
+        d.addBoth(done)
+
+    reactor.callLater(0, start)  # type: ignore[attr-defined]
+    reactor.run(installSignalHandlers=False)  # type: ignore[attr-defined]
+    if "error" in result:
+        raise result["error"]
+    return int(result["code"])
+
+
+@dataclass
+class CycleReport:
+    polled: list[IngestSummary] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    dispatch: DispatchSummary = field(default_factory=DispatchSummary)
+
+
+class Poller:
+    """Runs crawls for batches of sources and records an outcome for every one of them."""
+
+    def __init__(self, app: App, owner: str) -> None:
+        self.app = app
+        self.owner = owner
+        self.runners: set[Any] = set()
+
+    def targets(self, states: list[SourceState]) -> list[PollTarget]:
+        config = self.app.config
+        out = []
+        for st in states:
+            cfg = config.source(st.name)
+            out.append(
+                PollTarget(
+                    source_id=st.id,
+                    name=st.name,
+                    type=st.type,
+                    url=st.url,
+                    etag=st.etag,
+                    last_modified=st.last_modified,
+                    body_hash=st.body_hash,
+                    language=cfg.language if cfg else None,
+                    max_body=config.fetch.max_body,
+                )
+            )
+        return out
+
+    async def crawl(self, targets: list[PollTarget], timeout: float) -> list[IngestSummary]:
+        """Poll ``targets`` in one Scrapy crawl; a target with no outcome is recorded as failed."""
+        from scrapy.crawler import AsyncCrawlerRunner
+
+        from crawler.settings import make_settings
+        from crawler.spiders.feeds import FeedSpider
+
+        if not targets:
+            return []
+        summaries: list[IngestSummary] = []
+        seen: set[int] = set()
+
+        def ingest(outcome: PollOutcome) -> None:
+            seen.add(outcome.source_id)
+            summaries.append(self.app.ingestor.ingest(outcome))
+
+        runner = AsyncCrawlerRunner(make_settings(self.app.config.fetch, ingest))
+        self.runners.add(runner)
+        try:
+            task = runner.crawl(FeedSpider, targets=targets)
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout)
+            except TimeoutError:
+                log.warning("crawl of %d sources exceeded %.0fs; stopping it", len(targets), timeout)
+                await runner.stop()
+                await task
+        finally:
+            self.runners.discard(runner)
+        for t in targets:
+            if t.source_id not in seen:
+                outcome = PollOutcome(
+                    source_id=t.source_id,
+                    source=t.name,
+                    status="error",
+                    error="poll did not complete (crawl timed out or was stopped)",
+                    error_class="temporary",
+                )
+                summaries.append(await asyncio.to_thread(self.app.ingestor.ingest, outcome))
+        return summaries
+
+    async def stop(self) -> None:
+        for runner in list(self.runners):
+            await runner.stop()
+
+
+def crawl_timeout(app: App) -> float:
+    fetch = app.config.fetch
+    return max(300.0, fetch.timeout.total_seconds() * 4)
+
+
+def pollable(app: App) -> tuple[list[str], list[str]]:
+    """Names of enabled sources this build can poll, and of those it must skip (with a reason logged)."""
+    names, skipped = [], []
+    for s in app.config.sources:
+        if not s.enabled:
+            continue
+        if s.type in SUPPORTED_TYPES:
+            names.append(s.name)
+        else:
+            skipped.append(s.name)
+    return names, skipped
+
+
+async def run_once(app: App) -> CycleReport:
+    """Every enabled source once (schedule ignored), then every due alert."""
+    report = CycleReport()
+    now = utcnow()
+    config = app.config
+    await asyncio.to_thread(app.store.sync_sources, [(s.name, s.type, s.url) for s in config.sources], now)
+    names, report.skipped = pollable(app)
+    for name in report.skipped:
+        log.warning("source %s: type %r is not supported by this build yet; skipped", name, config.source(name).type)  # type: ignore[union-attr]
+    poller = Poller(app, owner=_owner())
+    states = await asyncio.to_thread(app.store.source_states, names)
+    report.polled = await poller.crawl(poller.targets(states), crawl_timeout(app))
+    report.dispatch = await asyncio.to_thread(app.dispatcher.dispatch_due)
+    return report
+
+
+class Daemon:
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.owner = _owner()
+        self.poller = Poller(app, self.owner)
+        self.stopping = asyncio.Event()
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    async def serve(self) -> int:
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload("SIGHUP")))
+
+        await asyncio.to_thread(self._sync_sources)
+        scheduler = AsyncIOScheduler(
+            event_loop=loop,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
+        )
+        scheduler.add_job(self.poll_due, "interval", seconds=TICK_SECONDS, next_run_time=utcnow(), id="poll")
+        scheduler.add_job(self.dispatch, "interval", seconds=DISPATCH_SECONDS, next_run_time=utcnow(), id="dispatch")
+        scheduler.add_job(self.watch_config, "interval", seconds=RELOAD_SECONDS, id="reload")
+        scheduler.add_job(self.purge, "interval", hours=1, next_run_time=utcnow(), id="purge")
+        scheduler.start()
+        log.info("wirewatch daemon started (%d sources, %d rules); pid %d", len(self.app.config.sources), len(self.app.config.rules), os.getpid())
+        await self.stopping.wait()
+        log.info("stopping: finishing in-flight polls")
+        scheduler.shutdown(wait=False)
+        await self.poller.stop()
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=60)
+        log.info("stopped cleanly")
+        return 0
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def _sync_sources(self) -> None:
+        config = self.app.config
+        self.app.store.sync_sources([(s.name, s.type, s.url) for s in config.sources], utcnow())
+
+    async def poll_due(self) -> None:
+        if self.stopping.is_set():
+            return
+        names, _skipped = pollable(self.app)
+        timeout = crawl_timeout(self.app)
+        states = await asyncio.to_thread(
+            self.app.store.claim_due_sources, names, utcnow(), timedelta(seconds=timeout + 60), self.owner, BATCH
+        )
+        if states:
+            self._spawn(self._crawl(states, timeout))
+
+    async def _crawl(self, states: list[SourceState], timeout: float) -> None:
+        summaries = await self.poller.crawl(self.poller.targets(states), timeout)
+        new = sum(s.new for s in summaries)
+        failed = sum(1 for s in summaries if s.status == "error")
+        log.info("poll: %d sources, %d new items, %d failed", len(summaries), new, failed)
+
+    async def dispatch(self) -> None:
+        if not self.stopping.is_set():
+            await asyncio.to_thread(self.app.dispatcher.dispatch_due)
+
+    async def watch_config(self) -> None:
+        if self.app.holder.changed_on_disk():
+            await self.reload("file change")
+
+    async def reload(self, why: str) -> None:
+        error = await asyncio.to_thread(self.app.holder.reload)
+        if error is None:
+            await asyncio.to_thread(self._sync_sources)
+            log.info("config reloaded (%s): %d sources, %d rules", why, len(self.app.config.sources), len(self.app.config.rules))
+        else:
+            log.error("config reload (%s) failed; still running the last good config:\n%s", why, error)
+
+    async def purge(self) -> None:
+        keep = self.app.config.storage.keep
+        removed = await asyncio.to_thread(self.app.store.purge_unmatched, utcnow() - keep)
+        if removed:
+            log.info("retention: purged %d unmatched items older than %s", removed, keep)
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:64]

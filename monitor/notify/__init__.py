@@ -1,0 +1,1 @@
+"""Notification adapters: hand rendered messages to channels (Apprise)."""

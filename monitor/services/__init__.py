@@ -1,0 +1,1 @@
+"""Services: ingest (poll outcome → items, matches, alerts) and dispatch (outbox → channels)."""

@@ -1,0 +1,509 @@
+"""SqlStore: every read and write wirewatch makes, on SQLite or PostgreSQL.
+
+Responsible for SQL and transactions.  The database decides what is new: items go in
+with ``INSERT … ON CONFLICT DO NOTHING RETURNING`` and only the rows returned are new.
+Alerts are claimed with an ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)``
+lease, one statement, so two dispatchers never send the same row.  This module does no
+matching, rendering or policy: callers pass plain data in and get plain data out.
+Only expected driver errors (connection refused, database missing, not migrated) become
+:class:`~monitor.errors.StorageError`; anything else is a bug and propagates.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
+
+from monitor.core.models import Item, RuleHit
+from monitor.errors import StorageError
+from monitor.store.schema import alerts, items, matches, sources
+
+log = logging.getLogger(__name__)
+
+
+def normalise_database_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL whatever driver the operator wrote (or none)."""
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the settings wirewatch relies on (WAL and busy timeout on SQLite)."""
+    try:
+        engine = create_engine(normalise_database_url(url), pool_pre_ping=True)
+    except ArgumentError as exc:
+        raise StorageError(f"invalid database URL: {exc}") from None
+    except ModuleNotFoundError as exc:
+        raise StorageError(f"no driver for this database URL: {exc.name}") from None
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+    return engine
+
+
+def display_url(url: str) -> str:
+    """The database URL with its password hidden, for logs and errors."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<invalid database URL>"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    id: int
+    name: str
+    type: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    last_polled: datetime | None
+    last_success: datetime | None
+    first_success: datetime | None
+    last_error: str | None
+    error_class: str | None
+    consecutive_failures: int
+    next_due: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchUpdate:
+    """What one poll changes on its source row."""
+
+    success: bool
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    error: str | None = None
+    error_class: str | None = None
+    next_due: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    id: int
+    source: str
+    item: Item
+    first_seen: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewAlert:
+    item_id: int
+    rule: str
+    subscriber: str
+    severity: str
+    next_attempt: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRow:
+    id: int
+    item_id: int
+    rule: str
+    subscriber: str
+    severity: str
+    status: str
+    attempts: int
+    next_attempt: datetime
+    last_error: str | None
+    delivered: tuple[int, ...]
+    created_at: datetime
+    sent_at: datetime | None
+    title: str
+    url: str
+    source: str
+    language: str | None
+    published: datetime | None
+    first_seen: datetime
+    summary: str
+    text: str
+    spans: list[dict[str, Any]]
+
+
+class SqlStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def check_ready(self) -> None:
+        """Raise :class:`StorageError` unless the database is reachable and migrated to head."""
+        from monitor.store.migrate import current_revision, head_revision
+
+        try:
+            current = current_revision(self.engine)
+        except OperationalError as exc:
+            raise StorageError(f"database unreachable ({display_url(str(self.engine.url))}): {exc.orig}") from None
+        head = head_revision()
+        if current != head:
+            raise StorageError(
+                f"database is at revision {current or 'none'}, code expects {head}: run `wirewatch db upgrade`"
+            )
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except (OperationalError, ProgrammingError) as exc:
+            if _is_connection_error(exc):
+                raise StorageError(f"database error: {exc.orig}") from exc
+            raise
+
+    # ------------------------------------------------------------------ sources
+
+    def sync_sources(self, configured: Iterable[tuple[str, str, str]], now: datetime) -> None:
+        """Make the sources table know every configured (name, type, url); new ones are due now.
+
+        Sources removed from the config keep their rows (and items); they are simply no
+        longer polled.  A changed URL resets the validators, which belonged to the old one.
+        """
+        with self.begin() as conn:
+            existing = {r.name: r for r in conn.execute(select(sources.c.name, sources.c.url, sources.c.type))}
+            for name, kind, url in configured:
+                row = existing.get(name)
+                if row is None:
+                    conn.execute(
+                        sources.insert().values(
+                            name=name, type=kind, url=url, next_due=now, created_at=now, consecutive_failures=0
+                        )
+                    )
+                elif row.url != url or row.type != kind:
+                    conn.execute(
+                        update(sources)
+                        .where(sources.c.name == name)
+                        .values(type=kind, url=url, etag=None, last_modified=None, body_hash=None, next_due=now)
+                    )
+
+    def source_states(self, names: Sequence[str] | None = None) -> list[SourceState]:
+        query = select(*_SOURCE_COLUMNS).order_by(sources.c.name)
+        if names is not None:
+            query = query.where(sources.c.name.in_(list(names)))
+        with self.begin() as conn:
+            return [SourceState(**r._mapping) for r in conn.execute(query)]
+
+    def claim_due_sources(
+        self, names: Sequence[str], now: datetime, lease: timedelta, owner: str, limit: int
+    ) -> list[SourceState]:
+        """Lease up to ``limit`` due sources among ``names`` so no other worker polls them now."""
+        if not names:
+            return []
+        due = (
+            select(sources.c.id)
+            .where(
+                sources.c.name.in_(list(names)),
+                or_(sources.c.next_due.is_(None), sources.c.next_due <= now),
+                or_(sources.c.lease_until.is_(None), sources.c.lease_until < now),
+            )
+            .order_by(sources.c.next_due)
+            .limit(limit)
+        )
+        if self.dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        stmt = (
+            update(sources)
+            .where(sources.c.id.in_(due.scalar_subquery()))
+            .values(lease_until=now + lease, lease_owner=owner)
+            .returning(*_SOURCE_COLUMNS)
+        )
+        with self.begin() as conn:
+            return [SourceState(**r._mapping) for r in conn.execute(stmt)]
+
+    def release_sources(self, ids: Sequence[int]) -> None:
+        if ids:
+            with self.begin() as conn:
+                conn.execute(update(sources).where(sources.c.id.in_(list(ids))).values(lease_until=None, lease_owner=None))
+
+    def update_source(self, conn: Connection, source_id: int, change: FetchUpdate, now: datetime) -> None:
+        values: dict[str, Any] = {"last_polled": now, "next_due": change.next_due, "lease_until": None, "lease_owner": None}
+        if change.success:
+            values.update(
+                etag=change.etag,
+                last_modified=change.last_modified,
+                body_hash=change.body_hash,
+                last_success=now,
+                first_success=func.coalesce(sources.c.first_success, now),
+                consecutive_failures=0,
+                last_error=None,
+                error_class=None,
+            )
+        else:
+            values.update(
+                last_error=change.error,
+                error_class=change.error_class,
+                consecutive_failures=sources.c.consecutive_failures + 1,
+            )
+        conn.execute(update(sources).where(sources.c.id == source_id).values(**values))
+
+    def source_item_counts(self) -> dict[str, int]:
+        with self.begin() as conn:
+            rows = conn.execute(
+                select(sources.c.name, func.count(items.c.id))
+                .select_from(sources.outerjoin(items, items.c.source_id == sources.c.id))
+                .group_by(sources.c.name)
+            )
+            return {name: count for name, count in rows}
+
+    # ------------------------------------------------------------------ items
+
+    def insert_new_items(
+        self, conn: Connection, source_id: int, source_name: str, batch: Sequence[Item], now: datetime
+    ) -> list[StoredItem]:
+        """Insert ``batch``; return exactly the rows that were new (the database decides)."""
+        if not batch:
+            return []
+        # A feed may repeat a GUID within one document: the first copy wins, as the
+        # database would decide across polls.
+        unique: dict[str, Item] = {}
+        for it in batch:
+            unique.setdefault(it.key, it)
+        rows = [
+            {
+                "source_id": source_id,
+                "key": it.key,
+                "guid": it.guid,
+                "url": it.url,
+                "canonical_url": it.canonical_url,
+                "title": it.title,
+                "summary": it.summary,
+                "text": it.text,
+                "language": it.language,
+                "published": it.published,
+                "first_seen": now,
+            }
+            for it in unique.values()
+        ]
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        stmt = (
+            insert(items)
+            .on_conflict_do_nothing(index_elements=["source_id", "key"])
+            .returning(items.c.id, items.c.key, sort_by_parameter_order=True)
+        )
+        new = conn.execute(stmt, rows).all()
+        return [StoredItem(id=r.id, source=source_name, item=unique[r.key], first_seen=now) for r in new]
+
+    def recent_items(
+        self, since: datetime | None, source: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        query = (
+            select(
+                items.c.id,
+                items.c.title,
+                items.c.url,
+                sources.c.name.label("source"),
+                items.c.language,
+                items.c.published,
+                items.c.first_seen,
+                items.c.summary,
+                items.c.text,
+            )
+            .join(sources, sources.c.id == items.c.source_id)
+            .order_by(items.c.first_seen.desc(), items.c.id.desc())
+            .limit(limit)
+        )
+        if since is not None:
+            query = query.where(items.c.first_seen >= since)
+        if source is not None:
+            query = query.where(sources.c.name == source)
+        with self.begin() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def purge_unmatched(self, older_than: datetime) -> int:
+        """Delete items first seen before ``older_than`` that no rule matched."""
+        stmt = delete(items).where(
+            items.c.first_seen < older_than, ~select(matches.c.id).where(matches.c.item_id == items.c.id).exists()
+        )
+        with self.begin() as conn:
+            return conn.execute(stmt).rowcount or 0
+
+    # ------------------------------------------------------------------ matches and alerts
+
+    def insert_matches(self, conn: Connection, item_id: int, hits: Sequence[RuleHit], now: datetime) -> None:
+        if not hits:
+            return
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        conn.execute(
+            insert(matches).on_conflict_do_nothing(index_elements=["item_id", "rule"]),
+            [
+                {
+                    "item_id": item_id,
+                    "rule": hit.rule,
+                    "spans": [{"field": s.field, "start": s.start, "end": s.end, "text": s.text} for s in hit.spans],
+                    "matched_at": now,
+                }
+                for hit in hits
+            ],
+        )
+
+    def enqueue_alerts(self, conn: Connection, new: Sequence[NewAlert], now: datetime) -> int:
+        if not new:
+            return 0
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        result = conn.execute(
+            insert(alerts).on_conflict_do_nothing(index_elements=["item_id", "rule", "subscriber"]),
+            [
+                {
+                    "item_id": a.item_id,
+                    "rule": a.rule,
+                    "subscriber": a.subscriber,
+                    "severity": a.severity,
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt": a.next_attempt,
+                    "delivered": [],
+                    "created_at": now,
+                }
+                for a in new
+            ],
+        )
+        return result.rowcount or 0
+
+    def claim_alerts(self, now: datetime, lease: timedelta, limit: int) -> list[AlertRow]:
+        """Lease due alerts: pending ones whose time has come, and sends whose lease expired.
+
+        An expired ``sending`` lease means a dispatcher died between claiming and marking;
+        the row is sent again (the documented at-least-once window).  Each claim counts
+        as an attempt, so a message that crashes the dispatcher cannot loop forever.
+        """
+        due = (
+            select(alerts.c.id)
+            .where(
+                or_(
+                    and_(alerts.c.status == "pending", alerts.c.next_attempt <= now),
+                    and_(alerts.c.status == "sending", alerts.c.lease_until < now),
+                )
+            )
+            .order_by(alerts.c.next_attempt, alerts.c.id)
+            .limit(limit)
+        )
+        if self.dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        stmt = (
+            update(alerts)
+            .where(alerts.c.id.in_(due.scalar_subquery()))
+            .values(status="sending", lease_until=now + lease, attempts=alerts.c.attempts + 1)
+            .returning(alerts.c.id)
+        )
+        with self.begin() as conn:
+            ids = [r.id for r in conn.execute(stmt)]
+        return self.alert_rows(ids=ids) if ids else []
+
+    def mark_alert(
+        self,
+        alert_id: int,
+        *,
+        status: str,
+        now: datetime,
+        delivered: Sequence[int],
+        error: str | None = None,
+        next_attempt: datetime | None = None,
+    ) -> None:
+        values: dict[str, Any] = {"status": status, "lease_until": None, "delivered": sorted(set(delivered)), "last_error": error}
+        if status == "sent":
+            values["sent_at"] = now
+        if next_attempt is not None:
+            values["next_attempt"] = next_attempt
+        with self.begin() as conn:
+            conn.execute(update(alerts).where(alerts.c.id == alert_id, alerts.c.status == "sending").values(**values))
+
+    def retry_alerts(self, ids: Sequence[int] | None, now: datetime) -> int:
+        """Put failed (dead-lettered) alerts back in the queue, all of them when ``ids`` is None."""
+        stmt = update(alerts).where(alerts.c.status == "failed").values(status="pending", next_attempt=now, attempts=0)
+        if ids is not None:
+            stmt = stmt.where(alerts.c.id.in_(list(ids)))
+        with self.begin() as conn:
+            return conn.execute(stmt).rowcount or 0
+
+    def alert_rows(
+        self, *, ids: Sequence[int] | None = None, status: str | None = None, limit: int = 1000
+    ) -> list[AlertRow]:
+        query = (
+            select(
+                alerts.c.id,
+                alerts.c.item_id,
+                alerts.c.rule,
+                alerts.c.subscriber,
+                alerts.c.severity,
+                alerts.c.status,
+                alerts.c.attempts,
+                alerts.c.next_attempt,
+                alerts.c.last_error,
+                alerts.c.delivered,
+                alerts.c.created_at,
+                alerts.c.sent_at,
+                items.c.title,
+                items.c.url,
+                sources.c.name.label("source"),
+                items.c.language,
+                items.c.published,
+                items.c.first_seen,
+                items.c.summary,
+                items.c.text,
+                matches.c.spans,
+            )
+            .join(items, items.c.id == alerts.c.item_id)
+            .join(sources, sources.c.id == items.c.source_id)
+            .outerjoin(matches, and_(matches.c.item_id == alerts.c.item_id, matches.c.rule == alerts.c.rule))
+            .order_by(alerts.c.id.desc())
+            .limit(limit)
+        )
+        if ids is not None:
+            query = query.where(alerts.c.id.in_(list(ids)))
+        if status is not None:
+            query = query.where(alerts.c.status == status)
+        with self.begin() as conn:
+            out = []
+            for r in conn.execute(query):
+                m = dict(r._mapping)
+                m["delivered"] = tuple(m["delivered"] or ())
+                m["spans"] = list(m["spans"] or [])
+                out.append(AlertRow(**m))
+            return out
+
+    def alert_counts(self) -> dict[str, int]:
+        with self.begin() as conn:
+            return {s: n for s, n in conn.execute(select(alerts.c.status, func.count()).group_by(alerts.c.status))}
+
+
+_SOURCE_COLUMNS = (
+    sources.c.id,
+    sources.c.name,
+    sources.c.type,
+    sources.c.url,
+    sources.c.etag,
+    sources.c.last_modified,
+    sources.c.body_hash,
+    sources.c.last_polled,
+    sources.c.last_success,
+    sources.c.first_success,
+    sources.c.last_error,
+    sources.c.error_class,
+    sources.c.consecutive_failures,
+    sources.c.next_due,
+)
+
+
+def _is_connection_error(exc: OperationalError | ProgrammingError) -> bool:
+    return isinstance(exc, OperationalError)
