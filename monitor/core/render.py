@@ -21,7 +21,9 @@ MAX_TITLE = 300
 SNIPPET_RADIUS = 160
 
 _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
+# Characters that start Markdown syntax mid-line; "-", "." and "+" only matter at the
+# start of a line, and every line we build starts with our own text.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>~|#])")
 
 
 @dataclass(frozen=True, slots=True)
