@@ -22,6 +22,18 @@ HTTPCACHE_ENABLED = False
 REDIRECT_MAX_TIMES = 5
 LOG_LEVEL = "WARNING"
 ITEM_PIPELINES = {"crawler.pipelines.IngestPipeline": 100}
+DOWNLOADER_MIDDLEWARES = {
+    # Before robots.txt (100) and the download itself: refuse other schemes outright.
+    "crawler.middlewares.SchemeGuardMiddleware": 50,
+    # Close to the downloader, so it sees every response status before redirects or errors.
+    "crawler.middlewares.HostBackoffMiddleware": 950,
+}
+# Only http(s) is ever fetched: a feed must not make us read local files or S3 buckets.
+DOWNLOAD_HANDLERS = {"file": None, "s3": None, "ftp": None, "data": None}
+# A certificate that does not verify is a TLS error recorded on the source, not ignored.
+DOWNLOAD_VERIFY_CERTIFICATES = True
+# A body cut short still goes to the parser, which keeps what parses (and says so).
+DOWNLOAD_FAIL_ON_DATALOSS = False
 # One item per source: a large concurrency of items only adds scheduling overhead.
 CONCURRENT_ITEMS = 16
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
@@ -45,6 +57,12 @@ def make_settings(fetch: Any, ingest: Any = None) -> dict[str, Any]:
         "REDIRECT_MAX_TIMES": REDIRECT_MAX_TIMES,
         "LOG_LEVEL": LOG_LEVEL,
         "ITEM_PIPELINES": ITEM_PIPELINES,
+        "DOWNLOADER_MIDDLEWARES": DOWNLOADER_MIDDLEWARES,
+        "DOWNLOAD_HANDLERS": DOWNLOAD_HANDLERS,
+        "DOWNLOAD_VERIFY_CERTIFICATES": DOWNLOAD_VERIFY_CERTIFICATES,
+        "DOWNLOAD_FAIL_ON_DATALOSS": DOWNLOAD_FAIL_ON_DATALOSS,
+        # robots.txt is read with the same User-Agent the operator configured.
+        "ROBOTSTXT_USER_AGENT": fetch.user_agent,
         "CONCURRENT_ITEMS": CONCURRENT_ITEMS,
         "USER_AGENT": fetch.user_agent,
         "DOWNLOAD_TIMEOUT": fetch.timeout.total_seconds(),

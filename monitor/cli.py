@@ -50,7 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="wirewatch", description="Multilingual media monitor: feeds in, keyword alerts out.")
+    p = argparse.ArgumentParser(
+        prog="wirewatch", description="Multilingual media monitor: feeds in, keyword alerts out."
+    )
     p.add_argument("--version", action="version", version=f"wirewatch {__version__}")
     p.add_argument("--config", help="config file (default ./config.toml, env WIREWATCH_CONFIG)")
     p.add_argument("--database-url", help="overrides [storage] url (env WIREWATCH_DATABASE_URL)")
@@ -65,7 +67,9 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="the daemon (or one cycle with --once)")
     run.add_argument("--once", action="store_true", help="poll every enabled source once, dispatch, exit")
-    run.add_argument("--role", choices=("all", "worker"), default="all", help="worker: one of several daemons sharing PostgreSQL")
+    run.add_argument(
+        "--role", choices=("all", "worker"), default="all", help="worker: one of several daemons sharing PostgreSQL"
+    )
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="validate the config file")
@@ -191,7 +195,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = load_config(path)
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    print(f"{path}: OK ({len(config.sources)} sources, {len(config.terms)} terms, {len(config.rules)} rules, {len(config.subscribers)} subscribers)")
+    print(
+        f"{path}: OK ({len(config.sources)} sources, {len(config.terms)} terms, "
+        f"{len(config.rules)} rules, {len(config.subscribers)} subscribers)"
+    )
     return 0
 
 
@@ -301,7 +308,10 @@ def cmd_sources(args: argparse.Namespace) -> int:
         _dump({"sources": rows})
         return 0
     for r in rows:
-        line = f"{r['name']:<28} {r['status']:<9} {r['items']:>6} items  last ok {r['last_success'] or '-':<25} next {r['next_due'] or '-'}"
+        line = (
+            f"{r['name']:<28} {r['status']:<9} {r['items']:>6} items  "
+            f"last ok {r['last_success'] or '-':<25} next {r['next_due'] or '-'}"
+        )
         print(line)
         if r["last_error"]:
             print(f"    {r['consecutive_failures']} failures ({r['error_class']}): {r['last_error']}")
@@ -339,7 +349,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
     app = make_app(args.config, args.database_url)
     rows = app.store.alert_rows(status=args.status, limit=args.limit)
-    out = [
+    out: list[dict[str, Any]] = [
         {
             "id": r.id,
             "rule": r.rule,
@@ -352,6 +362,10 @@ def cmd_alerts(args: argparse.Namespace) -> int:
             "next_attempt": _iso(r.next_attempt) if r.status == "pending" else None,
             "created_at": _iso(r.created_at),
             "sent_at": _iso(r.sent_at),
+            "severity": r.severity,
+            "held": r.hold_reason if r.status == "pending" else None,  # "quiet" | "rate": waiting, not failing
+            "message": r.message_id,  # alerts sent together (summary, digest) share one
+            "message_kind": r.message_kind,
         }
         for r in rows
     ]
@@ -359,7 +373,14 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         _dump({"alerts": out})
         return 0
     for r in out:
-        print(f"#{r['id']:<6} {r['status']:<8} {r['rule']} → {r['subscriber']}  attempts {r['attempts']}  {r['title'][:80]}")
+        print(
+            f"#{r['id']:<6} {r['status']:<8} {r['rule']} → {r['subscriber']}  "
+            f"attempts {r['attempts']}  {r['title'][:80]}"
+        )
+        if r["held"]:
+            print(f"        held ({r['held']}) until {r['next_attempt']}")
+        elif r["message_kind"] and r["message_kind"] != "alert":
+            print(f"        in {r['message_kind']} message #{r['message']}")
         if r["last_error"]:
             print(f"        last error: {r['last_error']}")
     return 0

@@ -57,6 +57,10 @@ class FetchConfig:
     host_delay: timedelta = timedelta(seconds=1)
     obey_robots: bool = True
     full_text: bool = True
+    full_text_max: int = 10  # article pages fetched per source per poll, at most
+    adaptive: bool = True  # poll sources that publish often more often, quiet ones less
+    min_interval: timedelta = timedelta(minutes=2)  # adaptive bounds (a source may override)
+    max_interval: timedelta = timedelta(hours=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,7 @@ class AlertsConfig:
     operators: tuple[str, ...] = ()
     max_attempts: int = 8
     retry_backoff: timedelta = timedelta(minutes=1)
+    source_failure_threshold: int = 5  # operators are told when a source fails this many times in a row
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +83,8 @@ class SourceConfig:
     enabled: bool = True
     links: str | None = None
     spider: str | None = None
+    min_interval: timedelta | None = None  # adaptive bounds; [fetch] gives the defaults
+    max_interval: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +226,20 @@ def _fetch(v: _Validator, t: Mapping[str, Any]) -> FetchConfig:
     v.keys(
         "fetch",
         t,
-        {"user_agent", "timeout", "max_body", "concurrency", "per_host", "host_delay", "obey_robots", "full_text"},
+        {
+            "user_agent",
+            "timeout",
+            "max_body",
+            "concurrency",
+            "per_host",
+            "host_delay",
+            "obey_robots",
+            "full_text",
+            "full_text_max",
+            "adaptive",
+            "min_interval",
+            "max_interval",
+        },
     )
     d = FetchConfig()
     return FetchConfig(
@@ -231,11 +251,19 @@ def _fetch(v: _Validator, t: Mapping[str, Any]) -> FetchConfig:
         host_delay=v.duration("fetch.host_delay", t.get("host_delay"), d.host_delay, allow_zero=True),
         obey_robots=v.boolean("fetch.obey_robots", t.get("obey_robots", d.obey_robots)),
         full_text=v.boolean("fetch.full_text", t.get("full_text", d.full_text)),
+        full_text_max=v.integer("fetch.full_text_max", t.get("full_text_max", d.full_text_max), 0, 1000),
+        adaptive=v.boolean("fetch.adaptive", t.get("adaptive", d.adaptive)),
+        min_interval=v.duration("fetch.min_interval", t.get("min_interval"), d.min_interval),
+        max_interval=v.duration("fetch.max_interval", t.get("max_interval"), d.max_interval),
     )
 
 
 def _alerts(v: _Validator, t: Mapping[str, Any]) -> AlertsConfig:
-    v.keys("alerts", t, {"max_age", "first_poll", "operators", "max_attempts", "retry_backoff"})
+    v.keys(
+        "alerts",
+        t,
+        {"max_age", "first_poll", "operators", "max_attempts", "retry_backoff", "source_failure_threshold"},
+    )
     d = AlertsConfig()
     return AlertsConfig(
         max_age=v.duration("alerts.max_age", t.get("max_age"), d.max_age),
@@ -243,6 +271,9 @@ def _alerts(v: _Validator, t: Mapping[str, Any]) -> AlertsConfig:
         operators=v.strings("alerts.operators", t.get("operators", [])),
         max_attempts=v.integer("alerts.max_attempts", t.get("max_attempts", d.max_attempts), 1, 100),
         retry_backoff=v.duration("alerts.retry_backoff", t.get("retry_backoff"), d.retry_backoff),
+        source_failure_threshold=v.integer(
+            "alerts.source_failure_threshold", t.get("source_failure_threshold", d.source_failure_threshold), 1, 1000
+        ),
     )
 
 
@@ -252,7 +283,11 @@ def _sources(v: _Validator, items: Any) -> list[SourceConfig]:
     for i, t in enumerate(v.array("sources", items)):
         name = t.get("name")
         where = f"sources[{i}]" + (f" {name!r}" if isinstance(name, str) else "")
-        v.keys(where, t, {"name", "type", "url", "interval", "language", "enabled", "links", "spider"})
+        v.keys(
+            where,
+            t,
+            {"name", "type", "url", "interval", "language", "enabled", "links", "spider", "min_interval", "max_interval"},
+        )
         name = v.name(f"{where}.name", name)
         if name in seen:
             v.error(f"{where}.name", f"duplicate source name {name!r}")
@@ -278,6 +313,12 @@ def _sources(v: _Validator, items: Any) -> list[SourceConfig]:
                 enabled=v.boolean(f"{where}.enabled", t.get("enabled", True)),
                 links=v.string(f"{where}.links", links) if links is not None else None,
                 spider=v.string(f"{where}.spider", spider) if spider is not None else None,
+                min_interval=v.duration(f"{where}.min_interval", t.get("min_interval"), timedelta(0))
+                if t.get("min_interval") is not None
+                else None,
+                max_interval=v.duration(f"{where}.max_interval", t.get("max_interval"), timedelta(0))
+                if t.get("max_interval") is not None
+                else None,
             )
         )
     return out
@@ -316,7 +357,10 @@ def _rules(
             try:
                 parse_query(query, terms)
             except QueryError as exc:
-                v.error(f"{where}.query", f"{exc.message} at column {exc.column}" + (f"; {exc.suggestion}" if exc.suggestion else ""))
+                v.error(
+                    f"{where}.query",
+                    f"{exc.message} at column {exc.column}" + (f"; {exc.suggestion}" if exc.suggestion else ""),
+                )
         notify = v.strings(f"{where}.notify", t.get("notify", []))
         for j, sub in enumerate(notify):
             if sub not in subscribers:
@@ -356,9 +400,14 @@ def _subscribers(v: _Validator, items: Any, env: Mapping[str, str]) -> list[Subs
         for j, url in enumerate(urls):
             if not re.match(r"^(\$\{[A-Za-z_][A-Za-z0-9_]*\}|[a-z][a-z0-9+.-]*://)", url):
                 v.error(f"{where}.urls[{j}]", f"not an Apprise URL: {redact(url)!r}")
-            for var in _ENV.findall(url):
-                if var not in env:
-                    v.warn(f"{where}.urls[{j}]", f"environment variable {var} is not set; this URL is skipped until it is")
+            absent = sorted({var for var in _ENV.findall(url) if var not in env})
+            if absent:
+                names = ", ".join(absent)
+                v.warn(
+                    f"{where}.urls[{j}]",
+                    f"environment variable{'s' if len(absent) > 1 else ''} {names} not set; "
+                    "this URL is skipped until set",
+                )
         digest_at = v.strings(f"{where}.digest_at", t.get("digest_at", ["08:00"]))
         for j, hhmm in enumerate(digest_at):
             if not _HHMM.match(hhmm):
@@ -370,7 +419,7 @@ def _subscribers(v: _Validator, items: Any, env: Mapping[str, str]) -> list[Subs
             v.error(f"{where}.timezone", f"unknown time zone {tz!r} (use an IANA name such as 'Asia/Seoul')")
         quiet = v.string(f"{where}.quiet_hours", t.get("quiet_hours", ""), allow_empty=True)
         if quiet and not re.match(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$", quiet):
-            v.error(f"{where}.quiet_hours", f"expected HH:MM-HH:MM or \"\", got {quiet!r}")
+            v.error(f"{where}.quiet_hours", f'expected HH:MM-HH:MM or "", got {quiet!r}')
         out.append(
             SubscriberConfig(
                 name=name,
@@ -412,7 +461,9 @@ class _Validator:
     def keys(self, where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
         for key in table:
             if key not in allowed:
-                self.error(f"{where}.{key}" if where != "top level" else key, f"unknown key{_did_you_mean(key, allowed)}")
+                self.error(
+                    f"{where}.{key}" if where != "top level" else key, f"unknown key{_did_you_mean(key, allowed)}"
+                )
 
     def table(self, where: str, value: Any) -> Mapping[str, Any]:
         if value is None:

@@ -67,7 +67,13 @@ def webhook() -> Iterator[WebhookReceiver]:
     receiver.close()
 
 
-def run_cli(*args: str, config: Path | None = None, database_url: str | None = None, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str,
+    config: Path | None = None,
+    database_url: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m monitor`` as a real process (the reactor cannot restart in-process)."""
     cmd = [sys.executable, "-m", "monitor"]
     if config is not None:
@@ -77,4 +83,4 @@ def run_cli(*args: str, config: Path | None = None, database_url: str | None = N
     cmd += list(args)
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("WIREWATCH_")}
     full_env.update(env or {})
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=full_env)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=full_env, check=False)

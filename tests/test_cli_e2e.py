@@ -22,7 +22,9 @@ kursk = ["Kursk", "كورسك", "Курск", "쿠르스크"]
 """
 
 
-def write_config(tmp_path: Path, feed_url: str, smtp: SmtpServer, hook: WebhookReceiver, query: str = "kim_jong_un AND putin") -> Path:
+def write_config(
+    tmp_path: Path, feed_url: str, smtp: SmtpServer, hook: WebhookReceiver, query: str = "kim_jong_un AND putin"
+) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(
         f"""

@@ -1,30 +1,48 @@
-"""Parse feed bytes (RSS 0.9x/1.0/2.0, Atom, JSON Feed) into ``RawItem``s with feedparser.
+"""Parse a downloaded feed or sitemap body into ``RawItem``s: sniff, decode, then parse.
 
-Responsible for reading a body that was already downloaded: feedparser never fetches
-anything here (its own HTTP has no timeout).  Charset: the response headers are passed
-so a declared charset is seen; with chardet installed feedparser guesses an undeclared
-one.  A feed that is partly broken keeps the entries that parsed; a body that is not a
-feed at all raises :class:`~monitor.errors.ParseError`, naming the feed an HTML page
-advertises when it advertises one.
+Responsible for reading a body that was already downloaded; nothing here fetches (not
+feedparser either: its own HTTP has no timeout).  The format is sniffed from the bytes,
+never from the file name or the content type: gzip by its magic number, JSON Feed by its
+opening brace, and otherwise the root element (``rss``/``RDF``/``feed`` → feedparser,
+``urlset``/``sitemapindex`` → :mod:`monitor.core.sitemaps`, ``html`` → an error naming
+the feed the page advertises).  The charset is decided by :mod:`monitor.core.encoding`
+and feedparser is handed UTF-8 that says it is UTF-8, because real feeds lie about their
+encoding.  A feed that is partly broken keeps the entries that parsed, with a warning;
+an entry with neither id nor link gets a stable content-derived id rather than being
+lost.  Dates keep their own offset; one that cannot be read is left out (the store then
+uses the first-seen time).  A body that is not a feed at all raises
+:class:`~monitor.errors.ParseError`.
 """
 
 from __future__ import annotations
 
 import calendar
+import hashlib
 import io
 import json
 import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin
 
 import feedparser  # type: ignore[import-untyped]
 
+from monitor.core.encoding import (
+    TooLarge,
+    charset_from_content_type,
+    decode,
+    fix_c1,
+    fix_mojibake,
+    gunzip,
+    xml_as_utf8,
+)
 from monitor.core.items import html_to_text
 from monitor.core.models import RawItem
+from monitor.core.sitemaps import is_sitemap_root, parse_sitemap
 from monitor.errors import ParseError
 
 _ALTERNATE = re.compile(
@@ -33,7 +51,12 @@ _ALTERNATE = re.compile(
 )
 _FEED_TYPE = re.compile(rb"type=[\"']?application/(rss|atom|feed)\+(xml|json)", re.IGNORECASE)
 _HREF = re.compile(rb"href=[\"']?([^\"' >]+)", re.IGNORECASE)
-_HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html)\b", re.IGNORECASE | re.DOTALL)
+_COMMENT = re.compile(r"<!--.*?(-->|$)", re.DOTALL)
+_ROOT = re.compile(r"<(?![?!/])([A-Za-z_][\w.:-]*)")
+_EMBEDDED_FEED = re.compile(r"<(feed|rss|rdf:RDF)\b", re.IGNORECASE)
+# feedparser's "bozo" reasons that say nothing about the document being broken.
+_HARMLESS = ("CharacterEncodingOverride", "NonXMLContentType")
+_FEED_ROOTS = ("rss", "rdf", "feed", "channel")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,32 +64,62 @@ class ParsedFeed:
     items: tuple[RawItem, ...]
     language: str | None
     ttl_minutes: int | None
-    warning: str | None  # set when feedparser recovered from malformed input
+    warning: str | None  # set when the parser recovered from malformed input
+    kind: str = "feed"  # "feed" | "sitemap"
+    children: tuple[str, ...] = ()  # a sitemap index: the sitemaps it lists
+
+
+def sniff(text: str) -> str:
+    """``"json"``, ``"html"``, ``"sitemap"``, ``"feed"`` or ``"unknown"``, from the text alone."""
+    head = text[:65536].lstrip("\ufeff \t\r\n")
+    if head[:1] in ("{", "["):
+        return "json"
+    root = _ROOT.search(_COMMENT.sub("", head))
+    if root is None:
+        return "unknown"
+    name = root.group(1).rsplit(":", 1)[-1].lower()
+    if name == "html":
+        return "html"
+    if is_sitemap_root(name):
+        return "sitemap"
+    if name in _FEED_ROOTS:
+        return "feed"
+    return "unknown"
 
 
 def parse_feed(body: bytes, url: str, headers: Mapping[str, str] | None = None) -> ParsedFeed:
-    """Entries of the feed in ``body``; ``url`` resolves relative links."""
-    head = body[:4096]
-    if _HTML_START.match(head):
+    """Entries of the feed (or sitemap) in ``body``; ``url`` resolves relative links."""
+    lowered = {k.lower(): v for k, v in (headers or {}).items()}
+    try:
+        body = gunzip(body)
+    except TooLarge as exc:
+        raise ParseError(url, f"body too large once decompressed: {exc}", temporary=False) from None
+    if body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{":
+        return parse_json_feed(body, url)
+    decoded = decode(body, charset_from_content_type(lowered.get("content-type")))
+    kind = sniff(decoded.text)
+    if kind == "sitemap":
+        sm = parse_sitemap(xml_as_utf8(decoded.text), url)
+        return ParsedFeed(sm.items, None, None, _join(decoded.note, sm.warning), kind="sitemap", children=sm.children)
+    if kind == "html" and not _EMBEDDED_FEED.search(decoded.text[:200_000]):
         discovered = discover_feeds(body, url)
         if discovered:
             raise ParseError(url, f"got an HTML page, not a feed; the page advertises a feed at {discovered[0]}", temporary=False)
         raise ParseError(url, "got an HTML page, not a feed", temporary=False)
+    return _parse_xml_feed(xml_as_utf8(decoded.text), url, decoded.note)
 
-    if head.lstrip()[:1] == b"{":
-        return parse_json_feed(body, url)
 
+def _parse_xml_feed(xml_utf8: bytes, url: str, note: str | None) -> ParsedFeed:
     parsed: Any = feedparser.parse(
-        io.BytesIO(body),
-        response_headers={**{k.lower(): v for k, v in (headers or {}).items()}, "content-location": url},
+        io.BytesIO(xml_utf8),
+        response_headers={"content-type": "application/xml; charset=utf-8", "content-location": url},
         sanitize_html=False,
         resolve_relative_uris=False,
     )
     entries = parsed.get("entries") or []
     version = parsed.get("version") or ""
     if not entries and not version:
-        reason = parsed.get("bozo_exception")
-        raise ParseError(url, f"not a feed we can read: {_reason(reason)}", temporary=False)
+        raise ParseError(url, f"not a feed we can read: {_reason(parsed.get('bozo_exception'))}", temporary=False)
 
     feed_meta = parsed.get("feed", {})
     language = feed_meta.get("language") or None
@@ -75,9 +128,10 @@ def parse_feed(body: bytes, url: str, headers: Mapping[str, str] | None = None) 
         raw = _entry(entry, url, language)
         if raw is not None:
             out.append(raw)
-    warning = None
-    if parsed.get("bozo"):
-        warning = f"malformed feed, kept {len(out)} entries: {_reason(parsed.get('bozo_exception'))}"
+    warning = note
+    exc = parsed.get("bozo_exception")
+    if parsed.get("bozo") and type(exc).__name__ not in _HARMLESS:
+        warning = _join(note, f"malformed feed, kept {len(out)} entries: {_reason(exc)}")
     ttl = feed_meta.get("ttl")
     ttl_minutes = int(ttl) if isinstance(ttl, str) and ttl.strip().isdigit() else None
     return ParsedFeed(tuple(out), language, ttl_minutes, warning)
@@ -100,41 +154,37 @@ def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
             continue
         link = _str(entry.get("url")) or _str(entry.get("external_url"))
         guid = _str(entry.get("id"))
-        if not guid and not link:
-            skipped += 1
-            continue
         html_content = _str(entry.get("content_html"))
         text = html_to_text(html_content) if html_content else _str(entry.get("content_text"))
         summary = _str(entry.get("summary"))
+        title = _str(entry.get("title"))
+        if not guid and not link:
+            guid = content_id(title, summary or text)
         out.append(
             RawItem(
                 guid=guid or None,
                 url=urljoin(url, link) if link else None,
-                title=_str(entry.get("title")),
+                title=title,
                 summary=summary,
                 text=text if text.strip() != summary.strip() else "",
                 language=_str(entry.get("language")) or language,
-                published=_iso_date(_str(entry.get("date_published")) or _str(entry.get("date_modified"))),
+                published=parse_date(_str(entry.get("date_published")) or _str(entry.get("date_modified"))),
             )
         )
     warning = f"skipped {skipped} malformed JSON Feed items" if skipped else None
     return ParsedFeed(tuple(out), language, None, warning)
 
 
+def content_id(title: str, body: str) -> str:
+    """A stable id for an entry that has neither id nor link: a hash of what it says."""
+    digest = hashlib.sha256(f"{title.strip()}\n{body.strip()}".encode()).hexdigest()[:32]
+    return f"urn:wirewatch:content:{digest}"
+
+
 def _str(value: object) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     return value.strip() if isinstance(value, str) else ""
-
-
-def _iso_date(value: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
 
 
 def discover_feeds(body: bytes, url: str) -> list[str]:
@@ -156,35 +206,119 @@ def _entry(entry: Mapping[str, Any], base: str, language: str | None) -> RawItem
                 link = candidate["href"]
                 break
     link = urljoin(base, link.strip()) if link else ""
-    guid = entry.get("id") or None
-    if not guid and not link:
-        return None
     content = ""
     for part in entry.get("content") or []:
         value = part.get("value") or ""
         if len(value) > len(content):
             content = value
-    summary = entry.get("summary") or ""
+    summary = _clean(entry.get("summary") or "")
+    content = _clean(content)
+    title = _clean(entry.get("title") or "")
     if content and content.strip() == summary.strip():
         content = ""
+    guid = entry.get("id") or None
+    if not guid and not link:
+        if not title and not summary and not content:
+            return None
+        guid = content_id(title, summary or content)
     return RawItem(
         guid=str(guid) if guid else None,
         url=link or None,
-        title=entry.get("title") or "",
+        title=title,
         summary=summary,
         text=html_to_text(content) if content else "",
         language=entry.get("language") or language,
-        published=_date(entry.get("published_parsed") or entry.get("updated_parsed")),
+        published=_entry_date(entry),
     )
 
 
-def _date(value: time.struct_time | None) -> datetime | None:
+def _clean(value: str) -> str:
+    return fix_mojibake(fix_c1(value))
+
+
+def _entry_date(entry: Mapping[str, Any]) -> datetime | None:
+    for raw_key, parsed_key in (("published", "published_parsed"), ("updated", "updated_parsed")):
+        raw = entry.get(raw_key)
+        when = parse_date(raw) if isinstance(raw, str) else None
+        if when is None:
+            when = _struct_date(entry.get(parsed_key))
+        if when is not None:
+            return when
+    return None
+
+
+# Month names of the languages our sources write dates in when they ignore RFC 822.
+_MONTHS = {
+    **dict.fromkeys(["jan", "janv", "ene", "gen", "jän", "janeiro", "janvier"], 1),
+    **dict.fromkeys(["feb", "fev", "fév", "févr", "fevereiro"], 2),
+    **dict.fromkeys(["mar", "mär", "mars", "março", "marzo"], 3),
+    **dict.fromkeys(["apr", "abr", "avr", "avril", "abril"], 4),
+    **dict.fromkeys(["may", "mai", "mag", "maio", "mayo"], 5),
+    **dict.fromkeys(["jun", "juin", "giu", "junho", "junio"], 6),
+    **dict.fromkeys(["jul", "juil", "lug", "julho", "julio"], 7),
+    **dict.fromkeys(["aug", "ago", "aoû", "août", "agosto"], 8),
+    **dict.fromkeys(["sep", "set", "sept", "setembro", "septiembre"], 9),
+    **dict.fromkeys(["oct", "out", "okt", "ott", "outubro", "octubre"], 10),
+    **dict.fromkeys(["nov", "novembro", "noviembre"], 11),
+    **dict.fromkeys(["dec", "dez", "dic", "déc", "dezembro", "diciembre"], 12),
+}
+_LOCAL_DATE = re.compile(
+    r"(\d{1,2})\.?\s+([^\W\d_]{3,10})\.?\s+(\d{4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([+-]\d{2}:?\d{2}|GMT|UTC|Z)?",
+    re.IGNORECASE,
+)
+
+
+def parse_date(value: str | None) -> datetime | None:
+    """An aware datetime from RFC 822, ISO 8601 or a localised "24 Set 2018 19:42 -0300"; else ``None``.
+
+    The publisher's own offset is kept.  A time without any zone is not guessed.
+    """
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        pass
+    else:
+        return parsed if parsed.tzinfo is not None else None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        parsed = None
+    if parsed is not None and parsed.tzinfo is not None:
+        return parsed
+    m = _LOCAL_DATE.search(value)
+    if m is None:
+        return None
+    month = _MONTHS.get(m.group(2).lower().rstrip("."))
+    zone = m.group(7)
+    if month is None or zone is None:
+        return None
+    if zone.upper() in ("GMT", "UTC", "Z"):
+        tz = UTC
+    else:
+        sign = -1 if zone[0] == "-" else 1
+        digits = zone[1:].replace(":", "")
+        tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+    try:
+        return datetime(int(m.group(3)), month, int(m.group(1)), int(m.group(4)), int(m.group(5)), int(m.group(6) or 0), tzinfo=tz)
+    except ValueError:
+        return None
+
+
+def _struct_date(value: time.struct_time | None) -> datetime | None:
     if value is None:
         return None
     try:
         return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
     except (OverflowError, ValueError, OSError):
         return None
+
+
+def _join(*parts: str | None) -> str | None:
+    text = "; ".join(p for p in parts if p)
+    return text or None
 
 
 def _reason(exc: object) -> str:

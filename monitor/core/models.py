@@ -89,7 +89,9 @@ class PollOutcome:
     ``status`` is ``"ok"`` (entries parsed, possibly none), ``"not_modified"`` (304, or a
     body identical to the last one) or ``"error"``.  ``error_class`` is ``"temporary"``
     (worth retrying soon) or ``"permanent"`` (needs an operator).  A feed that parsed
-    partly is ``"ok"`` with the entries that parsed and a ``warning``.
+    partly is ``"ok"`` with the entries that parsed and a ``warning``.  ``min_interval``
+    (seconds) is what the source asked for as the shortest polling interval: Cache-Control
+    max-age or an RSS ``<ttl>``.
     """
 
     source_id: int
@@ -105,3 +107,4 @@ class PollOutcome:
     retry_after: float | None = None
     warning: str | None = None
     language: str | None = None
+    min_interval: float | None = None

@@ -1,29 +1,39 @@
-"""Render an alert into the messages a subscriber reads: plain text, HTML and Markdown.
+"""Render alerts into the messages a subscriber reads: plain text, HTML and Markdown.
 
-Responsible for what an alert says and for making feed-supplied text safe: everything
-that came from a feed is escaped for the format it lands in, bidirectional control
-characters are removed (they can make a link read backwards), long fields are shortened,
-and HTML is marked ``dir="auto"`` so Arabic reads right to left.  Subjects are short and
-stable (rule + title) so mail clients thread them.  Pure: no I/O, times converted with
-the subscriber's zone passed in.
+Responsible for what a message says and for making feed-supplied text safe: everything
+that came from a feed is escaped for the format it lands in, bidirectional and other
+control characters are removed (they can make a link read backwards or break a header),
+long fields are shortened, and HTML is marked ``dir="auto"`` so Arabic reads right to
+left.  Subjects are short and stable (rule + title) so mail clients thread them.  The
+HTML is also shaped to read well when a mail library derives the text/plain part from
+it (one field per block, every link's address visible as text).  Pure: no I/O; times
+are converted with the subscriber's zone passed in.
 """
 
 from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 MAX_SUBJECT = 120
 MAX_TITLE = 300
+MAX_SOURCE = 80
 SNIPPET_RADIUS = 160
 
+# Bidirectional embeddings, overrides and isolates, and the implicit marks: a feed has
+# no business steering the direction of our text (a RIGHT-TO-LEFT OVERRIDE can make
+# "moc.elgoog//:sptth" read as a trusted link).  ZWJ/ZWNJ stay: Persian needs them.
 _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+# C0/C1 controls other than tab and newline: invisible, and some break mail headers.
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # Characters that start Markdown syntax mid-line; "-", "." and "+" only matter at the
 # start of a line, and every line we build starts with our own text.
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>~|#])")
+_HTTP = re.compile(r"^https?://", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +66,8 @@ def shorten(text: str, limit: int) -> str:
 
 
 def safe(text: str) -> str:
-    """Remove bidirectional overrides and other invisible direction controls."""
-    return _BIDI_CONTROLS.sub("", text)
+    """Remove bidirectional overrides, direction marks and control characters."""
+    return _CONTROLS.sub("", _BIDI_CONTROLS.sub("", text))
 
 
 def _snippet(body: str, spans: tuple[tuple[str, int, int], ...]) -> tuple[str, list[tuple[int, int]]]:
@@ -77,8 +87,7 @@ def _snippet(body: str, spans: tuple[tuple[str, int, int], ...]) -> tuple[str, l
     return body[start:end], marks
 
 
-def _marked(text: str, marks: list[tuple[int, int]], mark: tuple[str, str], escape: object) -> str:
-    assert callable(escape)
+def _marked(text: str, marks: list[tuple[int, int]], mark: tuple[str, str], escape: Callable[[str], str]) -> str:
     out: list[str] = []
     pos = 0
     for s, e in marks:
@@ -93,73 +102,176 @@ def _md_escape(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
+def _plain(text: str) -> str:
+    return text
+
+
+def _e(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _href(url: str) -> str:
+    """An attribute-safe link target; anything but http(s) (``javascript:``, ``data:``) is dropped."""
+    return _e(url) if _HTTP.match(url) else ""
+
+
+def _md_link(label: str, url: str) -> str:
+    if not _HTTP.match(url):
+        return _md_escape(label)
+    target = url.replace("(", "%28").replace(")", "%29").replace(" ", "%20").replace("<", "%3C").replace(">", "%3E")
+    return f"[{_md_escape(label)}]({target})"
+
+
+def _when(view: AlertView, zone: ZoneInfo) -> str:
+    return (view.published or view.first_seen).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+@dataclass(frozen=True, slots=True)
+class _Clean:
+    """One view's fields made safe and short, shared by every format."""
+
+    rule: str
+    title: str
+    source: str
+    url: str
+    when: str
+    others: str
+    critical: bool
+
+
+def _clean(view: AlertView, zone: ZoneInfo) -> _Clean:
+    return _Clean(
+        rule=shorten(safe(view.rule), 64),
+        title=shorten(safe(view.title), MAX_TITLE) or "(untitled)",
+        source=shorten(safe(view.source), MAX_SOURCE),
+        url=shorten(safe(view.url), 2000).replace(" ", "%20"),
+        when=_when(view, zone),
+        others=shorten(", ".join(safe(o) for o in view.also_reported_by), 400),
+        critical=view.severity == "critical",
+    )
+
+
+def alert_subject(view: AlertView) -> str:
+    """Stable for one alert: the same rule and title always give the same subject."""
+    prefix = "[CRITICAL] " if view.severity == "critical" else ""
+    return shorten(f"{prefix}[{safe(view.rule)}] {safe(view.title)}", MAX_SUBJECT)
+
+
 def render_alert(view: AlertView, timezone: str) -> Message:
     zone = ZoneInfo(timezone)
-    when = (view.published or view.first_seen).astimezone(zone)
-    when_text = when.strftime("%Y-%m-%d %H:%M %Z")
-    title = shorten(safe(view.title), MAX_TITLE)
-    source = shorten(safe(view.source), 80)
-    url = safe(view.url).strip()
+    c = _clean(view, zone)
     snippet, marks = _snippet(safe(view.body), view.spans)
-    prefix = "[CRITICAL] " if view.severity == "critical" else ""
-    subject = shorten(f"{prefix}[{view.rule}] {title}", MAX_SUBJECT)
-    others = ", ".join(safe(o) for o in view.also_reported_by)
+    subject = alert_subject(view)
 
     text_lines = [
-        f"Rule: {view.rule}",
-        f"Title: {title}",
-        f"Source: {source}",
-        f"Published: {when_text}",
-        f"Link: {url}",
+        f"Rule: {c.rule}" + (" (critical)" if c.critical else ""),
+        f"Title: {c.title}",
+        f"Source: {c.source}",
+        f"Published: {c.when}",
+        f"Link: {c.url}",
     ]
-    if others:
-        text_lines.append(f"Also reported by: {others}")
+    if c.others:
+        text_lines.append(f"Also reported by: {c.others}")
     if snippet:
-        text_lines += ["", shorten(_marked(snippet, marks, ("[", "]"), str), 2 * SNIPPET_RADIUS + 80)]
+        text_lines += ["", shorten(_marked(snippet, marks, ("[", "]"), _plain), 2 * SNIPPET_RADIUS + 80)]
     text = "\n".join(text_lines)
 
-    e = html.escape
-    href = e(url, quote=True) if re.match(r"^https?://", url, re.IGNORECASE) else "#"
+    href = _href(c.url)
+    title_html = f'<a href="{href}">{_e(c.title)}</a>' if href else _e(c.title)
     html_parts = [
         '<div dir="auto">',
-        f"<p><b>Rule:</b> {e(view.rule)}</p>",
-        f'<h3 dir="auto"><a href="{href}">{e(title)}</a></h3>',
-        f"<p><b>Source:</b> {e(source)} &middot; <b>Published:</b> {e(when_text)}</p>",
+        f"<p><b>Rule:</b> {_e(c.rule)}{' <b>(critical)</b>' if c.critical else ''}</p>",
+        f'<h3 dir="auto">{title_html}</h3>',
+        f'<p><b>Source:</b> <span dir="auto">{_e(c.source)}</span></p>',
+        f"<p><b>Published:</b> {_e(c.when)}</p>",
     ]
     if snippet:
-        html_parts.append(f'<p dir="auto">{_marked(snippet, marks, ("<mark>", "</mark>"), e)}</p>')
-    if others:
-        html_parts.append(f"<p><b>Also reported by:</b> {e(others)}</p>")
-    html_parts.append(f'<p><a href="{href}">{e(url)}</a></p></div>')
+        html_parts.append(f'<p dir="auto">{_marked(snippet, marks, ("<mark>", "</mark>"), _e)}</p>')
+    if c.others:
+        html_parts.append(f'<p><b>Also reported by:</b> <span dir="auto">{_e(c.others)}</span></p>')
+    html_parts.append(f'<p><a href="{href}">{_e(c.url)}</a></p></div>' if href else f"<p>{_e(c.url)}</p></div>")
 
-    md = [f"**{_md_escape(title)}**", f"Rule: {_md_escape(view.rule)} · {_md_escape(source)} · {_md_escape(when_text)}"]
+    flag = " (critical)" if c.critical else ""
+    md = [
+        f"**{_md_escape(c.title)}**",
+        f"Rule: {_md_escape(c.rule)}{flag} · {_md_escape(c.source)} · {_md_escape(c.when)}",
+    ]
     if snippet:
         md.append(_marked(snippet, marks, ("**", "**"), _md_escape))
-    if others:
-        md.append(f"Also reported by: {_md_escape(others)}")
-    md.append(f"<{url}>" if href != "#" else _md_escape(url))
+    if c.others:
+        md.append(f"Also reported by: {_md_escape(c.others)}")
+    md.append(f"<{c.url}>" if href else _md_escape(c.url))
     return Message(subject=subject, text=text, html="\n".join(html_parts), markdown="\n\n".join(md))
 
 
-def render_digest(views: list[AlertView], timezone: str, name: str) -> Message:
-    """One message listing several alerts (a digest, or what quiet hours held back)."""
+def render_list(views: Sequence[AlertView], timezone: str, subject: str, intro: str = "") -> Message:
+    """One message listing several alerts: a digest, a flood summary, what quiet hours held.
+
+    Each entry names the rule, title, source, time, the other outlets, and the link as
+    visible text (so a text part derived from the HTML still carries it).
+    """
     zone = ZoneInfo(timezone)
-    count = len(views)
-    subject = f"[wirewatch] {name}: {count} new item{'s' if count != 1 else ''}"
-    e = html.escape
-    text_lines = [subject, ""]
-    html_parts = ['<div dir="auto">', f"<h3>{e(subject)}</h3>", "<ol>"]
-    md = [f"**{_md_escape(subject)}**"]
+    subject = shorten(safe(subject), MAX_SUBJECT)
+    intro = safe(intro)
+    text_lines = [subject, ""] + ([intro, ""] if intro else [])
+    html_parts = ['<div dir="auto">', f"<h3>{_e(subject)}</h3>"]
+    if intro:
+        html_parts.append(f"<p>{_e(intro)}</p>")
+    html_parts.append("<ol>")
+    md = [f"**{_md_escape(subject)}**"] + ([_md_escape(intro)] if intro else [])
     for v in views:
-        when = (v.published or v.first_seen).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
-        title = shorten(safe(v.title), MAX_TITLE)
-        url = safe(v.url).strip()
-        href = e(url, quote=True) if re.match(r"^https?://", url, re.IGNORECASE) else "#"
-        others = f" (also: {', '.join(safe(o) for o in v.also_reported_by)})" if v.also_reported_by else ""
-        text_lines.append(f"- [{v.rule}] {title} — {safe(v.source)}, {when}{others}\n  {url}")
+        c = _clean(v, zone)
+        flag = "[CRITICAL] " if c.critical else ""
+        also = f" (also: {c.others})" if c.others else ""
+        text_lines.append(f"- {flag}[{c.rule}] {c.title}\n  {c.source}, {c.when}{also}\n  {c.url}")
+        href = _href(c.url)
+        link = f'<a href="{href}">{_e(c.url)}</a>' if href else _e(c.url)
         html_parts.append(
-            f'<li dir="auto"><b>[{e(v.rule)}]</b> <a href="{href}">{e(title)}</a> — {e(safe(v.source))}, {e(when)}{e(others)}</li>'
+            f'<li dir="auto"><b>{_e(flag)}[{_e(c.rule)}]</b> <span dir="auto">{_e(c.title)}</span><br>'
+            f"{_e(c.source)}, {_e(c.when)}{_e(also)}<br>{link}</li>"
         )
-        md.append(f"- \\[{_md_escape(v.rule)}\\] [{_md_escape(title)}]({url.replace('(', '%28').replace(')', '%29') if href != '#' else ''}) — {_md_escape(safe(v.source))}, {_md_escape(when)}")
+        md.append(
+            f"- {_md_escape(flag)}\\[{_md_escape(c.rule)}\\] {_md_link(c.title, c.url)} — "
+            f"{_md_escape(c.source)}, {_md_escape(c.when)}{_md_escape(also)}"
+        )
     html_parts += ["</ol>", "</div>"]
     return Message(subject=subject, text="\n".join(text_lines), html="\n".join(html_parts), markdown="\n".join(md))
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def render_digest(views: Sequence[AlertView], timezone: str, name: str) -> Message:
+    return render_list(views, timezone, f"[wirewatch] {name}: digest, {_count(len(views), 'item')}")
+
+
+def render_summary(views: Sequence[AlertView], timezone: str, name: str, max_per_hour: int) -> Message:
+    """Flood control: the alerts beyond ``max_per_hour``, folded into one message."""
+    intro = (
+        f"More than {max_per_hour} alerts matched within an hour; instead of "
+        f"{_count(len(views), 'more message')}, here they are in one."
+    )
+    subject = f"[wirewatch] {name}: {_count(len(views), 'more alert')} (flood control)"
+    return render_list(views, timezone, subject, intro)
+
+
+def render_held(views: Sequence[AlertView], timezone: str, name: str) -> Message:
+    """What quiet hours held back, sent as one message when they end."""
+    intro = "These alerts arrived during your quiet hours."
+    return render_list(views, timezone, f"[wirewatch] {name}: {_count(len(views), 'alert')} from quiet hours", intro)
+
+
+def render_notice(subject: str, text: str) -> Message:
+    """An operator notice (a failing source, an invalid config edit); ``text`` may quote untrusted input."""
+    subject = shorten(safe(f"[wirewatch] {subject}"), MAX_SUBJECT)
+    body = safe(text).strip()
+    paragraphs = [p for p in body.split("\n\n") if p.strip()]
+    html_body = "\n".join(f'<p dir="auto">{_e(p).replace(chr(10), "<br>")}</p>' for p in paragraphs)
+    md = "\n\n".join(f"```\n{p.replace('```', 'ʼʼʼ')}\n```" for p in paragraphs)
+    return Message(
+        subject=subject,
+        text=f"{subject}\n\n{body}",
+        html=f'<div dir="auto">\n<h3>{_e(subject)}</h3>\n{html_body}\n</div>',
+        markdown=f"**{_md_escape(subject)}**\n\n{md}",
+    )

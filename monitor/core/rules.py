@@ -293,11 +293,12 @@ class _Parser:
 
     def require_positional(self, node: Node, column: int) -> None:
         if not _positional(node):
-            raise self.error(
-                "NEAR needs a term, a phrase or an OR group on each side",
-                column,
-                "move AND/NOT outside the NEAR",
+            hint = (
+                "NOT binds tighter than NEAR: write NOT (a NEAR/5 b)"
+                if isinstance(node, Not)
+                else "move AND/NOT outside the NEAR"
             )
+            raise self.error("NEAR needs a term, a phrase or an OR group on each side", column, hint)
 
     def parse_unary(self, scope: Field | None) -> Node:
         if self.peek().kind == "NOT":

@@ -1,11 +1,17 @@
 """When to poll a source next, and when to retry an alert: pure arithmetic on ``now``.
 
 Responsible for the intervals and backoffs; it decides nothing about *what* to poll.
+The adaptive schedule lives here too: a source that published since the last poll is
+asked again sooner, a quiet one later, always within the bounds the config sets, and
+never sooner than the source itself asked (Cache-Control max-age, RSS ``<ttl>``).  Its
+rhythm (a moving average of the gap between polls that found something new) is what
+"silent for far longer than usual" is measured against.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 MAX_SOURCE_BACKOFF = timedelta(hours=6)
@@ -31,7 +37,7 @@ def next_poll(
     elif permanent:
         delay = max(interval, MAX_SOURCE_BACKOFF)
     else:
-        delay = min(interval * (2 ** min(failures, 16)), max(interval, MAX_SOURCE_BACKOFF))
+        delay = min(interval * (1 << min(failures, 16)), max(interval, MAX_SOURCE_BACKOFF))
     if retry_after is not None:
         delay = max(delay, retry_after)
     return now + delay
@@ -43,7 +49,90 @@ def alert_retry_at(now: datetime, base: timedelta, attempts: int, alert_id: int)
     Jitter spreads the retries of many alerts that failed together (an SMTP outage)
     so they do not all hit the recovered server in the same second.
     """
-    delay = min(base * (2 ** max(attempts - 1, 0)), MAX_ALERT_BACKOFF)
+    delay = min(base * (1 << min(max(attempts - 1, 0), 20)), MAX_ALERT_BACKOFF)
     digest = hashlib.blake2b(str(alert_id).encode(), digest_size=2).digest()
     fraction = int.from_bytes(digest, "big") / 0xFFFF  # 0..1
     return now + delay * (0.8 + 0.4 * fraction)
+
+
+# How fast the interval follows the news: halve it when a poll finds several new
+# entries, shorten it by a quarter for one, lengthen it by a quarter when there is none.
+FASTER_MANY = 0.5
+FASTER_ONE = 0.75
+SLOWER = 1.25
+# Weight of the newest gap in the moving average of a source's rhythm.
+GAP_WEIGHT = 0.3
+# "Silent far longer than its usual rhythm": this many mean gaps, and at least a day.
+SILENCE_FACTOR = 10
+MIN_SILENCE = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """What the config allows: the configured interval and the adaptive range around it."""
+
+    interval: timedelta
+    lowest: timedelta
+    highest: timedelta
+    adaptive: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Rhythm:
+    interval: timedelta  # the interval until the next poll
+    mean_gap: timedelta | None  # moving average of the gap between polls with new entries
+
+
+def adapt(
+    now: datetime,
+    bounds: Bounds,
+    *,
+    current: timedelta | None,
+    new_items: int,
+    last_new_item: datetime | None,
+    mean_gap: timedelta | None,
+    floor: timedelta | None = None,
+) -> Rhythm:
+    """The next interval after a successful poll that found ``new_items`` new entries.
+
+    ``floor`` (what the source asked for) wins over the configured bounds: polling more
+    often than a feed's ``<ttl>`` or max-age only fetches the same bytes.
+    """
+    gap = mean_gap
+    if new_items > 0 and last_new_item is not None:
+        seen = max(now - last_new_item, timedelta(0))
+        gap = seen if mean_gap is None else mean_gap * (1 - GAP_WEIGHT) + seen * GAP_WEIGHT
+    if not bounds.adaptive:
+        interval = bounds.interval
+    else:
+        interval = current if current is not None else bounds.interval
+        if new_items > 1:
+            interval = interval * FASTER_MANY
+        elif new_items == 1:
+            interval = interval * FASTER_ONE
+        else:
+            interval = interval * SLOWER
+        interval = min(max(interval, bounds.lowest), bounds.highest)
+    if floor is not None:
+        interval = max(interval, floor)
+    return Rhythm(interval=interval, mean_gap=gap)
+
+
+def bounds_for(
+    interval: timedelta,
+    lowest: timedelta | None,
+    highest: timedelta | None,
+    *,
+    adaptive: bool = True,
+) -> Bounds:
+    """Adaptive bounds around a configured interval: never above it for the low end, never below it for the high end."""
+    low = min(lowest, interval) if lowest is not None else interval
+    high = max(highest, interval) if highest is not None else interval
+    return Bounds(interval=interval, lowest=low, highest=high, adaptive=adaptive)
+
+
+def is_silent(now: datetime, last_new_item: datetime | None, mean_gap: timedelta | None) -> bool:
+    """True when a source that has a rhythm has published nothing for far longer than it."""
+    if last_new_item is None or mean_gap is None:
+        return False
+    return now - last_new_item > max(mean_gap * SILENCE_FACTOR, MIN_SILENCE)

@@ -1,8 +1,12 @@
 """AppriseNotifier: send one rendered message to a list of Apprise URLs, one result per URL.
 
-Responsible for choosing the body format per channel (email gets our own escaped HTML,
-so Apprise builds the text part from markup we control; chat gets Markdown) and for
-reporting each URL's success or failure with a secret-free error.  One ``Apprise``
+Responsible for choosing the body format per channel and for reporting each URL's
+success or failure with a secret-free error.  Email gets our own escaped HTML with
+``body_format=HTML``: Apprise then sends multipart/alternative with a text/plain part it
+derives from that HTML (entities decoded, tags dropped; our HTML puts one field per
+block and every link's address in visible text so that part reads well).  A chat
+service that supports Markdown gets our Markdown; generic webhooks (json, form, xml)
+and everything else get our plain text, unless the URL asks for a ``format=``.  One ``Apprise``
 object per URL and per message: results are per URL, and Apprise's per-instance
 throttle (5.5 s between messages of one plugin instance) never delays a burst; flood
 control is wirewatch's job, decided in the dispatcher per subscriber.
@@ -12,8 +16,10 @@ This module must not read the database or decide who gets what.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import apprise
 
@@ -21,6 +27,9 @@ from monitor.config import redact
 from monitor.core.render import Message
 
 _EMAIL_SCHEMES = ("mailto", "mailtos")
+# Webhooks hand the body to a program, not a chat window: plain text unless asked.
+_GENERIC_SCHEMES = ("json", "jsons", "form", "forms", "xml", "xmls")
+_FORMAT_PARAM = re.compile(r"[?&]format=", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +55,10 @@ class AppriseNotifier:
     def _send_one(self, index: int, url: str, message: Message) -> UrlResult:
         scheme = scheme_of(url)
         notifier = apprise.Apprise()
-        with apprise.LogCapture(level=logging.WARNING) as captured:
+        with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
             if not notifier.add(url):
                 return UrlResult(index, False, scheme, f"{scheme}:// URL rejected by Apprise (check its syntax)")
-            if scheme in _EMAIL_SCHEMES:
-                body, body_format = message.html, apprise.NotifyFormat.HTML
-            else:
-                body, body_format = message.markdown, apprise.NotifyFormat.MARKDOWN
+            body, body_format = _body_for(scheme, url, notifier[0], message)
             result = notifier.notify(body=body, title=message.subject, body_format=body_format)
             log_text = captured.getvalue() if hasattr(captured, "getvalue") else ""
         if result:
@@ -61,6 +67,25 @@ class AppriseNotifier:
         # Apprise sometimes echoes the URL; never let a secret out through an error.
         detail = redact(detail.replace(url, f"{scheme}://…"))
         return UrlResult(index, False, scheme, f"{scheme}: {detail}")
+
+
+def _body_for(scheme: str, url: str, plugin: Any, message: Message) -> tuple[str, Any]:
+    """The body and its Apprise format for one channel (see the module docstring)."""
+    fmt = apprise.NotifyFormat
+    if scheme in _EMAIL_SCHEMES and not _FORMAT_PARAM.search(url):
+        return message.html, fmt.HTML
+    supported = plugin.notify_format if isinstance(plugin.notify_format, tuple) else (plugin.notify_format,)
+    if _FORMAT_PARAM.search(url):
+        wanted = plugin.resolve_format(None)
+    elif scheme in _GENERIC_SCHEMES:
+        wanted = fmt.TEXT
+    else:
+        wanted = fmt.MARKDOWN if fmt.MARKDOWN in supported else fmt.TEXT
+    if wanted == fmt.HTML:
+        return message.html, fmt.HTML
+    if wanted == fmt.MARKDOWN:
+        return message.markdown, fmt.MARKDOWN
+    return message.text, fmt.TEXT
 
 
 def _last_line(text: str) -> str:

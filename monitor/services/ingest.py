@@ -16,11 +16,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from monitor.core.delivery import first_delivery_time
 from monitor.core.items import make_document, make_item
 from monitor.core.models import PollOutcome
 from monitor.core.policy import PollContext, decide_alerts, rule_applies
 from monitor.core.schedule import next_poll
-from monitor.core.delivery import first_delivery_time
 from monitor.runtime import Runtime
 from monitor.store.schema import sources
 from monitor.store.sql import FetchUpdate, NewAlert, SqlStore
@@ -64,7 +64,11 @@ class Ingestor:
                 failures = row.consecutive_failures + 1
                 retry_after = timedelta(seconds=outcome.retry_after) if outcome.retry_after else None
                 due = next_poll(
-                    now, interval, failures=failures, permanent=outcome.error_class == "permanent", retry_after=retry_after
+                    now,
+                    interval,
+                    failures=failures,
+                    permanent=outcome.error_class == "permanent",
+                    retry_after=retry_after,
                 )
                 self.store.update_source(
                     conn,
@@ -72,7 +76,13 @@ class Ingestor:
                     FetchUpdate(success=False, error=outcome.error, error_class=outcome.error_class, next_due=due),
                     now,
                 )
-                log.warning("source %s: poll failed (%s, %d in a row): %s", outcome.source, outcome.error_class, failures, outcome.error)
+                log.warning(
+                    "source %s: poll failed (%s, %d in a row): %s",
+                    outcome.source,
+                    outcome.error_class,
+                    failures,
+                    outcome.error,
+                )
                 return IngestSummary(outcome.source, "error", error=outcome.error)
 
             change = FetchUpdate(
@@ -86,7 +96,11 @@ class Ingestor:
             if outcome.status == "not_modified":
                 return IngestSummary(outcome.source, "not_modified")
 
-            items = [it for raw in outcome.items if (it := make_item(raw, now, language_hint or outcome.language)) is not None]
+            items = [
+                it
+                for raw in outcome.items
+                if (it := make_item(raw, now, language_hint or outcome.language)) is not None
+            ]
             new = self.store.insert_new_items(conn, outcome.source_id, outcome.source, items, now)
             ctx = PollContext(
                 source=outcome.source,
@@ -128,4 +142,3 @@ class Ingestor:
             " (first poll: stored silently)" if ctx.first_poll and ctx.first_poll_mode == "silent" and new else "",
         )
         return summary
-

@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
-    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -85,6 +84,16 @@ sources = Table(
     Column("lease_until", UtcDateTime),
     Column("lease_owner", String(64)),
     Column("created_at", UtcDateTime, nullable=False),
+    # Health and adaptive schedule (revision 0003): the interval in force (seconds), the
+    # floor the source asked for (Cache-Control max-age, RSS <ttl>), its rhythm (mean gap
+    # between polls that found new items), when operators were told it went silent, and
+    # the last parse warning (a feed that parses only partly still counts as a success).
+    Column("poll_interval", Integer),
+    Column("min_interval", Integer),
+    Column("last_new_item", UtcDateTime),
+    Column("mean_gap", Integer),
+    Column("silence_noticed", UtcDateTime),
+    Column("last_warning", Text),
 )
 
 items = Table(
@@ -102,9 +111,19 @@ items = Table(
     Column("language", String(16)),
     Column("published", UtcDateTime),
     Column("first_seen", UtcDateTime, nullable=False),
+    # Story clustering (revision 0002): versioned exact-duplicate keys (monitor.core.dedupe,
+    # monitor.core.urls.url_key) and the story the item belongs to.
+    Column("story_id", ForeignKey("stories.id", ondelete="SET NULL")),
+    Column("url_key", String(48)),
+    Column("title_hash", String(48)),
+    Column("text_hash", String(48)),
     UniqueConstraint("source_id", "key"),
     Index(None, "first_seen"),
     Index(None, "canonical_url"),
+    Index(None, "story_id"),
+    Index(None, "url_key"),
+    Index(None, "text_hash"),
+    Index(None, "source_id", "title_hash"),
 )
 
 matches = Table(
@@ -135,6 +154,57 @@ alerts = Table(
     Column("delivered", Json, nullable=False),  # indexes of subscriber URLs already delivered
     Column("created_at", UtcDateTime, nullable=False),
     Column("sent_at", UtcDateTime),
+    # Delivery policy (revision 0004): why the row was put back unsent (quiet hours, rate
+    # limit), and the message it was planned into, so a retry resends that same message.
+    Column("hold_reason", String(16)),
+    Column("message_id", ForeignKey("messages.id", ondelete="SET NULL")),
+    # One alert per story, rule and subscriber (revision 0002): later copies of a story
+    # insert nothing.  NULL (alerts from before stories existed) never conflicts.
+    Column("story_id", ForeignKey("stories.id", ondelete="SET NULL")),
     UniqueConstraint("item_id", "rule", "subscriber"),
+    UniqueConstraint("story_id", "rule", "subscriber"),
     Index(None, "status", "next_attempt"),
+    Index(None, "message_id"),
+)
+
+# One row per message planned for a subscriber: a single alert, a flood summary, a
+# digest or what quiet hours held.  Counting a subscriber's recent rows is the rate limit.
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("subscriber", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # alert | summary | digest | quiet
+    Column("alert_count", Integer, nullable=False),
+    Column("planned_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime),  # first URL that accepted it
+    Index(None, "subscriber", "planned_at"),
+)
+
+# A story: one cluster of copies of the same article across outlets (revision 0002).  Its
+# outlets and languages are read from its items; ``size`` counts the items that joined.
+# ``first_item_id`` has no foreign key on purpose: items.story_id already points here,
+# and a cycle of foreign keys would make creating and dropping tables order-dependent.
+stories = Table(
+    "stories",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("first_item_id", Id, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("size", Integer, nullable=False, default=1),
+    Column("first_seen", UtcDateTime, nullable=False),
+    Column("last_seen", UtcDateTime, nullable=False),
+    Index(None, "last_seen"),
+)
+
+# The LSH index (revision 0002): one row per (band key, item).  ``key`` folds the band
+# number and the band's MinHash rows into one signed 64-bit hash
+# (monitor.core.dedupe.band_keys), so a candidate lookup is one ``key IN (…)`` on the
+# primary key; the item_id index serves the cascade when items are purged.
+story_bands = Table(
+    "story_bands",
+    metadata,
+    Column("key", BigInteger, primary_key=True, autoincrement=False),
+    Column("item_id", ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
+    Index(None, "item_id"),
 )

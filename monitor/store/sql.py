@@ -25,7 +25,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
 from monitor.core.models import Item, RuleHit
 from monitor.errors import StorageError
-from monitor.store.schema import alerts, items, matches, sources
+from monitor.store.schema import alerts, items, matches, messages, sources
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +84,22 @@ class SourceState:
     error_class: str | None
     consecutive_failures: int
     next_due: datetime | None
+    poll_interval: int | None = None  # seconds: the adaptive interval in force
+    min_interval: int | None = None  # seconds: the floor the source asked for (max-age, <ttl>)
+    last_new_item: datetime | None = None
+    mean_gap: int | None = None  # seconds between polls that found new items (moving average)
+    silence_noticed: datetime | None = None
+    last_warning: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class FetchUpdate:
-    """What one poll changes on its source row."""
+    """What one poll changes on its source row.
+
+    On success the schedule fields are written as given (``None`` clears them);
+    ``new_items`` stamps ``last_new_item`` and ends a silence notice.  On failure only the
+    error fields and ``next_due`` change: the rhythm learnt so far is kept.
+    """
 
     success: bool
     etag: str | None = None
@@ -97,6 +108,12 @@ class FetchUpdate:
     error: str | None = None
     error_class: str | None = None
     next_due: datetime | None = None
+    poll_interval: int | None = None
+    min_interval: int | None = None
+    mean_gap: int | None = None
+    new_items: bool = False
+    silence_noticed: datetime | None = None
+    warning: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +156,9 @@ class AlertRow:
     summary: str
     text: str
     spans: list[dict[str, Any]]
+    hold_reason: str | None = None  # why it was last put back unsent: "quiet" | "rate"
+    message_id: int | None = None  # the message it was planned into (resent as such on retry)
+    message_kind: str | None = None
 
 
 class SqlStore:
@@ -234,10 +254,17 @@ class SqlStore:
     def release_sources(self, ids: Sequence[int]) -> None:
         if ids:
             with self.begin() as conn:
-                conn.execute(update(sources).where(sources.c.id.in_(list(ids))).values(lease_until=None, lease_owner=None))
+                conn.execute(
+                    update(sources).where(sources.c.id.in_(list(ids))).values(lease_until=None, lease_owner=None)
+                )
 
     def update_source(self, conn: Connection, source_id: int, change: FetchUpdate, now: datetime) -> None:
-        values: dict[str, Any] = {"last_polled": now, "next_due": change.next_due, "lease_until": None, "lease_owner": None}
+        values: dict[str, Any] = {
+            "last_polled": now,
+            "next_due": change.next_due,
+            "lease_until": None,
+            "lease_owner": None,
+        }
         if change.success:
             values.update(
                 etag=change.etag,
@@ -248,7 +275,15 @@ class SqlStore:
                 consecutive_failures=0,
                 last_error=None,
                 error_class=None,
+                poll_interval=change.poll_interval,
+                min_interval=change.min_interval,
+                mean_gap=change.mean_gap,
+                last_warning=change.warning,
             )
+            if change.new_items:
+                values.update(last_new_item=now, silence_noticed=None)
+            elif change.silence_noticed is not None:
+                values["silence_noticed"] = change.silence_noticed
         else:
             values.update(
                 last_error=change.error,
@@ -257,6 +292,16 @@ class SqlStore:
             )
         conn.execute(update(sources).where(sources.c.id == source_id).values(**values))
 
+    def known_keys(self, source_id: int, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` the source already has stored (to skip fetching their article pages)."""
+        found: set[str] = set()
+        with self.begin() as conn:
+            for start in range(0, len(keys), 500):
+                chunk = list(keys[start : start + 500])
+                query = select(items.c.key).where(items.c.source_id == source_id, items.c.key.in_(chunk))
+                found.update(r.key for r in conn.execute(query))
+        return found
+
     def source_item_counts(self) -> dict[str, int]:
         with self.begin() as conn:
             rows = conn.execute(
@@ -264,7 +309,7 @@ class SqlStore:
                 .select_from(sources.outerjoin(items, items.c.source_id == sources.c.id))
                 .group_by(sources.c.name)
             )
-            return {name: count for name, count in rows}
+            return {row[0]: row[1] for row in rows}
 
     # ------------------------------------------------------------------ items
 
@@ -304,9 +349,7 @@ class SqlStore:
         new = conn.execute(stmt, rows).all()
         return [StoredItem(id=r.id, source=source_name, item=unique[r.key], first_seen=now) for r in new]
 
-    def recent_items(
-        self, since: datetime | None, source: str | None, limit: int
-    ) -> list[dict[str, Any]]:
+    def recent_items(self, since: datetime | None, source: str | None, limit: int) -> list[dict[str, Any]]:
         query = (
             select(
                 items.c.id,
@@ -420,13 +463,93 @@ class SqlStore:
         error: str | None = None,
         next_attempt: datetime | None = None,
     ) -> None:
-        values: dict[str, Any] = {"status": status, "lease_until": None, "delivered": sorted(set(delivered)), "last_error": error}
+        self.mark_alerts(
+            [alert_id], status=status, now=now, delivered=delivered, error=error, next_attempt=next_attempt
+        )
+
+    def mark_alerts(
+        self,
+        alert_ids: Sequence[int],
+        *,
+        status: str,
+        now: datetime,
+        delivered: Sequence[int],
+        error: str | None = None,
+        next_attempt: datetime | None = None,
+    ) -> None:
+        """Record the outcome of one send for every row it carried (one transaction).
+
+        Only rows still ``sending`` are touched: a row whose lease expired and that another
+        dispatcher already finished is not overwritten.
+        """
+        values: dict[str, Any] = {
+            "status": status,
+            "lease_until": None,
+            "delivered": sorted(set(delivered)),
+            "last_error": error,
+        }
         if status == "sent":
             values["sent_at"] = now
         if next_attempt is not None:
             values["next_attempt"] = next_attempt
         with self.begin() as conn:
-            conn.execute(update(alerts).where(alerts.c.id == alert_id, alerts.c.status == "sending").values(**values))
+            conn.execute(
+                update(alerts).where(alerts.c.id.in_(list(alert_ids)), alerts.c.status == "sending").values(**values)
+            )
+
+    def hold_alerts(self, alert_ids: Sequence[int], *, until: datetime, reason: str) -> None:
+        """Put claimed rows back unsent until ``until`` (quiet hours, rate limit).
+
+        A hold is not a delivery attempt, so the attempt the claim counted is given back.
+        """
+        with self.begin() as conn:
+            conn.execute(
+                update(alerts)
+                .where(alerts.c.id.in_(list(alert_ids)), alerts.c.status == "sending")
+                .values(
+                    status="pending",
+                    next_attempt=until,
+                    lease_until=None,
+                    hold_reason=reason,
+                    attempts=func.max(alerts.c.attempts - 1, 0)
+                    if self.dialect == "sqlite"
+                    else func.greatest(alerts.c.attempts - 1, 0),
+                )
+            )
+
+    def plan_message(self, subscriber: str, kind: str, alert_ids: Sequence[int], now: datetime) -> int:
+        """Record a message about to be sent and the rows it carries; returns its id.
+
+        Written before the send: a dispatcher that dies after this resends the same
+        message, and the message counts towards the subscriber's rate limit at once.
+        """
+        with self.begin() as conn:
+            message_id = int(
+                conn.execute(
+                    messages.insert()
+                    .values(subscriber=subscriber, kind=kind, alert_count=len(alert_ids), planned_at=now)
+                    .returning(messages.c.id)
+                ).scalar_one()
+            )
+            conn.execute(
+                update(alerts).where(alerts.c.id.in_(list(alert_ids))).values(message_id=message_id, hold_reason=None)
+            )
+        return message_id
+
+    def message_sent(self, message_id: int, now: datetime) -> None:
+        """The first time any URL accepted the message."""
+        with self.begin() as conn:
+            conn.execute(
+                update(messages).where(messages.c.id == message_id, messages.c.sent_at.is_(None)).values(sent_at=now)
+            )
+
+    def recent_messages(self, subscriber: str, since: datetime) -> list[tuple[str, datetime]]:
+        """``(kind, planned_at)`` of the subscriber's messages planned after ``since``."""
+        query = select(messages.c.kind, messages.c.planned_at).where(
+            messages.c.subscriber == subscriber, messages.c.planned_at > since
+        )
+        with self.begin() as conn:
+            return [(r.kind, r.planned_at) for r in conn.execute(query)]
 
     def retry_alerts(self, ids: Sequence[int] | None, now: datetime) -> int:
         """Put failed (dead-lettered) alerts back in the queue, all of them when ``ids`` is None."""
@@ -462,10 +585,14 @@ class SqlStore:
                 items.c.summary,
                 items.c.text,
                 matches.c.spans,
+                alerts.c.hold_reason,
+                alerts.c.message_id,
+                messages.c.kind.label("message_kind"),
             )
             .join(items, items.c.id == alerts.c.item_id)
             .join(sources, sources.c.id == items.c.source_id)
             .outerjoin(matches, and_(matches.c.item_id == alerts.c.item_id, matches.c.rule == alerts.c.rule))
+            .outerjoin(messages, messages.c.id == alerts.c.message_id)
             .order_by(alerts.c.id.desc())
             .limit(limit)
         )
@@ -484,7 +611,8 @@ class SqlStore:
 
     def alert_counts(self) -> dict[str, int]:
         with self.begin() as conn:
-            return {s: n for s, n in conn.execute(select(alerts.c.status, func.count()).group_by(alerts.c.status))}
+            rows = conn.execute(select(alerts.c.status, func.count()).group_by(alerts.c.status))
+            return {row[0]: row[1] for row in rows}
 
 
 _SOURCE_COLUMNS = (
@@ -502,6 +630,12 @@ _SOURCE_COLUMNS = (
     sources.c.error_class,
     sources.c.consecutive_failures,
     sources.c.next_due,
+    sources.c.poll_interval,
+    sources.c.min_interval,
+    sources.c.last_new_item,
+    sources.c.mean_gap,
+    sources.c.silence_noticed,
+    sources.c.last_warning,
 )
 
 

@@ -1,0 +1,85 @@
+"""Downloader middlewares that make wirewatch a good citizen towards the hosts it polls.
+
+:class:`HostBackoffMiddleware`: when a host answers 429 or 503 (with or without
+Retry-After), every later request to that host in the same crawl fails at once with
+:class:`HostBackoff` instead of being sent, so a host that said "later" is not asked
+again by the next source or article on it; the failure carries the Retry-After, which
+the schedule honours.  :class:`SchemeGuardMiddleware`: only http and https leave the
+process (a feed entry linking to ``file:///etc/passwd`` must never be read).  Per-host
+concurrency and delay are Scrapy's own download slots (``CONCURRENT_REQUESTS_PER_DOMAIN``,
+``DOWNLOAD_DELAY``), shared by every source on one host within a crawl.
+"""
+
+from __future__ import annotations
+
+import time
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from scrapy import Request
+from scrapy.crawler import Crawler
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response
+from scrapy.utils.httpobj import urlparse_cached
+
+BACKOFF_STATUSES = {429, 503}
+# Without Retry-After, keep away from the host for the rest of this crawl at least this long.
+DEFAULT_BACKOFF = 60.0
+MAX_BACKOFF = 86_400.0
+
+
+class HostBackoff(IgnoreRequest):
+    """A request not sent because its host asked us to back off."""
+
+    def __init__(self, host: str, retry_after: float) -> None:
+        self.host = host
+        self.retry_after = retry_after
+        super().__init__(f"{host} asked us to back off (429/503); not asked again for {retry_after:.0f}s")
+
+
+class HostBackoffMiddleware:
+    def __init__(self) -> None:
+        self.until: dict[str, float] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> HostBackoffMiddleware:
+        return cls()
+
+    def process_request(self, request: Request, spider: Any = None) -> None:
+        host = urlparse_cached(request).netloc
+        until = self.until.get(host)
+        if until is not None and not request.url.endswith("/robots.txt"):
+            left = until - time.monotonic()
+            if left > 0:
+                raise HostBackoff(host, left)
+
+    def process_response(self, request: Request, response: Response, spider: Any = None) -> Response:
+        if response.status in BACKOFF_STATUSES:
+            wait = _retry_after(response.headers.get(b"Retry-After")) or DEFAULT_BACKOFF
+            host = urlparse_cached(request).netloc
+            self.until[host] = max(self.until.get(host, 0.0), time.monotonic() + wait)
+        return response
+
+
+class SchemeGuardMiddleware:
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> SchemeGuardMiddleware:
+        return cls()
+
+    def process_request(self, request: Request, spider: Any = None) -> None:
+        scheme = urlparse_cached(request).scheme
+        if scheme not in ("http", "https"):
+            raise IgnoreRequest(f"refused {scheme}: URL {request.url[:200]} (only http and https are fetched)")
+
+
+def _retry_after(value: bytes | None) -> float | None:
+    if not value:
+        return None
+    text = value.decode("latin-1").strip()
+    if text.isdigit():
+        return min(float(text), MAX_BACKOFF)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, min(when.timestamp() - time.time(), MAX_BACKOFF))

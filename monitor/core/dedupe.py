@@ -1,0 +1,168 @@
+"""Fingerprints of items for dedupe: exact keys, word shingles, MinHash band keys, containment.
+
+Responsible for the pure half of "one story, one alert".  :func:`make_fingerprint` turns
+an item into versioned exact keys (article URL, normalised title, normalised text) and
+the normalised words its near-duplicate signature is built from; :func:`band_keys` turns
+those words into the LSH band keys stored in the database, from two MinHash signatures:
+one of the whole body and one of its *lead* (first :data:`LEAD_WORDS` words), because the
+usual syndication edit is truncation, which keeps the lead but drops Jaccard similarity of
+the whole far below any useful LSH threshold; :func:`containment` then verifies a
+candidate exactly, so a truncated copy (all of whose shingles are in the original) joins.
+Normalisation is :func:`monitor.core.text.words`, the matcher's own (case, diacritics,
+Arabic letter variants, digits), so "the same text" means the same thing everywhere.
+Band keys are stored: changing the shingling, the permutations or the hashing needs a new
+:data:`FINGERPRINT_VERSION` (it is mixed into every key), and golden tests pin them.
+Pure: no I/O, no clock, deterministic across processes (no ``hash()``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from monitor.core.text import words
+from monitor.core.urls import url_key
+
+FINGERPRINT_VERSION = 1
+SHINGLE = 5  # words per shingle: LIBRARY-NOTES measured 5 as tracking Jaccard closely
+NUM_PERM = 64
+BANDS = 16
+ROWS = 4  # 16 bands x 4 rows: ~50 % chance of a candidate at Jaccard 0.5, 99 % at 0.7
+LEAD_WORDS = 40  # about one news lead paragraph, the part every trimmed copy keeps
+MIN_TEXT_WORDS = 15  # shorter bodies ("Read more.") are too often shared to be an identity
+MIN_TITLE_WORDS = 3  # "Update", "Live" are not identities either
+MIN_NEAR_WORDS = 12  # fewer words than this give too few shingles to judge similarity
+MIN_SHARED = 8  # a verified copy shares at least this many shingles with its original
+CONTAINMENT = 0.6  # share of the smaller copy's shingles found in the larger one
+_MERSENNE = np.uint64((1 << 61) - 1)
+
+
+def _permutation_params() -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """``a`` and ``b`` of the ``NUM_PERM`` hash functions ``(a·x + b) mod (2^61 − 1)``.
+
+    Derived from SHA-256 of fixed labels rather than a random generator, so that no
+    library upgrade (numpy's RNG, datasketch's 2.0 change of scheme) can move stored keys.
+    Both stay below 2^31 so that ``a·x + b`` of a 32-bit ``x`` cannot overflow 64 bits.
+    """
+    a, b = [], []
+    for i in range(NUM_PERM):
+        digest = hashlib.sha256(f"wirewatch-minhash-v{FINGERPRINT_VERSION}-{i}".encode()).digest()
+        a.append(int.from_bytes(digest[:4], "little") % ((1 << 31) - 1) + 1)
+        b.append(int.from_bytes(digest[4:8], "little") % (1 << 31))
+    return np.array(a, dtype=np.uint64), np.array(b, dtype=np.uint64)
+
+
+_A, _B = _permutation_params()
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """The dedupe identity of one item.
+
+    ``url_key``, ``title_hash`` and ``text_hash`` are ``None`` when the item has no such
+    identity (no article URL, a title or body too short to identify anything).
+    ``words`` are the normalised words near-duplicates are judged on (possibly empty).
+    """
+
+    url_key: str | None
+    title_hash: str | None
+    text_hash: str | None
+    words: tuple[str, ...]
+
+
+def _digest(kind: str, tokens: Sequence[str]) -> str:
+    data = f"{kind}\x00" + " ".join(tokens)
+    return f"{FINGERPRINT_VERSION}:" + hashlib.sha256(data.encode("utf-8")).hexdigest()[:32]
+
+
+def fingerprint_body(summary: str, text: str) -> str:
+    """The body copies are compared on: the full text when there is one, else the summary.
+
+    Not the matcher's summary + text: one outlet's feed carries a teaser and the article,
+    another only the teaser, and the article alone is what both copy from the wire.
+    """
+    return text if text.strip() else summary
+
+
+def make_fingerprint(url: str | None, title: str, summary: str, text: str) -> Fingerprint:
+    """Exact keys and near-duplicate words of an item (as stored: title, summary, text)."""
+    title_words = words(title)
+    body_words = words(fingerprint_body(summary, text))
+    near = body_words if len(body_words) >= MIN_NEAR_WORDS else title_words + body_words
+    return Fingerprint(
+        url_key=url_key(url),
+        title_hash=_digest("title", title_words) if len(title_words) >= MIN_TITLE_WORDS else None,
+        text_hash=_digest("text", body_words) if len(body_words) >= MIN_TEXT_WORDS else None,
+        words=near if len(near) >= MIN_NEAR_WORDS else (),
+    )
+
+
+def _hash32(data: str) -> int:
+    return int.from_bytes(hashlib.blake2b(data.encode("utf-8"), digest_size=4).digest(), "little")
+
+
+def shingles(tokens: Sequence[str]) -> frozenset[int]:
+    """32-bit hashes of the word ``SHINGLE``-grams of ``tokens`` (one shingle if shorter)."""
+    if not tokens:
+        return frozenset()
+    if len(tokens) < SHINGLE:
+        return frozenset({_hash32(" ".join(tokens))})
+    return frozenset(_hash32(" ".join(tokens[i : i + SHINGLE])) for i in range(len(tokens) - SHINGLE + 1))
+
+
+def _signature(hashes: frozenset[int]) -> npt.NDArray[np.uint64]:
+    """MinHash signature: for each hash function, the least value over the shingle hashes."""
+    x = np.fromiter(hashes, dtype=np.uint64, count=len(hashes))
+    values: npt.NDArray[np.uint64] = ((np.outer(x, _A) + _B) % _MERSENNE).min(axis=0)
+    return values
+
+
+def _band_key(band: int, rows: npt.NDArray[np.uint64]) -> int:
+    person = f"ww-lsh-v{FINGERPRINT_VERSION}".encode()[:16]
+    h = hashlib.blake2b(band.to_bytes(2, "little") + rows.astype("<u8").tobytes(), digest_size=8, person=person)
+    return int.from_bytes(h.digest(), "little", signed=True)  # signed: fits a SQL BIGINT
+
+
+def band_keys(tokens: Sequence[str]) -> tuple[int, ...]:
+    """The LSH band keys of ``tokens``: of the whole body and of its lead, sorted, unique.
+
+    A band's index is part of its key, so one indexed column holds every band.  Whole
+    and lead share the key space on purpose: a short copy's whole body *is* a lead, and
+    must meet the original's lead bands.  Empty when ``tokens`` is (too short to judge).
+    """
+    if not tokens:
+        return ()
+    sigs = [_signature(shingles(tokens))]
+    if len(tokens) > LEAD_WORDS:
+        sigs.append(_signature(shingles(tokens[:LEAD_WORDS])))
+    keys = {_band_key(b, sig[b * ROWS : (b + 1) * ROWS]) for sig in sigs for b in range(BANDS)}
+    return tuple(sorted(keys))
+
+
+def containment(a: frozenset[int], b: frozenset[int]) -> float:
+    """Share of the smaller shingle set that is also in the larger one (1.0 for a trimmed copy)."""
+    if not a or not b:
+        return 0.0
+    return len(a & b) / min(len(a), len(b))
+
+
+def is_near_duplicate(a: frozenset[int], b: frozenset[int]) -> bool:
+    """Verified near-duplicates: enough shared shingles, and most of the smaller copy is in the larger."""
+    shared = len(a & b)
+    return shared >= min(MIN_SHARED, len(a), len(b)) and containment(a, b) >= CONTAINMENT
+
+
+def best_match(item: frozenset[int], candidates: Iterable[tuple[int, frozenset[int]]]) -> int | None:
+    """The story of the candidate that verifies with the highest containment (lowest story id on ties)."""
+    best: tuple[float, int] | None = None
+    for story_id, other in candidates:
+        if not is_near_duplicate(item, other):
+            continue
+        score = (containment(item, other), -story_id)
+        if best is None or score > best:
+            best = score
+    return -best[1] if best is not None else None

@@ -1,0 +1,544 @@
+"""Tests for monitor.core.rules: the query language, its errors and the compiled matcher.
+
+The multilingual matching cases live as data in ``rule_cases.toml``; this file runs them,
+checks parse errors and precedence, and states the properties (whitespace, diacritics
+and tatweel never change a verdict; NOT inverts; ``a AND b`` implies ``a``).  Run it as
+a script to print compile and match timings at 10 / 1,000 / 10,000 rules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import statistics
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from monitor.core.models import Document, RuleHit
+from monitor.core.rules import (
+    And,
+    Matcher,
+    Near,
+    Not,
+    Or,
+    Phrase,
+    Term,
+    make_matcher,
+    parse_query,
+    query_terms,
+)
+from monitor.errors import QueryError
+
+CASES_FILE = Path(__file__).with_name("rule_cases.toml")
+DATA: dict[str, Any] = tomllib.loads(CASES_FILE.read_text(encoding="utf-8"))
+TERMS: dict[str, list[str]] = DATA["terms"]
+CASES: list[dict[str, Any]] = DATA["case"]
+
+
+def _fired(rule: str, doc: Document, terms: dict[str, list[str]] = TERMS) -> list[RuleHit]:
+    return make_matcher(terms, [("r", rule)]).match(doc)
+
+
+# --- the data table -----------------------------------------------------------------------
+
+
+def test_case_table_is_broad() -> None:
+    assert len(CASES) >= 80
+    assert len({c["id"] for c in CASES}) == len(CASES)
+    langs = {c["lang"] for c in CASES}
+    assert {"en", "ar", "ru", "ko"} <= langs
+    assert any(c["fires"] for c in CASES) and any(not c["fires"] for c in CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_case(case: dict[str, Any]) -> None:
+    doc = Document(case.get("title", ""), case.get("body", ""), case["lang"] or None)
+    hits = _fired(case["rule"], doc)
+    assert bool(hits) == case["fires"], case.get("note", "")
+    for hit in hits:
+        for span in hit.spans:
+            assert getattr(doc, span.field)[span.start : span.end] == span.text
+    if "spans" in case:
+        got = sorted(f"{s.field}:{s.text}" for h in hits for s in h.spans)
+        assert got == sorted(case["spans"])
+
+
+@pytest.mark.parametrize(
+    ("name", "alias"), [(n, a) for n, aliases in TERMS.items() for a in aliases]
+)
+def test_every_alias_matches_itself_in_a_sentence(name: str, alias: str) -> None:
+    alias = alias.removesuffix("*")
+    assert _fired(name, Document("", f"— {alias}, …"))
+    assert _fired(name, Document(alias, ""))
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+T = {"a": ["alpha"], "b": ["beta"], "c": ["gamma"], "kim": ["Kim"], "putin": ["Putin"]}
+
+
+@pytest.mark.parametrize(
+    ("query", "tree"),
+    [
+        ("a", Term("a", ("alpha",))),
+        ("a OR b AND c", Or((Term("a", ("alpha",)), And((Term("b", ("beta",)), Term("c", ("gamma",))))))),
+        ("a b OR c", Or((And((Term("a", ("alpha",)), Term("b", ("beta",)))), Term("c", ("gamma",))))),
+        ("NOT a AND b", And((Not(Term("a", ("alpha",))), Term("b", ("beta",))))),
+        ("a NOT b", And((Term("a", ("alpha",)), Not(Term("b", ("beta",)))))),
+        (
+            "a NEAR/2 b AND c",
+            And((Near(Term("a", ("alpha",)), Term("b", ("beta",)), 2), Term("c", ("gamma",)))),
+        ),
+        (
+            "a AND b NEAR/3 c",
+            And((Term("a", ("alpha",)), Near(Term("b", ("beta",)), Term("c", ("gamma",)), 3))),
+        ),
+        ("NOT NOT a", Not(Not(Term("a", ("alpha",))))),
+        ("(a OR b) c", And((Or((Term("a", ("alpha",)), Term("b", ("beta",)))), Term("c", ("gamma",))))),
+        ("a AND (b AND c)", And((Term("a", ("alpha",)), Term("b", ("beta",)), Term("c", ("gamma",))))),
+        ('"Putin*"', Phrase("Putin", prefix=True)),
+        ('"  Kim  Jong-un "', Phrase("Kim  Jong-un")),
+        ('"say \\"no\\""', Phrase('say "no"')),
+        ("“Kim Jong Un”", Phrase("Kim Jong Un")),
+        ("title:a", Term("a", ("alpha",), "title")),
+        (
+            'body:(a OR "x y")',
+            Or((Term("a", ("alpha",), "body"), Phrase("x y", scope="body"))),
+        ),
+        ("title:title:a", Term("a", ("alpha",), "title")),
+        ("body: a", Term("a", ("alpha",), "body")),
+    ],
+)
+def test_parse_tree(query: str, tree: object) -> None:
+    assert parse_query(query, T).root == tree
+
+
+@pytest.mark.parametrize(
+    ("query", "message", "column", "suggestion"),
+    [
+        ("kimm AND putin", "unknown term 'kimm'", 1, "did you mean 'kim'?"),
+        ("putin AND kimm", "unknown term 'kimm'", 11, "did you mean 'kim'?"),
+        ("Putin", "unknown term 'Putin'", 1, "did you mean 'putin'?"),
+        ("a and b", "unknown term 'and'", 3, "did you mean 'AND'? operators are uppercase"),
+        ("zzz", "unknown term 'zzz'", 1, 'to match the word itself, quote it: "zzz"'),
+        ("", "empty query", 1, "write a term name or a quoted phrase"),
+        ("   ", "empty query", 1, "write a term name or a quoted phrase"),
+        ("a AND", "expected a term, a \"phrase\" or '(' but found the end of the query", 6, None),
+        ("AND a", "expected a term, a \"phrase\" or '(' but found 'AND'", 1, None),
+        ("a OR OR b", "expected a term, a \"phrase\" or '(' but found 'OR'", 6, None),
+        ("(a OR b", "'(' is never closed", 1, "add a ')'"),
+        ("a (b", "'(' is never closed", 3, "add a ')'"),
+        ("a)", "unexpected ')' with no matching '('", 2, None),
+        ("()", "expected a term, a \"phrase\" or '(' but found ')'", 2, None),
+        ("a & b", "unexpected character '&'", 3, "use AND"),
+        ("a || b", "unexpected character '|'", 3, "use OR"),
+        ("!a", "unexpected character '!'", 1, "use NOT"),
+        ("a -b", "unexpected character '-'", 3, "use NOT to exclude a term"),
+        ("a*", "unexpected character '*'", 2, 'a wildcard goes inside quotes: "putin*"'),
+        ("'a'", "unexpected character '''", 1, 'phrases use double quotes: "like this"'),
+        ('"abc', "unterminated phrase", 1, 'close it with "'),
+        ('a "', "unterminated phrase", 3, 'close it with "'),
+        ('""', "the phrase has no words", 1, None),
+        ('" , "', "the phrase has no words", 1, None),
+        ('"Put*in"', "'*' is only allowed at the end of a phrase", 5, 'write it like "putin*"'),
+        ('"*"', "'*' must follow a word", 2, 'write it like "putin*"'),
+        ('"Putin *"', "'*' must follow a word", 8, 'write it like "putin*"'),
+        ("a NEAR b", "NEAR needs a distance", 3, "write it like NEAR/5"),
+        ("a NEAR/x b", "NEAR needs a distance", 3, "write it like NEAR/5"),
+        ("NEAR/2 a", "expected a term, a \"phrase\" or '(' but found 'NEAR'", 1, None),
+        (
+            "(a AND b) NEAR/3 c",
+            "NEAR needs a term, a phrase or an OR group on each side",
+            1,
+            "move AND/NOT outside the NEAR",
+        ),
+        (
+            "a NEAR/3 NOT b",
+            "NEAR needs a term, a phrase or an OR group on each side",
+            10,
+            "NOT binds tighter than NEAR: write NOT (a NEAR/5 b)",
+        ),
+        (
+            "NOT a NEAR/3 b",
+            "NEAR needs a term, a phrase or an OR group on each side",
+            1,
+            "NOT binds tighter than NEAR: write NOT (a NEAR/5 b)",
+        ),
+        ("head:a", "unknown field 'head:'", 1, "fields are title: and body:"),
+        ("title:body:a", "'body:' inside 'title:' can never match", 7, None),
+        ("title:(a OR body:b)", "'body:' inside 'title:' can never match", 13, None),
+        (
+            "title:",
+            "'title:' must be followed by a term, a phrase or '('",
+            7,
+            'write it like title:putin or title:"Putin"',
+        ),
+        (
+            "body:NOT a",
+            "'body:' must be followed by a term, a phrase or '('",
+            6,
+            'write it like body:putin or body:"Putin"',
+        ),
+    ],
+)
+def test_parse_errors(query: str, message: str, column: int, suggestion: str | None) -> None:
+    with pytest.raises(QueryError) as info:
+        parse_query(query, T)
+    err = info.value
+    assert (err.message, err.column, err.suggestion) == (message, column, suggestion)
+    assert err.query == query
+
+
+def test_unknown_term_error_reads_well() -> None:
+    with pytest.raises(QueryError) as info:
+        parse_query("putin AND kimm", T)
+    assert str(info.value) == "unknown term 'kimm' at column 11 (did you mean 'kim'?)"
+    assert info.value.caret() == "putin AND kimm\n          ^"
+
+
+def test_columns_count_characters_not_bytes() -> None:
+    with pytest.raises(QueryError) as info:
+        parse_query('"بوتين" AND kimm', T)
+    assert info.value.column == 13
+
+
+def test_term_alias_without_words_is_an_error() -> None:
+    with pytest.raises(QueryError, match="alias '—' of term 'x' has no words"):
+        parse_query("a OR x", {"a": ["alpha"], "x": ["—"]})
+    with pytest.raises(QueryError, match="term 'x' has no aliases"):
+        parse_query("x", {"x": []})
+
+
+def test_query_terms() -> None:
+    q = parse_query('a AND (b OR NOT title:c) AND "kim" AND a NEAR/2 putin', T)
+    assert query_terms(q) == frozenset({"a", "b", "c", "putin"})
+    assert query_terms(parse_query('"x"', T)) == frozenset()
+
+
+def test_query_keeps_its_text() -> None:
+    assert parse_query("a OR b", T).text == "a OR b"
+
+
+# --- matcher ------------------------------------------------------------------------------
+
+
+def test_rules_fire_in_rule_order_with_spans() -> None:
+    matcher = make_matcher(
+        TERMS,
+        [
+            ("z-kursk", "kursk"),
+            ("a-never", "pyongyang"),
+            ("m-both", "putin AND kursk"),
+            ("b-not", "NOT pyongyang"),
+        ],
+    )
+    doc = Document("Putin in Kursk", "Troops and Putin.")
+    hits = matcher.match(doc)
+    assert [h.rule for h in hits] == ["z-kursk", "m-both", "b-not"]
+    both = hits[1]
+    assert [(s.field, s.start, s.end, s.text) for s in both.spans] == [
+        ("title", 0, 5, "Putin"),
+        ("title", 9, 14, "Kursk"),
+        ("body", 11, 16, "Putin"),
+    ]
+    assert hits[2].spans == ()
+
+
+def test_negated_words_are_not_reported_as_spans() -> None:
+    (hit,) = _fired("putin AND NOT pyongyang OR NOT kursk", Document("", "Putin spoke"))
+    assert [s.text for s in hit.spans] == ["Putin"]
+
+
+def test_not_only_rule_with_its_word_present_is_evaluated() -> None:
+    assert not _fired("NOT putin", Document("", "Putin spoke"))
+    assert _fired("NOT putin", Document("", ""))
+    assert _fired("NOT (putin AND kursk)", Document("", "Putin spoke"))
+
+
+def test_matcher_is_immutable_and_reusable() -> None:
+    matcher = make_matcher(TERMS, [("r", "putin")])
+    assert isinstance(matcher, Matcher)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        matcher.rules = ()  # type: ignore[misc]
+    doc = Document("", "Putin")
+    assert matcher.match(doc) == matcher.match(doc)
+    assert matcher.rules == ("r",)
+
+
+def test_make_matcher_reports_the_first_bad_rule() -> None:
+    with pytest.raises(QueryError) as info:
+        make_matcher(TERMS, [("ok", "putin"), ("bad", "putn"), ("worse", "(")])
+    assert info.value.message == "unknown term 'putn'"
+    assert info.value.suggestion == "did you mean 'putin'?"
+
+
+def test_empty_matcher_and_empty_document() -> None:
+    assert make_matcher(TERMS, []).match(Document("", "")) == []
+    assert make_matcher(TERMS, [("r", "putin")]).match(Document("", "")) == []
+
+
+def test_shared_patterns_across_rules() -> None:
+    rules = [(f"r{i}", "putin OR kursk") for i in range(50)] + [("last", '"Putin"')]
+    hits = make_matcher(TERMS, rules).match(Document("", "Vladimir Putin"))
+    assert len(hits) == 51
+
+
+def test_wildcard_alias_and_wildcard_phrase_on_same_word() -> None:
+    terms = {"missiles": ["missile*"]}
+    assert _fired("missiles", Document("", "Missiles flew"), terms)
+    assert _fired('"missile*"', Document("", "missile"), terms)
+    assert not _fired('"missile*"', Document("", "amissile"), terms)
+
+
+def test_language_hint_is_used_for_russian() -> None:
+    assert _fired("putin", Document("", "Путину", "ru"))
+    assert _fired("putin", Document("", "Путину", "ru-RU"))
+    assert _fired("putin", Document("", "Путину", None))
+
+
+def test_near_counts_words_between() -> None:
+    doc = Document("", "Putin one two three Kursk")
+    assert _fired("putin NEAR/3 kursk", doc)
+    assert not _fired("putin NEAR/2 kursk", doc)
+    assert _fired("kursk NEAR/3 putin", doc)
+
+
+def test_near_with_multiword_alias_measures_from_its_edges() -> None:
+    doc = Document("", "Kim Jong Un x Putin")
+    assert _fired("kim_jong_un NEAR/1 putin", doc)
+    assert not _fired("kim_jong_un NEAR/0 putin", doc)
+
+
+def test_near_on_many_occurrences_stays_correct() -> None:
+    body = " ".join(["Putin"] * 200 + ["filler"] * 10 + ["Kursk"])
+    assert not _fired("putin NEAR/9 kursk", Document("", body))
+    assert _fired("putin NEAR/10 kursk", Document("", body))
+
+
+# --- properties ---------------------------------------------------------------------------
+
+# Words the generated documents are made of: aliases in every script (some with clitics,
+# particles or case endings) and filler that must never match.
+VOCAB = [
+    "Putin", "Kursk", "troops", "Kim", "Jong", "Un", "Kardashian", "Putinism", "soldiers",
+    "North", "Korea", "missile", "the", "Resume", "cafe", "Beyonce", "naive", "Zelensky",
+    "لبوتين", "بوتين", "كورسك", "بيروت", "قواتها", "الجنود", "كيم", "جونغ", "أون", "وبوتين",
+    "Путина", "Курске", "солдата", "войсками", "Ким", "Чен", "Ына", "путинский",
+    "김정은이", "푸틴과", "쿠르스크에", "반푸틴", "병력을", "NATO는", "평양",
+]  # fmt: skip
+_WORDS = st.lists(st.sampled_from(VOCAB), min_size=0, max_size=14)
+
+_LEAF_NAMES = sorted(TERMS)
+_PHRASES = ['"Kim Jong"', '"Putin*"', '"the"', '"بوتين"', '"Курск*"', '"North Korea"', '"푸틴"']
+
+
+def _positional() -> st.SearchStrategy[str]:
+    leaf = st.one_of(
+        st.sampled_from(_LEAF_NAMES),
+        st.sampled_from(_PHRASES),
+        st.tuples(st.sampled_from(["title:", "body:"]), st.sampled_from(_LEAF_NAMES)).map("".join),
+    )
+    return st.recursive(
+        leaf,
+        lambda inner: st.one_of(
+            st.tuples(inner, st.integers(0, 4), inner).map(lambda t: f"{t[0]} NEAR/{t[1]} {t[2]}"),
+            st.tuples(inner, inner).map(lambda t: f"({t[0]} OR {t[1]})"),
+        ),
+        max_leaves=3,
+    )
+
+
+def _query() -> st.SearchStrategy[str]:
+    return st.recursive(
+        _positional(),
+        lambda inner: st.one_of(
+            st.tuples(inner, inner).map(lambda t: f"({t[0]} AND {t[1]})"),
+            st.tuples(inner, inner).map(lambda t: f"({t[0]} OR {t[1]})"),
+            st.tuples(inner, inner).map(lambda t: f"({t[0]} {t[1]})"),
+            inner.map(lambda q: f"NOT ({q})"),
+        ),
+        max_leaves=5,
+    )
+
+
+def _fires(query: str, title: str, body: str) -> bool:
+    return bool(make_matcher(TERMS, [("r", query)]).match(Document(title, body)))
+
+
+_WHITESPACE = st.sampled_from([" ", "  ", "\t", "\n", " \n ", "\u00a0", "\u3000", "\u2003"])
+_LATIN_MARKS = st.sampled_from([chr(c) for c in range(0x0300, 0x0370)])
+_ARABIC_MARKS = st.sampled_from(["\u0640", "\u064e", "\u064f", "\u0650", "\u0651", "\u0652", "\u064b"])
+
+_PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@given(_query(), _WORDS, _WORDS, st.data())
+@_PROPERTY
+def test_extra_whitespace_never_changes_the_verdict(
+    query: str, title: list[str], body: list[str], data: st.DataObject
+) -> None:
+    def spaced(ws: list[str]) -> str:
+        return data.draw(_WHITESPACE) + "".join(w + data.draw(_WHITESPACE) for w in ws)
+
+    assert _fires(query, " ".join(title), " ".join(body)) == _fires(query, spaced(title), spaced(body))
+
+
+def _decorate(words: list[str], data: st.DataObject, marks: st.SearchStrategy[str], script: str) -> str:
+    out = []
+    for w in words:
+        chars = []
+        for i, c in enumerate(w):
+            chars.append(c)
+            inside = i + 1 < len(w)
+            if script == "latin" and c.isascii() and c.isalpha() and data.draw(st.booleans()):
+                chars.append(data.draw(marks))
+            if script == "arabic" and "\u0621" <= c <= "\u064a" and inside and data.draw(st.booleans()):
+                chars.append(data.draw(marks))
+        out.append("".join(chars))
+    return " ".join(out)
+
+
+@given(_query(), _WORDS, _WORDS, st.data())
+@_PROPERTY
+def test_latin_diacritics_never_change_the_verdict(
+    query: str, title: list[str], body: list[str], data: st.DataObject
+) -> None:
+    plain = _fires(query, " ".join(title), " ".join(body))
+    marked = _fires(
+        query,
+        _decorate(title, data, _LATIN_MARKS, "latin"),
+        _decorate(body, data, _LATIN_MARKS, "latin"),
+    )
+    assert plain == marked
+
+
+@given(_query(), _WORDS, _WORDS, st.data())
+@_PROPERTY
+def test_tatweel_and_tashkeel_never_change_the_verdict(
+    query: str, title: list[str], body: list[str], data: st.DataObject
+) -> None:
+    plain = _fires(query, " ".join(title), " ".join(body))
+    marked = _fires(
+        query,
+        _decorate(title, data, _ARABIC_MARKS, "arabic"),
+        _decorate(body, data, _ARABIC_MARKS, "arabic"),
+    )
+    assert plain == marked
+
+
+@given(_query(), _WORDS, _WORDS)
+@_PROPERTY
+def test_not_inverts(query: str, title: list[str], body: list[str]) -> None:
+    t, b = " ".join(title), " ".join(body)
+    assert _fires(f"NOT ({query})", t, b) == (not _fires(query, t, b))
+
+
+@given(_query(), _query(), _WORDS, _WORDS)
+@_PROPERTY
+def test_and_implies_each_side(a: str, b: str, title: list[str], body: list[str]) -> None:
+    t, bd = " ".join(title), " ".join(body)
+    if _fires(f"({a}) AND ({b})", t, bd):
+        assert _fires(a, t, bd) and _fires(b, t, bd)
+
+
+@given(st.lists(_query(), min_size=1, max_size=6), _WORDS, _WORDS)
+@_PROPERTY
+def test_one_matcher_agrees_with_one_matcher_per_rule(
+    queries: list[str], title: list[str], body: list[str]
+) -> None:
+    doc = Document(" ".join(title), " ".join(body))
+    together = make_matcher(TERMS, [(f"r{i}", q) for i, q in enumerate(queries)]).match(doc)
+    alone = [h for i, q in enumerate(queries) for h in make_matcher(TERMS, [(f"r{i}", q)]).match(doc)]
+    assert together == alone
+
+
+@given(_query(), _WORDS, _WORDS)
+@_PROPERTY
+def test_spans_are_slices_of_the_document(query: str, title: list[str], body: list[str]) -> None:
+    doc = Document(" ".join(title), " ".join(body))
+    for hit in make_matcher(TERMS, [("r", query)]).match(doc):
+        for span in hit.spans:
+            assert span.text and getattr(doc, span.field)[span.start : span.end] == span.text
+
+
+# --- speed --------------------------------------------------------------------------------
+
+FILLER = (
+    "Russian President Vladimir Putin on Friday denounced a drone strike on a college "
+    "dormitory in Russian-occupied eastern Ukraine, while officials in Seoul said North "
+    "Korean troops had been rotated out of the Kursk region after months of fighting. "
+)
+
+
+def synthetic_rules(count: int, seed: int = 7) -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
+    """``count`` varied rules over 2,000 generated terms plus the real topic terms."""
+    rng = random.Random(seed)
+    syllables = ["ka", "lo", "mi", "ren", "tus", "vo", "zar", "pel", "dun", "ski", "ov", "ra"]
+
+    def word() -> str:
+        return "".join(rng.choice(syllables) for _ in range(rng.randint(2, 4)))
+
+    terms: dict[str, list[str]] = dict(TERMS)
+    for i in range(2000):
+        terms[f"t{i}"] = [word(), f"{word()} {word()}", word().capitalize()]
+    names = list(terms)
+    shapes = [
+        "{a} AND {b}",
+        "{a} OR ({b} AND NOT {c})",
+        '{a} AND "{w}"',
+        "{a} NEAR/5 {b}",
+        'title:{a} OR body:"{w}*"',
+        "({a} OR {b} OR {c}) AND putin",
+        "NOT {a} AND NOT {b}",
+    ]
+    rules = []
+    for i in range(count):
+        shape = shapes[i % len(shapes)]
+        a, b, c = (rng.choice(names) for _ in range(3))
+        rules.append((f"rule-{i}", shape.format(a=a, b=b, c=c, w=word())))
+    return terms, rules
+
+
+def synthetic_article(terms: dict[str, list[str]], size: int = 5000, seed: int = 11) -> Document:
+    rng = random.Random(seed)
+    parts: list[str] = []
+    while sum(len(p) + 1 for p in parts) < size:
+        parts.append(FILLER if rng.random() < 0.5 else rng.choice(terms[rng.choice(list(terms))]))
+    body = " ".join(parts)[:size]
+    return Document("Kim Jong Un sends more troops to Putin", body, "en")
+
+
+def measure(count: int, repeats: int = 20) -> tuple[float, float, int]:
+    """(compile seconds, median match seconds, rules fired) for ``count`` synthetic rules."""
+    terms, rules = synthetic_rules(count)
+    start = time.perf_counter()
+    matcher = make_matcher(terms, rules)
+    compile_s = time.perf_counter() - start
+    doc = synthetic_article(terms)
+    matcher.match(doc)  # warm the per-word caches, as a long-running daemon would be
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        hits = matcher.match(doc)
+        times.append(time.perf_counter() - start)
+    return compile_s, statistics.median(times), len(hits)
+
+
+def test_ten_thousand_rules_compile_and_match_quickly() -> None:
+    compile_s, match_s, fired = measure(10_000, repeats=5)
+    assert fired > 0
+    # Generous bounds for a loaded CI machine; measured figures are in the module report.
+    assert compile_s < 20, compile_s
+    assert match_s < 0.25, match_s
+
+
+if __name__ == "__main__":
+    for n in (10, 1_000, 10_000):
+        c, m, f = measure(n)
+        print(f"{n:>6} rules: compile {c * 1000:8.1f} ms, match 5 kB {m * 1000:6.2f} ms, {f} fired")

@@ -1,0 +1,233 @@
+"""Tests for monitor.core.text: folding, tokens with original offsets, per-language forms."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.core.text import ARABIC_MIN_STEM, fold, normalize, tokenize, words
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ("Putin", "putin"),
+        ("PÚTIN", "putin"),
+        ("Ｐｕｔｉｎ", "putin"),  # fullwidth
+        ("ﬁne", "fine"),  # ligature
+        ("Straße", "strasse"),
+        ("İstanbul", "istanbul"),  # casefold yields i + combining dot
+        ("Łódź", "lodz"),
+        ("Pu\u0301tin", "putin"),  # combining acute, not precomposed
+        ("بوتـــين", "بوتين"),  # tatweel
+        ("بُوتِين", "بوتين"),  # tashkeel
+        ("أون", "اون"),
+        ("إيران", "ايران"),
+        ("آلاف", "الاف"),
+        ("ٱلله", "الله"),
+        ("مستشفى", "مستشفي"),  # alef maqsura
+        ("كورية", "كوريه"),  # teh marbuta
+        ("ﺑﻮﺗﻴﻦ", "بوتين"),  # presentation forms
+        ("Пу\u0301тин", "путин"),  # stress mark goes
+        ("Йемен", "йемен"),  # but the breve of й stays
+        ("Її", "її"),  # and the diaeresis of ї
+        ("ёлка", "елка"),
+        ("м\u2019ясо", "м'ясо"),  # typographic apostrophe inside a Ukrainian word
+        ("김정은이", "김정은이"),
+        ("١٢٣", "123"),  # Arabic-Indic digits
+        ("ـ", ""),  # a lone tatweel folds to nothing
+    ],
+)
+def test_fold(raw: str, key: str) -> None:
+    assert fold(raw) == key
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Kim Jong Un", "Kim Jong-un"),
+        ("Kim Jong Un", "KIM JONG\u2011UN"),  # non-breaking hyphen
+        ("Kim Jong Un", "kim  jong\u2014un"),  # em dash, double space
+        ("Putin's", "Putin\u2019s"),
+        ("بوتين", "بُوتـين"),
+    ],
+)
+def test_spacing_and_hyphens_are_interchangeable(a: str, b: str) -> None:
+    assert normalize(a) == normalize(b)
+
+
+def test_tokens_keep_original_offsets() -> None:
+    text = "  Kim Jong-un’s «troops», ﬁne: بُوتـين; Путина 김정은이 "
+    tokens = tokenize(text)
+    assert [text[t.start : t.end] for t in tokens] == [
+        "Kim",
+        "Jong",
+        "un",
+        "s",
+        "troops",
+        "ﬁne",
+        "بُوتـين",
+        "Путина",
+        "김정은이",
+    ]
+    assert [t.key for t in tokens][-4:] == ["fine", "بوتين", "путина", "김정은이"]
+
+
+def test_possessive_apostrophe_splits_latin_words() -> None:
+    assert words("Putin’s") == ("putin", "s")
+
+
+def test_apostrophe_joins_ukrainian_words() -> None:
+    text = "м'ясо та В’ячеслав"
+    tokens = tokenize(text, "uk")
+    assert [text[t.start : t.end] for t in tokens] == ["м'ясо", "та", "В’ячеслав"]
+    assert tokens[2].key == "в'ячеслав"
+
+
+def test_modifier_letter_apostrophe_is_not_a_letter() -> None:
+    # U+02BC is category Lm; treated as a letter, "Putinʼs" would be one unknown word.
+    assert words("Putinʼs") == ("putin", "s")
+
+
+def test_hangul_is_split_from_other_scripts() -> None:
+    text = "NATO는 2025년 G7에서"
+    tokens = tokenize(text)
+    assert [(text[t.start : t.end], t.key) for t in tokens] == [
+        ("NATO", "nato"),
+        ("는", "는"),
+        ("2025", "2025"),
+        ("년", "년"),
+        ("G7", "g7"),
+        ("에서", "에서"),
+    ]
+
+
+def test_hangul_forms_are_left_anchored_prefixes() -> None:
+    (token,) = tokenize("김정은이")
+    assert token.forms == ("김정은이", "김정은", "김정", "김")
+    assert token.end_of("김정은") == 3  # the highlight stops before the particle
+    assert token.end_of("김정은이") == 4
+    (anti,) = tokenize("반푸틴")
+    assert "푸틴" not in anti.forms  # Hangul before the alias: another word
+
+
+@pytest.mark.parametrize(
+    ("word", "stem"),
+    [
+        ("لبوتين", "بوتين"),
+        ("وبوتين", "بوتين"),
+        ("ببوتين", "بوتين"),
+        ("فبوتين", "بوتين"),
+        ("الجنود", "جنود"),
+        ("للجنود", "جنود"),
+        ("بالجنود", "جنود"),
+        ("وبالجنود", "جنود"),
+        ("قواتها", "قوات"),
+        ("لقواتهم", "قوات"),
+        ("كبوتين", "بوتين"),
+    ],
+)
+def test_arabic_clitics_offer_the_stem(word: str, stem: str) -> None:
+    (token,) = tokenize(word, "ar")
+    assert stem in token.forms
+    assert token.key == word  # the surface stays the key; stems are extra forms
+
+
+def test_arabic_stems_respect_the_minimum_length() -> None:
+    (token,) = tokenize("بيروت")
+    assert "بوتين" not in token.forms
+    assert all(len(f) >= ARABIC_MIN_STEM for f in token.forms)
+    (short,) = tokenize("ولد")  # و + لد would leave two letters
+    assert short.forms == ("ولد",)
+
+
+def test_arabic_plural_endings_are_not_stripped() -> None:
+    # بوتين ends in ين like a plural; stripping it would turn Putin into بوت.
+    (token,) = tokenize("بوتين")
+    assert "بوت" not in token.forms
+
+
+@pytest.mark.parametrize(
+    ("word", "language", "lemma"),
+    [
+        ("Путина", "ru", "путин"),
+        ("Путину", "ru", "путин"),
+        ("Путиным", "ru", "путин"),
+        ("Курске", "ru", "курск"),
+        ("войсками", "ru", "войско"),
+        ("солдата", None, "солдат"),
+        ("Зеленського", "uk", "зеленський"),
+        ("Ына", "ru", "ын"),  # unknown to the dictionary: case ending stripped
+    ],
+)
+def test_slavic_forms(word: str, language: str | None, lemma: str) -> None:
+    (token,) = tokenize(word, language)
+    assert lemma in token.forms
+
+
+def test_slavic_adjective_keeps_its_own_lemma() -> None:
+    (token,) = tokenize("путинский", "ru")
+    assert "путин" not in token.forms
+
+
+def test_language_hint_variants() -> None:
+    assert tokenize("Путина", "ru-RU") == tokenize("Путина", "ru")
+    assert tokenize("Putin", "en")[0].forms == ("putin",)
+
+
+def test_analyzer_is_not_loaded_for_other_scripts() -> None:
+    code = (
+        "import sys; from monitor.core.text import tokenize; "
+        "tokenize('Kim Jong Un met Putin 김정은이 لبوتين ΠΟΥΤΙΝ'); "
+        "print('pymorphy3' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
+
+
+def test_empty_and_punctuation_only() -> None:
+    assert tokenize("") == ()
+    assert tokenize(" — , ; ـ ") == ()
+    assert normalize("«»") == ""
+
+
+# --- properties ---------------------------------------------------------------------------
+
+_SAMPLES = st.sampled_from(
+    ["Kim Jong-un", "بُوتـين", "Путина", "김정은이", "Straße", "ﬁ", "¼", "ﷺ", "NATO는", "м’ясо", "İ"]
+)
+_TEXT = st.lists(st.one_of(st.text(max_size=12), _SAMPLES), max_size=8).map(" ".join)
+
+
+@given(_TEXT)
+@settings(max_examples=400)
+def test_normalize_is_idempotent(text: str) -> None:
+    once = normalize(text)
+    assert normalize(once) == once
+
+
+@given(st.text(max_size=12))
+@settings(max_examples=400)
+def test_fold_is_idempotent(word: str) -> None:
+    assert fold(fold(word)) == fold(word)
+
+
+@given(_TEXT)
+@settings(max_examples=300)
+def test_tokens_are_ordered_slices_of_the_text(text: str) -> None:
+    tokens = tokenize(text)
+    for prev, t in zip((None, *tokens), tokens, strict=False):
+        assert 0 <= t.start < t.end <= len(text)
+        assert t.key and t.forms[0] == t.key and t.alias_forms[0] == t.key
+        if prev is not None:
+            # Next word, or another key folded out of the same raw word.
+            assert t.start >= prev.end or (t.start, t.end) == (prev.start, prev.end)

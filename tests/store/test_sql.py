@@ -1,0 +1,106 @@
+"""SqlStore against real SQLite and PostgreSQL: the database decides what is new, and leases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from monitor.core.models import Item
+from monitor.core.urls import canonical_url, item_key
+from monitor.store import migrate
+from monitor.store.schema import alerts
+from monitor.store.sql import NewAlert, SqlStore, make_engine
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[SqlStore]:
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    s = SqlStore(engine)
+    s.check_ready()
+    yield s
+    engine.dispose()
+
+
+def item(guid: str, title: str = "t") -> Item:
+    url = f"https://example.org/{guid}?utm_source=x"
+    return Item(
+        key=item_key(guid, url),
+        guid=guid,
+        url=url,
+        canonical_url=canonical_url(url),
+        title=title,
+        summary="",
+        text="",
+        language="en",
+        published=NOW,
+    )
+
+
+def test_insert_returns_exactly_the_new_rows(store: SqlStore) -> None:
+    store.sync_sources([("wire", "feed", "https://example.org/feed")], NOW)
+    (src,) = store.source_states()
+    with store.begin() as conn:
+        first = store.insert_new_items(conn, src.id, "wire", [item("a"), item("b")], NOW)
+    with store.begin() as conn:
+        # "a" again, "c" new, and "c" twice in one batch.
+        second = store.insert_new_items(conn, src.id, "wire", [item("a"), item("c"), item("c", "copy")], NOW)
+    assert sorted(s.item.guid or "" for s in first) == ["a", "b"]
+    assert [s.item.guid for s in second] == ["c"]
+    assert second[0].item.title == "t"  # the first copy in a batch wins
+    assert store.source_item_counts() == {"wire": 3}
+
+
+def test_datetimes_come_back_aware_utc(store: SqlStore) -> None:
+    store.sync_sources([("wire", "feed", "https://example.org/feed")], NOW)
+    (src,) = store.source_states()
+    assert src.next_due == NOW
+    assert src.next_due.tzinfo is not None
+
+
+def test_alert_claims_are_exclusive_and_expired_leases_return(store: SqlStore) -> None:
+    store.sync_sources([("wire", "feed", "https://example.org/feed")], NOW)
+    (src,) = store.source_states()
+    with store.begin() as conn:
+        (stored,) = store.insert_new_items(conn, src.id, "wire", [item("a")], NOW)
+        store.enqueue_alerts(conn, [NewAlert(stored.id, "r", "ops", "normal", NOW)], NOW)
+        # Enqueuing the same (item, rule, subscriber) again is a no-op.
+        store.enqueue_alerts(conn, [NewAlert(stored.id, "r", "ops", "normal", NOW)], NOW)
+    claimed = store.claim_alerts(NOW, timedelta(minutes=5), 10)
+    assert [a.attempts for a in claimed] == [1]
+    assert store.claim_alerts(NOW, timedelta(minutes=5), 10) == []  # leased
+    # The claimer died: after the lease, the row is claimable again, attempts counted.
+    later = store.claim_alerts(NOW + timedelta(minutes=6), timedelta(minutes=5), 10)
+    assert [a.attempts for a in later] == [2]
+    store.mark_alert(later[0].id, status="sent", now=NOW, delivered=[0])
+    with store.begin() as conn:
+        assert conn.execute(select(alerts.c.status)).scalar_one() == "sent"
+    assert store.claim_alerts(NOW + timedelta(hours=1), timedelta(minutes=5), 10) == []
+
+
+def test_source_claims_do_not_overlap(store: SqlStore) -> None:
+    store.sync_sources([(f"s{i}", "feed", f"https://example.org/{i}") for i in range(5)], NOW)
+    names = [f"s{i}" for i in range(5)]
+    a = store.claim_due_sources(names, NOW, timedelta(minutes=5), "w1", 3)
+    b = store.claim_due_sources(names, NOW, timedelta(minutes=5), "w2", 3)
+    assert len(a) == 3
+    assert len(b) == 2
+    assert not {s.name for s in a} & {s.name for s in b}
+    assert store.claim_due_sources(names, NOW, timedelta(minutes=5), "w3", 3) == []
+
+
+def test_purge_keeps_matched_items(store: SqlStore) -> None:
+    from monitor.core.models import RuleHit, Span
+
+    store.sync_sources([("wire", "feed", "https://example.org/feed")], NOW)
+    (src,) = store.source_states()
+    with store.begin() as conn:
+        kept, gone = store.insert_new_items(conn, src.id, "wire", [item("kept"), item("gone")], NOW - timedelta(days=100))
+        store.insert_matches(conn, kept.id, [RuleHit("r", (Span("title", 0, 1, "t"),))], NOW)
+    assert store.purge_unmatched(NOW - timedelta(days=90)) == 1
+    assert [r["title"] for r in store.recent_items(None, None, 10)] == ["t"]

@@ -1,0 +1,139 @@
+"""The config loader: every problem reported at once, by name and field; secrets kept out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.config import load_config, redact
+from monitor.errors import ConfigError
+from tests.conftest import ROOT, run_cli
+
+GOOD = """
+[storage]
+url = "sqlite:///x.db"
+keep = "30d"
+
+[fetch]
+timeout = "20s"
+max_body = "5MB"
+
+[alerts]
+max_age = "2d"
+first_poll = "alert"
+operators = ["ops"]
+
+[[sources]]
+name = "wire"
+url = "https://example.org/feed.xml"
+interval = "5m"
+language = "en"
+
+[terms]
+putin = ["Putin", "Путин"]
+kursk = ["Kursk"]
+
+[[rules]]
+name = "putin-kursk"
+query = "putin AND kursk"
+notify = ["ops"]
+
+[[subscribers]]
+name = "ops"
+urls = ["json://127.0.0.1:9/hook", "mailtos://me:${SMTP_PASSWORD}@smtp.example.org?to=a@example.org"]
+timezone = "Asia/Seoul"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_good_config_loads_with_units_parsed(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD), env={"SMTP_PASSWORD": "s3cret"})
+    assert config.fetch.max_body == 5_000_000
+    assert config.fetch.timeout.total_seconds() == 20
+    assert config.storage.keep.days == 30
+    assert config.source("wire") is not None
+    assert config.warnings == ()
+    sub = config.subscriber("ops")
+    assert sub is not None
+    urls, missing = sub.resolve_urls({"SMTP_PASSWORD": "s3cret"})
+    assert missing == []
+    assert urls[1] == (1, "mailtos://me:s3cret@smtp.example.org?to=a@example.org")
+    # The template, not the secret, is what the config object holds.
+    assert "s3cret" not in repr(config)
+
+
+def test_missing_environment_variable_is_a_warning_and_skips_that_url(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD), env={})
+    assert len(config.warnings) == 1
+    assert "SMTP_PASSWORD" in str(config.warnings[0])
+    assert "subscribers[0] 'ops'.urls[1]" in str(config.warnings[0])
+    sub = config.subscriber("ops")
+    assert sub is not None
+    urls, missing = sub.resolve_urls({})
+    assert [i for i, _ in urls] == [0]
+    assert missing == ["SMTP_PASSWORD"]
+
+
+def test_every_error_is_reported_at_once(tmp_path: Path) -> None:
+    bad = (
+        GOOD.replace('timeout = "20s"', 'timeout = "20 parsecs"')
+        .replace('interval = "5m"', 'interval = "5m"\nintervall = "6m"')
+        .replace('query = "putin AND kursk"', 'query = "putin AND kurskk"')
+        .replace('notify = ["ops"]', 'notify = ["opps"]')
+        .replace('timezone = "Asia/Seoul"', 'timezone = "Asia/Soul"')
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, bad), env={})
+    text = str(info.value)
+    lines = text.splitlines()
+    assert len(lines) == 5, text
+    assert all(line.startswith(str(tmp_path / "config.toml")) for line in lines)
+    assert "fetch.timeout: not a duration" in text
+    assert "sources[0] 'wire'.intervall: unknown key, did you mean 'interval'?" in text
+    assert "rules[0] 'putin-kursk'.query" in text and "kurskk" in text and "column 11" in text
+    assert "rules[0] 'putin-kursk'.notify[0]: unknown subscriber 'opps', did you mean 'ops'?" in text
+    assert "subscribers[0] 'ops'.timezone: unknown time zone 'Asia/Soul'" in text
+
+
+def test_duplicates_types_and_unsafe_urls(tmp_path: Path) -> None:
+    bad = GOOD + '\n[[sources]]\nname = "wire"\nurl = "file:///etc/passwd"\nenabled = "yes"\n'
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, bad), env={})
+    text = str(info.value)
+    assert "duplicate source name 'wire'" in text
+    assert "only http(s) URLs can be polled" in text
+    assert "sources[1] 'wire'.enabled: expected true or false" in text
+
+
+def test_invalid_toml_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "[storage\nurl = 1"), env={})
+    assert "invalid TOML" in str(info.value)
+
+
+def test_redact_hides_passwords() -> None:
+    assert redact("mailtos://user:hunter2@smtp.example.org") == "mailtos://user:***@smtp.example.org"
+    assert redact("postgresql://ww:pw@db/ww") == "postgresql://ww:***@db/ww"
+
+
+def test_check_command_never_prints_a_secret(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace('query = "putin AND kursk"', 'query = "putin AND ("'))
+    result = run_cli("check", config=path, env={"SMTP_PASSWORD": "hunter2-secret"})
+    assert result.returncode == 2
+    assert "hunter2-secret" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bundled_config_is_valid() -> None:
+    config = load_config(ROOT / "config.toml", env={})
+    languages = {s.language for s in config.sources}
+    assert {"en", "ar", "ru", "ko"} <= languages
+    for term in ("kim_jong_un", "putin", "kursk", "troops"):
+        assert term in config.terms
+    assert config.rules

@@ -1,0 +1,135 @@
+"""The daemon as a real process: polls on schedule, reloads its config, stops cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.feeds import rss
+from tests.servers import FeedServer, WebhookReceiver
+
+CONFIG = """
+[fetch]
+host_delay = "0s"
+timeout = "5s"
+
+[alerts]
+first_poll = "alert"
+
+[[sources]]
+name = "wire"
+url = "{url}"
+interval = "1s"
+
+[terms]
+putin = ["Putin", "Путин"]
+kursk = ["Kursk", "Курск"]
+
+[[rules]]
+name = "{rule}"
+query = '{query}'
+notify = ["chat"]
+
+[[subscribers]]
+name = "chat"
+urls = ["{hook}"]
+"""
+
+
+class Daemon:
+    def __init__(self, config: Path, database_url: str, log: Path) -> None:
+        self.log = log
+        self.log_file = log.open("w")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WIREWATCH_")}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "--config", str(config), "--database-url", database_url, "run"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log_file,
+        )
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def wait_for(self, predicate: Callable[[], bool], what: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"daemon exited ({self.proc.returncode}) while waiting for {what}:\n{self.output()}")
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}:\n{self.output()}")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=60)
+        finally:
+            self.log_file.close()
+
+
+@pytest.fixture
+def daemon_factory(tmp_path: Path) -> Iterator[Callable[[Path, str], Daemon]]:
+    started: list[Daemon] = []
+
+    def start(config: Path, database_url: str) -> Daemon:
+        d = Daemon(config, database_url, tmp_path / f"daemon{len(started)}.log")
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()
+        d.log_file.close()
+
+
+def test_daemon_alerts_reloads_and_stops_cleanly(
+    tmp_path: Path,
+    database_url: str,
+    feed_server: FeedServer,
+    webhook: WebhookReceiver,
+    daemon_factory: Callable[[Path, str], Daemon],
+) -> None:
+    url = feed_server.serve("/feed.xml", rss([("1", "Putin visits Kursk", "Troops.")]))
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG.format(url=url, hook=webhook.url(), rule="putin-kursk", query="putin AND kursk"))
+    daemon = daemon_factory(config, database_url)
+    daemon.wait_for(lambda: len(webhook.posts) == 1, "the first alert")
+
+    # A valid edit is picked up without a restart: a new rule alerts on the next new item.
+    config.write_text(CONFIG.format(url=url, hook=webhook.url(), rule="kursk-only", query="kursk"))
+    daemon.wait_for(lambda: "config reloaded (file change)" in daemon.output(), "the reload")
+    feed_server.serve("/feed.xml", rss([("1", "Putin visits Kursk", "Troops."), ("2", "Shelling near Kursk", "")]))
+    daemon.wait_for(lambda: len(webhook.posts) == 2, "an alert from the new rule")
+    assert "kursk-only" in webhook.posts[1]["message"]
+
+    # A broken edit is reported and survived: the last good config keeps running.
+    config.write_text(CONFIG.format(url=url, hook=webhook.url(), rule="broken", query="kursk AND (putin"))
+    daemon.wait_for(lambda: "still running the last good config" in daemon.output(), "the rejected reload")
+    assert "'broken'.query" in daemon.output()
+    feed_server.serve(
+        "/feed.xml",
+        rss([("1", "Putin visits Kursk", ""), ("2", "Shelling near Kursk", ""), ("3", "Kursk: new front", "")]),
+    )
+    daemon.wait_for(lambda: len(webhook.posts) == 3, "an alert under the last good config")
+
+    # SIGHUP reloads too (the file is still broken: reported again, daemon still up).
+    daemon.proc.send_signal(signal.SIGHUP)
+    daemon.wait_for(lambda: "config reload (SIGHUP) failed" in daemon.output(), "the SIGHUP reload")
+
+    assert daemon.stop() == 0
+    assert "stopped cleanly" in daemon.output()
+    assert "Traceback" not in daemon.output()
