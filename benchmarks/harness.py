@@ -83,9 +83,13 @@ def run_measured(
         )
 
 
-def wirewatch_env() -> dict[str, str]:
+def wirewatch_env(tree: Path = ROOT) -> dict[str, str]:
+    """The environment for a wirewatch child that runs the code in ``tree`` (the working tree by default).
+
+    ``PYTHONPATH`` puts ``tree`` ahead of the venv's editable install of the working tree.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("WIREWATCH_")}
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = str(tree)
     return env
 
 

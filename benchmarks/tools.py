@@ -28,6 +28,22 @@ PY_SPY = READER_VENV / "bin" / "py-spy"
 PROJECT_PYTHON = ROOT / ".venv" / "bin" / "python"
 
 
+def snapshot_tree(ref: str = "HEAD") -> tuple[Path, str]:
+    """A read-only copy of wirewatch at ``ref`` (``git archive``), and its commit.
+
+    Others edit the working tree while benchmarks run; measuring a commit keeps a run
+    consistent and citable.  The git repository itself is only read.
+    """
+    sha = subprocess.run(["git", "rev-parse", ref], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    dest = WORK / f"tree-{sha[:12]}"
+    if not (dest / "monitor").exists():
+        dest.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.Popen(["git", "archive", sha], cwd=ROOT, stdout=subprocess.PIPE)
+        subprocess.run(["tar", "-x", "-C", str(dest)], stdin=archive.stdout, check=True)
+        archive.wait()
+    return dest, sha
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

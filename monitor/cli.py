@@ -94,6 +94,12 @@ def _parser() -> argparse.ArgumentParser:
     items.add_argument("--json", action="store_true")
     items.set_defaults(func=cmd_items)
 
+    stories = sub.add_parser("stories", help="recent story clusters: first item, outlets, languages, size")
+    stories.add_argument("--since", help="only stories seen within this duration, e.g. 24h")
+    stories.add_argument("--limit", type=int, default=50)
+    stories.add_argument("--json", action="store_true")
+    stories.set_defaults(func=cmd_stories)
+
     alerts = sub.add_parser("alerts", help="the alert outbox")
     alerts.add_argument("--status", choices=("pending", "sending", "sent", "failed"))
     alerts.add_argument("--limit", type=int, default=50)
@@ -153,20 +159,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     from monitor.app import make_app
     from monitor.daemon import Daemon, run_on_reactor, run_once
 
-    app = make_app(args.config, args.database_url)
+    worker = args.role == "worker"
+    app = make_app(args.config, args.database_url, migrate_first=not worker)
+    if worker and app.store.dialect != "postgresql":
+        print("error: --role worker needs PostgreSQL: workers share one database", file=sys.stderr)
+        return EXIT_CONFIG
     for warning in app.config.warnings:
         logging.getLogger("wirewatch").warning("%s", warning)
     if args.once:
+        total = len([s for s in app.config.sources if s.enabled])
+        done = 0
+
+        def progress(summary: Any) -> None:
+            nonlocal done
+            done += 1
+            if sys.stderr.isatty():
+                detail = summary.error if summary.status == "error" else f"{summary.new} new, {summary.matched} matched"
+                print(f"\r[{done}/{total}] {summary.source}: {detail}"[:160].ljust(100), end="", file=sys.stderr)
 
         async def once() -> int:
-            report = await run_once(app)
+            report = await run_once(app, progress)
+            if sys.stderr.isatty():
+                print(file=sys.stderr)
             _print_cycle(report)
             return 0
 
         return run_on_reactor(once)
 
     async def serve() -> int:
-        return await Daemon(app).serve()
+        return await Daemon(app, role=args.role).serve()
 
     return run_on_reactor(serve)
 
@@ -341,6 +362,53 @@ def cmd_items(args: argparse.Namespace) -> int:
     for r in out:
         print(f"{r['first_seen']}  {r['source']:<20} {r['language'] or '--':<3} {r['title'][:100]}")
         print(f"    {r['url']}")
+    return 0
+
+
+def cmd_stories(args: argparse.Namespace) -> int:
+    from monitor.app import make_app, utcnow
+
+    app = make_app(args.config, args.database_url)
+    since = utcnow() - parse_duration(args.since) if args.since else None
+    out = []
+    for st in app.store.recent_stories(since, args.limit):
+        first = st["first_item"]
+        out.append(
+            {
+                "id": st["id"],
+                "title": st["title"],
+                "first_seen": _iso(st["first_seen"]),
+                "last_seen": _iso(st["last_seen"]),
+                "size": st["size"],
+                "outlets": st["outlets"],
+                "languages": st["languages"],
+                "first_item": None
+                if first is None
+                else {
+                    "title": first["title"],
+                    "url": first["url"],
+                    "source": first["source"],
+                    "language": first["language"],
+                    "published": _iso(first["published"]),
+                    "first_seen": _iso(first["first_seen"]),
+                },
+                "items": [
+                    {"title": m["title"], "url": m["url"], "source": m["source"], "language": m["language"]}
+                    for m in st["items"]
+                ],
+            }
+        )
+    if args.json:
+        _dump({"stories": out})
+        return 0
+    for s in out:
+        langs = ",".join(s["languages"]) or "--"
+        print(f"#{s['id']:<6} {s['first_seen']}  x{s['size']:<3} {langs:<8} {s['title'][:90]}")
+        if s["first_item"] is not None:
+            print(f"    first: {s['first_item']['source']}  {s['first_item']['url']}")
+        others = [o for o in s["outlets"] if s["first_item"] is None or o != s["first_item"]["source"]]
+        if others:
+            print(f"    also reported by: {', '.join(others)}")
     return 0
 
 

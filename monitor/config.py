@@ -59,8 +59,8 @@ class FetchConfig:
     full_text: bool = True
     full_text_max: int = 10  # article pages fetched per source per poll, at most
     adaptive: bool = True  # poll sources that publish often more often, quiet ones less
-    min_interval: timedelta = timedelta(minutes=2)  # adaptive bounds (a source may override)
-    max_interval: timedelta = timedelta(hours=2)
+    min_interval: timedelta = timedelta(minutes=1)  # adaptive bounds (a source may override)
+    max_interval: timedelta = timedelta(hours=6)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import socket
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -24,6 +25,9 @@ from typing import Any
 
 from monitor.app import App, utcnow
 from monitor.core.models import PollOutcome, PollTarget
+from monitor.errors import WirewatchError
+from monitor.metrics import Metrics
+from monitor.server import StatusServer
 from monitor.services.dispatch import DispatchSummary
 from monitor.services.ingest import IngestSummary
 from monitor.store.sql import SourceState
@@ -31,13 +35,15 @@ from monitor.store.sql import SourceState
 log = logging.getLogger(__name__)
 
 REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
-SUPPORTED_TYPES = ("feed",)
+SUPPORTED_TYPES = ("feed", "sitemap", "listing", "spider")
 # A tick is one cheap UPDATE … RETURNING that claims due sources; a short tick keeps the
 # delay between a source falling due and its poll small.
 TICK_SECONDS = 1.0
 DISPATCH_SECONDS = 5.0
 RELOAD_SECONDS = 2.0
 BATCH = 500
+# /healthz turns 503 when sources are being polled but none has succeeded for this long.
+HEALTHY_SILENCE = timedelta(hours=1)
 
 
 def run_on_reactor(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
@@ -84,9 +90,10 @@ class CycleReport:
 class Poller:
     """Runs crawls for batches of sources and records an outcome for every one of them."""
 
-    def __init__(self, app: App, owner: str) -> None:
+    def __init__(self, app: App, owner: str, progress: Callable[[IngestSummary], None] | None = None) -> None:
         self.app = app
         self.owner = owner
+        self.progress = progress
         self.runners: set[Any] = set()
 
     def targets(self, states: list[SourceState]) -> list[PollTarget]:
@@ -112,29 +119,70 @@ class Poller:
     async def crawl(self, targets: list[PollTarget], timeout: float) -> list[IngestSummary]:
         """Poll ``targets`` in one Scrapy crawl; a target with no outcome is recorded as failed."""
         from scrapy.crawler import AsyncCrawlerRunner
+        from scrapy.settings import Settings
+        from scrapy.spiderloader import SpiderLoader
 
         from crawler.settings import make_settings
+        from crawler.spiders.base import SourceOptions
         from crawler.spiders.feeds import FeedSpider
 
         if not targets:
             return []
+        config = self.app.config
         summaries: list[IngestSummary] = []
         seen: set[int] = set()
 
         def ingest(outcome: PollOutcome) -> None:
             seen.add(outcome.source_id)
-            summaries.append(self.app.ingestor.ingest(outcome))
+            summary = self.app.ingestor.ingest(outcome)
+            summaries.append(summary)
+            if self.progress is not None:
+                self.progress(summary)
 
-        runner = AsyncCrawlerRunner(make_settings(self.app.config.fetch, ingest))
+        settings = make_settings(config.fetch, ingest)
+        options: dict[int, SourceOptions] = {}
+        # Feeds, sitemaps and listing pages share one spider (so one set of per-host
+        # download slots); each named site spider runs beside it in the same runner.
+        batches: dict[str, list[PollTarget]] = {}
+        for t in targets:
+            cfg = config.source(t.name)
+            options[t.source_id] = SourceOptions(links=cfg.links if cfg else None, full_text=config.fetch.full_text)
+            spider_name = (cfg.spider or "") if cfg and t.type == "spider" else FeedSpider.name
+            batches.setdefault(spider_name, []).append(t)
+        loader = SpiderLoader.from_settings(Settings(settings))
+        runner = AsyncCrawlerRunner(settings)
         self.runners.add(runner)
         try:
-            task = runner.crawl(FeedSpider, targets=targets)
-            try:
-                await asyncio.wait_for(asyncio.shield(task), timeout)
-            except TimeoutError:
-                log.warning("crawl of %d sources exceeded %.0fs; stopping it", len(targets), timeout)
-                await runner.stop()
-                await task
+            tasks = []
+            for spider_name, batch in batches.items():
+                if spider_name not in loader.list():
+                    for t in batch:
+                        ingest_missing = PollOutcome(
+                            source_id=t.source_id,
+                            source=t.name,
+                            status="error",
+                            error=f"no spider named {spider_name!r} in crawler/spiders (have: {', '.join(loader.list())})",
+                            error_class="permanent",
+                        )
+                        await asyncio.to_thread(ingest, ingest_missing)
+                    continue
+                tasks.append(
+                    runner.crawl(
+                        loader.load(spider_name),
+                        targets=batch,
+                        options=options,
+                        known_keys=self.app.store.known_keys,
+                        full_text_max=config.fetch.full_text_max,
+                    )
+                )
+            if tasks:
+                task = asyncio.gather(*tasks)
+                try:
+                    await asyncio.wait_for(asyncio.shield(task), timeout)
+                except TimeoutError:
+                    log.warning("crawl of %d sources exceeded %.0fs; stopping it", len(targets), timeout)
+                    await runner.stop()
+                    await task
         finally:
             self.runners.discard(runner)
         for t in targets:
@@ -172,7 +220,7 @@ def pollable(app: App) -> tuple[list[str], list[str]]:
     return names, skipped
 
 
-async def run_once(app: App) -> CycleReport:
+async def run_once(app: App, progress: Callable[[IngestSummary], None] | None = None) -> CycleReport:
     """Every enabled source once (schedule ignored), then every due alert."""
     report = CycleReport()
     now = utcnow()
@@ -181,7 +229,7 @@ async def run_once(app: App) -> CycleReport:
     names, report.skipped = pollable(app)
     for name in report.skipped:
         log.warning("source %s: type %r is not supported by this build yet; skipped", name, config.source(name).type)  # type: ignore[union-attr]
-    poller = Poller(app, owner=_owner())
+    poller = Poller(app, owner=_owner(), progress=progress)
     states = await asyncio.to_thread(app.store.source_states, names)
     report.polled = await poller.crawl(poller.targets(states), crawl_timeout(app))
     report.dispatch = await asyncio.to_thread(app.dispatcher.dispatch_due)
@@ -189,12 +237,43 @@ async def run_once(app: App) -> CycleReport:
 
 
 class Daemon:
-    def __init__(self, app: App) -> None:
+    """The long-running process.  ``role="all"`` also runs retention; ``"worker"`` only
+    polls and dispatches, so any number of workers can share one PostgreSQL."""
+
+    def __init__(self, app: App, role: str = "all") -> None:
         self.app = app
+        self.role = role
         self.owner = _owner()
         self.poller = Poller(app, self.owner)
         self.stopping = asyncio.Event()
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.metrics = Metrics(app.store.alert_counts)
+        self.last_tick: float | None = None
+        self.server: StatusServer | None = None
+
+    def health(self) -> dict[str, Any]:
+        """The ``/healthz`` report; runs in the status server's thread."""
+        checks: dict[str, Any] = {}
+        ok = True
+        try:
+            self.app.store.ping()
+            checks["database"] = "ok"
+            polled, succeeded = self.app.store.last_poll_times()
+        except WirewatchError as exc:
+            checks["database"] = str(exc)
+            ok, polled, succeeded = False, None, None
+        age = None if self.last_tick is None else time.monotonic() - self.last_tick
+        checks["scheduler_tick_age_s"] = None if age is None else round(age, 1)
+        if age is None or age > max(30.0, 10 * TICK_SECONDS):
+            ok = False
+        now = utcnow()
+        checks["last_poll"] = polled
+        checks["last_success"] = succeeded
+        checks["last_success_age_s"] = None if succeeded is None else round((now - succeeded).total_seconds())
+        if polled is not None and (succeeded is None or now - succeeded > HEALTHY_SILENCE):
+            ok = False
+        checks["ok"] = ok
+        return checks
 
     async def serve(self) -> int:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -205,6 +284,11 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload("SIGHUP")))
 
         await asyncio.to_thread(self._sync_sources)
+        listen = self.app.config.server.listen
+        if listen:
+            self.server = StatusServer(listen, self.health, self.metrics.render)
+            self.server.start()
+            log.info("serving /healthz and /metrics on %s", listen)
         scheduler = AsyncIOScheduler(
             event_loop=loop,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
@@ -212,7 +296,8 @@ class Daemon:
         scheduler.add_job(self.poll_due, "interval", seconds=TICK_SECONDS, next_run_time=utcnow(), id="poll")
         scheduler.add_job(self.dispatch, "interval", seconds=DISPATCH_SECONDS, next_run_time=utcnow(), id="dispatch")
         scheduler.add_job(self.watch_config, "interval", seconds=RELOAD_SECONDS, id="reload")
-        scheduler.add_job(self.purge, "interval", hours=1, next_run_time=utcnow(), id="purge")
+        if self.role == "all":
+            scheduler.add_job(self.purge, "interval", hours=1, next_run_time=utcnow(), id="purge")
         scheduler.start()
         log.info(
             "wirewatch daemon started (%d sources, %d rules); pid %d",
@@ -226,6 +311,8 @@ class Daemon:
         await self.poller.stop()
         if self.tasks:
             await asyncio.wait(self.tasks, timeout=60)
+        if self.server is not None:
+            self.server.stop()
         log.info("stopped cleanly")
         return 0
 
@@ -239,6 +326,7 @@ class Daemon:
         self.app.store.sync_sources([(s.name, s.type, s.url) for s in config.sources], utcnow())
 
     async def poll_due(self) -> None:
+        self.last_tick = time.monotonic()
         if self.stopping.is_set():
             return
         names, _skipped = pollable(self.app)
@@ -250,7 +338,9 @@ class Daemon:
             self._spawn(self._crawl(states, timeout))
 
     async def _crawl(self, states: list[SourceState], timeout: float) -> None:
+        started = time.monotonic()
         summaries = await self.poller.crawl(self.poller.targets(states), timeout)
+        self.metrics.record_polls(summaries, time.monotonic() - started)
         new = sum(s.new for s in summaries)
         failed = sum(1 for s in summaries if s.status == "error")
         log.info("poll: %d sources, %d new items, %d failed", len(summaries), new, failed)
@@ -261,7 +351,9 @@ class Daemon:
 
     async def dispatch(self) -> None:
         if not self.stopping.is_set():
-            await asyncio.to_thread(self.app.dispatcher.dispatch_due)
+            started = time.monotonic()
+            summary = await asyncio.to_thread(self.app.dispatcher.dispatch_due)
+            self.metrics.record_dispatch(summary, time.monotonic() - started)
 
     async def watch_config(self) -> None:
         if self.app.holder.changed_on_disk():

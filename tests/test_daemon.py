@@ -2,21 +2,37 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ROOT
 from tests.feeds import rss
-from tests.servers import FeedServer, WebhookReceiver
+from tests.servers import FeedServer, WebhookReceiver, free_port
+
+
+def http_get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
 
 CONFIG = """
+[server]
+listen = "127.0.0.1:{port}"
+
 [fetch]
 host_delay = "0s"
 timeout = "5s"
@@ -66,7 +82,9 @@ class Daemon:
             if predicate():
                 return
             if self.proc.poll() is not None:
-                raise AssertionError(f"daemon exited ({self.proc.returncode}) while waiting for {what}:\n{self.output()}")
+                raise AssertionError(
+                    f"daemon exited ({self.proc.returncode}) while waiting for {what}:\n{self.output()}"
+                )
             time.sleep(0.2)
         raise AssertionError(f"timed out waiting for {what}:\n{self.output()}")
 
@@ -105,19 +123,40 @@ def test_daemon_alerts_reloads_and_stops_cleanly(
 ) -> None:
     url = feed_server.serve("/feed.xml", rss([("1", "Putin visits Kursk", "Troops.")]))
     config = tmp_path / "config.toml"
-    config.write_text(CONFIG.format(url=url, hook=webhook.url(), rule="putin-kursk", query="putin AND kursk"))
+    port = free_port()
+
+    def write(rule: str, query: str) -> None:
+        config.write_text(CONFIG.format(url=url, hook=webhook.url(), rule=rule, query=query, port=port))
+
+    write("putin-kursk", "putin AND kursk")
     daemon = daemon_factory(config, database_url)
     daemon.wait_for(lambda: len(webhook.posts) == 1, "the first alert")
 
+    # Health and metrics, read back with Prometheus' own parser.
+    status, body = http_get(f"http://127.0.0.1:{port}/healthz")
+    health = json.loads(body)
+    assert status == 200, health
+    assert health["database"] == "ok"
+    assert health["ok"] is True
+    _, text = http_get(f"http://127.0.0.1:{port}/metrics")
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text.decode())
+        for s in family.samples
+    }
+    assert samples[("wirewatch_polls_total", (("status", "ok"),))] >= 1
+    assert samples[("wirewatch_alerts", (("status", "sent"),))] == 1
+    assert ("wirewatch_outbox_depth", ()) in samples
+
     # A valid edit is picked up without a restart: a new rule alerts on the next new item.
-    config.write_text(CONFIG.format(url=url, hook=webhook.url(), rule="kursk-only", query="kursk"))
+    write("kursk-only", "kursk")
     daemon.wait_for(lambda: "config reloaded (file change)" in daemon.output(), "the reload")
     feed_server.serve("/feed.xml", rss([("1", "Putin visits Kursk", "Troops."), ("2", "Shelling near Kursk", "")]))
     daemon.wait_for(lambda: len(webhook.posts) == 2, "an alert from the new rule")
     assert "kursk-only" in webhook.posts[1]["message"]
 
     # A broken edit is reported and survived: the last good config keeps running.
-    config.write_text(CONFIG.format(url=url, hook=webhook.url(), rule="broken", query="kursk AND (putin"))
+    write("broken", "kursk AND (putin")
     daemon.wait_for(lambda: "still running the last good config" in daemon.output(), "the rejected reload")
     assert "'broken'.query" in daemon.output()
     feed_server.serve(

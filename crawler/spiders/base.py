@@ -83,9 +83,10 @@ class Poll:
 
 
 class SourceSpider(scrapy.Spider):
-    """Base of every wirewatch spider; subclasses read their source's pages into ``RawItem``s."""
+    """Base of every wirewatch spider; subclasses read their source's pages into ``RawItem``s.
 
-    name = "source"
+    It has no ``name``, so Scrapy's spider loader never offers it as a source spider.
+    """
 
     def __init__(
         self,

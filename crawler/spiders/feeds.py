@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from scrapy.http import Response, TextResponse
 
@@ -76,9 +77,16 @@ class FeedSpider(SourceSpider):
             if parsed.ttl_minutes:
                 poll.min_interval = max(poll.min_interval or 0.0, parsed.ttl_minutes * 60.0)
             if parsed.children:
-                for child in parsed.children[:MAX_CHILD_SITEMAPS]:
+                # The sitemap protocol lets an index list only sitemaps on its own host;
+                # following others would let any index send us anywhere.
+                host = urlsplit(response.url).netloc
+                children = [c for c in parsed.children if urlsplit(c).netloc == host]
+                if len(children) < len(parsed.children):
+                    poll.warnings.append(f"skipped {len(parsed.children) - len(children)} child sitemaps on other hosts")
+                for child in children[:MAX_CHILD_SITEMAPS]:
                     yield self.request(poll, child, self.parse_child, accept=FEED_ACCEPT, meta={"role": "sitemap"})
-                return
+                if children:
+                    return
         async for out in self.settle(poll):
             yield out
 

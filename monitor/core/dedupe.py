@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +39,8 @@ MIN_TITLE_WORDS = 3  # "Update", "Live" are not identities either
 MIN_NEAR_WORDS = 12  # fewer words than this give too few shingles to judge similarity
 MIN_SHARED = 8  # a verified copy shares at least this many shingles with its original
 CONTAINMENT = 0.6  # share of the smaller copy's shingles found in the larger one
+TITLE_WINDOW = timedelta(days=3)  # a same-titled entry of the same source within this is a repost
+STORY_WINDOW = timedelta(days=7)  # a near-duplicate joins a story whose copy was first seen within this
 _MERSENNE = np.uint64((1 << 61) - 1)
 
 
@@ -88,17 +91,121 @@ def fingerprint_body(summary: str, text: str) -> str:
     return text if text.strip() else summary
 
 
-def make_fingerprint(url: str | None, title: str, summary: str, text: str) -> Fingerprint:
-    """Exact keys and near-duplicate words of an item (as stored: title, summary, text)."""
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """A cheap identity of one entry of a feed document, to spot values the document shares."""
+
+    url_key: str | None
+    title: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ambiguity:
+    """Values that one feed document gives to entries that are plainly different.
+
+    A link shared by entries with different titles is a section page, not an article; a
+    body shared by entries with different titles is boilerplate ("Read the full story on
+    our site..."); a title shared by entries with different links and different bodies is
+    a recurring column ("Morning briefing").  Such values identify nothing: they are left
+    out of the entries' fingerprints, so they neither fold entries nor join stories.
+    """
+
+    urls: frozenset[str] = field(default_factory=frozenset)
+    titles: frozenset[str] = field(default_factory=frozenset)
+    bodies: frozenset[str] = field(default_factory=frozenset)
+
+
+def make_probe(url: str | None, title: str, summary: str, text: str) -> Probe:
+    return Probe(url_key(url), " ".join(title.split()).casefold(), " ".join(fingerprint_body(summary, text).split()))
+
+
+def find_ambiguity(probes: Sequence[Probe]) -> Ambiguity:
+    """The link, title and body values that one document shares between different entries."""
+    titles_by_url: dict[str, set[str]] = {}
+    titles_by_body: dict[str, set[str]] = {}
+    by_title: dict[str, list[Probe]] = {}
+    for p in probes:
+        if p.url_key:
+            titles_by_url.setdefault(p.url_key, set()).add(p.title)
+        if p.body:
+            titles_by_body.setdefault(p.body, set()).add(p.title)
+        by_title.setdefault(p.title, []).append(p)
+    return Ambiguity(
+        urls=frozenset(u for u, t in titles_by_url.items() if len(t) > 1),
+        bodies=frozenset(b for b, t in titles_by_body.items() if len(t) > 1),
+        titles=frozenset(
+            t
+            for t, ps in by_title.items()
+            if len({p.url_key for p in ps if p.url_key}) > 1 and len({p.body for p in ps}) > 1
+        ),
+    )
+
+
+def make_fingerprint(
+    url: str | None, title: str, summary: str, text: str, ambiguity: Ambiguity | None = None
+) -> Fingerprint:
+    """Exact keys and near-duplicate words of an item (as stored: title, summary, text).
+
+    With ``ambiguity`` (from the item's feed document), values the document shares
+    between different entries are left out; a boilerplate body leaves the title alone
+    to judge near-duplicates by.
+    """
+    amb = ambiguity or Ambiguity()
+    probe = make_probe(url, title, summary, text) if ambiguity is not None else Probe(None, "", "")
     title_words = words(title)
-    body_words = words(fingerprint_body(summary, text))
+    body_words = () if probe.body and probe.body in amb.bodies else words(fingerprint_body(summary, text))
     near = body_words if len(body_words) >= MIN_NEAR_WORDS else title_words + body_words
+    ukey = url_key(url)
+    title_ok = len(title_words) >= MIN_TITLE_WORDS and probe.title not in amb.titles
     return Fingerprint(
-        url_key=url_key(url),
-        title_hash=_digest("title", title_words) if len(title_words) >= MIN_TITLE_WORDS else None,
+        url_key=None if ukey in amb.urls else ukey,
+        title_hash=_digest("title", title_words) if title_ok else None,
         text_hash=_digest("text", body_words) if len(body_words) >= MIN_TEXT_WORDS else None,
         words=near if len(near) >= MIN_NEAR_WORDS else (),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SeenEntry:
+    """The exact keys of an entry a source already holds."""
+
+    url_key: str | None
+    title_hash: str | None
+    text_hash: str | None
+    first_seen: datetime
+
+
+def repeats(prints: Sequence[Fingerprint], seen: Iterable[SeenEntry], now: datetime) -> list[bool]:
+    """For each new entry of one source, whether it repeats one the source already has.
+
+    A repeat has the same article URL, or the same normalised text, or the same
+    normalised title as an entry first seen within :data:`TITLE_WINDOW`, either among
+    the stored entries of the source or earlier in the same batch.  This is how a fresh
+    GUID or a bumped date on an unchanged entry stays one item.
+    """
+    since = now - TITLE_WINDOW
+    urls: set[str] = set()
+    texts: set[str] = set()
+    titles: set[str] = set()
+    for e in seen:
+        if e.url_key:
+            urls.add(e.url_key)
+        if e.text_hash:
+            texts.add(e.text_hash)
+        if e.title_hash and e.first_seen >= since:
+            titles.add(e.title_hash)
+    out: list[bool] = []
+    for fp in prints:
+        out.append(
+            (fp.url_key is not None and fp.url_key in urls)
+            or (fp.text_hash is not None and fp.text_hash in texts)
+            or (fp.title_hash is not None and fp.title_hash in titles)
+        )
+        for value, bucket in ((fp.url_key, urls), (fp.text_hash, texts), (fp.title_hash, titles)):
+            if value:
+                bucket.add(value)
+    return out
 
 
 def _hash32(data: str) -> int:

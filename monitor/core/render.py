@@ -115,11 +115,15 @@ def _href(url: str) -> str:
     return _e(url) if _HTTP.match(url) else ""
 
 
+def _md_url(url: str) -> str:
+    """Percent-encode what would end a Markdown link target or autolink early."""
+    return url.replace("(", "%28").replace(")", "%29").replace(" ", "%20").replace("<", "%3C").replace(">", "%3E")
+
+
 def _md_link(label: str, url: str) -> str:
     if not _HTTP.match(url):
         return _md_escape(label)
-    target = url.replace("(", "%28").replace(")", "%29").replace(" ", "%20").replace("<", "%3C").replace(">", "%3E")
-    return f"[{_md_escape(label)}]({target})"
+    return f"[{_md_escape(label)}]({_md_url(url)})"
 
 
 def _when(view: AlertView, zone: ZoneInfo) -> str:
@@ -200,7 +204,7 @@ def render_alert(view: AlertView, timezone: str) -> Message:
         md.append(_marked(snippet, marks, ("**", "**"), _md_escape))
     if c.others:
         md.append(f"Also reported by: {_md_escape(c.others)}")
-    md.append(f"<{c.url}>" if href else _md_escape(c.url))
+    md.append(f"<{_md_url(c.url)}>" if href else _md_escape(c.url))
     return Message(subject=subject, text=text, html="\n".join(html_parts), markdown="\n\n".join(md))
 
 

@@ -167,15 +167,9 @@ def _lex(query: str) -> list[_Tok]:
                 toks.append(_Tok("scope", word, col))
                 i += 1
             elif word == "NEAR":
-                d = (
-                    _DIGITS_RE.match(query, i + 1)
-                    if i < n and query[i] == "/"
-                    else None
-                )
+                d = _DIGITS_RE.match(query, i + 1) if i < n and query[i] == "/" else None
                 if d is None:
-                    raise QueryError(
-                        "NEAR needs a distance", query, col, "write it like NEAR/5"
-                    )
+                    raise QueryError("NEAR needs a distance", query, col, "write it like NEAR/5")
                 toks.append(_Tok("NEAR", word, col, distance=int(d.group())))
                 i = d.end()
             elif word in _KEYWORDS:
@@ -208,9 +202,7 @@ def _lex_phrase(query: str, i: int) -> tuple[_Tok, int]:
     if prefix:
         star = chars.pop()[1]
         if not chars or not chars[-1][0].isalnum():
-            raise QueryError(
-                "'*' must follow a word", query, star + 1, 'write it like "putin*"'
-            )
+            raise QueryError("'*' must follow a word", query, star + 1, 'write it like "putin*"')
     for ch, at in chars:
         if ch == "*":
             raise QueryError(
@@ -247,9 +239,7 @@ class _Parser:
         self.pos += 1
         return tok
 
-    def error(
-        self, message: str, column: int, suggestion: str | None = None
-    ) -> QueryError:
+    def error(self, message: str, column: int, suggestion: str | None = None) -> QueryError:
         return QueryError(message, self.query, column, suggestion)
 
     def parse(self) -> Node:
@@ -311,9 +301,7 @@ class _Parser:
         if tok.kind == "scope":
             field: Field = "title" if tok.value == "title" else "body"
             if scope is not None and scope != field:
-                raise self.error(
-                    f"'{field}:' inside '{scope}:' can never match", tok.column
-                )
+                raise self.error(f"'{field}:' inside '{scope}:' can never match", tok.column)
             if self.peek().kind not in ("name", "phrase", "(", "scope"):
                 raise self.error(
                     f"'{field}:' must be followed by a term, a phrase or '('",
@@ -332,9 +320,7 @@ class _Parser:
             self.take()
             return node
         found = "the end of the query" if tok.kind == "end" else f"'{tok.value}'"
-        raise self.error(
-            f"expected a term, a \"phrase\" or '(' but found {found}", tok.column
-        )
+        raise self.error(f"expected a term, a \"phrase\" or '(' but found {found}", tok.column)
 
     def term(self, tok: _Tok, scope: Field | None) -> Term:
         name = tok.value
@@ -345,9 +331,7 @@ class _Parser:
             raise self.error(f"term '{name}' has no aliases", tok.column)
         for alias in aliases:
             if not words(alias.rstrip().removesuffix("*")):
-                raise self.error(
-                    f"alias {alias!r} of term '{name}' has no words", tok.column
-                )
+                raise self.error(f"alias {alias!r} of term '{name}' has no words", tok.column)
         return Term(name, aliases, scope)
 
     def suggest(self, name: str) -> str:
@@ -356,9 +340,7 @@ class _Parser:
         close = difflib.get_close_matches(name, list(self.terms), n=1, cutoff=0.6)
         if not close:
             lowered = {t.lower(): t for t in self.terms}
-            close = difflib.get_close_matches(
-                name.lower(), list(lowered), n=1, cutoff=0.6
-            )
+            close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
             close = [lowered[c] for c in close]
         if close:
             return f"did you mean '{close[0]}'?"
@@ -407,11 +389,12 @@ def _walk(node: Node) -> Iterator[Node]:
 
 # --- compiled form -----------------------------------------------------------------------
 
+# Fields are numbered in FIELDS order (title 0, body 1) so that span keys sort natively.
 # A found stretch: (field, first token index, end token index, start char, end char).
-_Occ: TypeAlias = tuple[str, int, int, int, int]
+_Occ: TypeAlias = tuple[int, int, int, int, int]
 # A positional hit: (field, first token, end token, spans as (field, start, end)).
-_SpanKey: TypeAlias = tuple[str, int, int]
-_Hit: TypeAlias = tuple[str, int, int, tuple[_SpanKey, ...]]
+_SpanKey: TypeAlias = tuple[int, int, int]
+_Hit: TypeAlias = tuple[int, int, int, tuple[_SpanKey, ...]]
 
 # Multi-word aliases are also indexed with adjacent words glued together
 # (Kim Jong Un -> Kim Jongun, KimJongUn), up to this many words.
@@ -468,7 +451,7 @@ class _Atom:
     """What a leaf matches: any of its patterns, in one field or both."""
 
     patterns: tuple[int, ...]
-    scope: Field | None
+    scope: int | None  # index into FIELDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -515,14 +498,11 @@ class _Compiler:
             for alias in leaf.aliases:
                 stripped = alias.strip()
                 prefix = stripped.endswith("*")
-                pids.append(
-                    self.pattern(
-                        stripped.removesuffix("*") if prefix else stripped, prefix
-                    )
-                )
-            atom = _Atom(tuple(sorted(set(pids))), leaf.scope)
+                pids.append(self.pattern(stripped.removesuffix("*") if prefix else stripped, prefix))
+            atom = _Atom(tuple(sorted(set(pids))), _field_index(leaf.scope))
         else:
-            atom = _Atom((self.pattern(leaf.text, leaf.prefix),), leaf.scope)
+            pid = self.pattern(leaf.text, leaf.prefix)
+            atom = _Atom((pid,), _field_index(leaf.scope))
         aid = self.atom_ids.get(atom)
         if aid is None:
             aid = self.atom_ids[atom] = len(self.atoms)
@@ -573,6 +553,10 @@ def _paths(tokens: tuple[Token, ...], prefix: bool) -> Iterator[tuple[str, ...]]
                 yield path
 
 
+def _field_index(scope: Field | None) -> int | None:
+    return None if scope is None else FIELDS.index(scope)
+
+
 def _fires_on_nothing(node: _CNode) -> bool:
     if isinstance(node, _CNot):
         return not _fires_on_nothing(node.child)
@@ -599,9 +583,7 @@ def _leaves(node: _CNode) -> Iterator[int]:
 # --- matching ---------------------------------------------------------------------------
 
 
-def _scan(
-    root: _TrieNode, tokens: tuple[Token, ...], field: str, found: dict[int, list[_Occ]]
-) -> None:
+def _scan(root: _TrieNode, tokens: tuple[Token, ...], field: int, found: dict[int, list[_Occ]]) -> None:
     """Walk the trie from every token; record each pattern occurrence once."""
     n = len(tokens)
     seen: set[tuple[int, int, int]] = set()
@@ -617,9 +599,7 @@ def _scan(
                     for pid in child.ends:
                         if (pid, i, j) not in seen:
                             seen.add((pid, i, j))
-                            found.setdefault(pid, []).append(
-                                (field, i, j + 1, start, tok.end_of(form))
-                            )
+                            found.setdefault(pid, []).append((field, i, j + 1, start, tok.end_of(form)))
                     if (child.children or child.prefixes) and j + 1 < n:
                         stack.append((child, j + 1))
                 if node.prefixes:
@@ -627,9 +607,7 @@ def _scan(
                         for pid in node.prefixes.get(form[:k], ()):
                             if (pid, i, j) not in seen:
                                 seen.add((pid, i, j))
-                                found.setdefault(pid, []).append(
-                                    (field, i, j + 1, start, tok.end)
-                                )
+                                found.setdefault(pid, []).append((field, i, j + 1, start, tok.end))
 
 
 class _Evaluation:
@@ -640,25 +618,32 @@ class _Evaluation:
     def __init__(self, atoms: Sequence[_Atom], found: dict[int, list[_Occ]]) -> None:
         self.atoms = atoms
         self.found = found
-        self.cache: dict[int, list[_Hit]] = {}
+        self.cache: dict[int, tuple[list[_Hit], list[_SpanKey]]] = {}
 
-    def atom_hits(self, aid: int) -> list[_Hit]:
-        hits = self.cache.get(aid)
-        if hits is None:
+    def atom_hits(self, aid: int) -> tuple[list[_Hit], list[_SpanKey]]:
+        """An atom's hits and their spans, built once per document however many rules ask."""
+        entry = self.cache.get(aid)
+        if entry is None:
             atom = self.atoms[aid]
-            hits = [
+            keys = [
+                (f, cs, ce)
+                for pid in atom.patterns
+                for f, _, _, cs, ce in self.found.get(pid, ())
+                if atom.scope is None or atom.scope == f
+            ]
+            hits: list[_Hit] = [
                 (f, ts, te, ((f, cs, ce),))
                 for pid in atom.patterns
                 for f, ts, te, cs, ce in self.found.get(pid, ())
                 if atom.scope is None or atom.scope == f
             ]
-            self.cache[aid] = hits
-        return hits
+            entry = self.cache[aid] = (hits, keys)
+        return entry
 
     def hits(self, node: _CNode) -> list[_Hit]:
         """Occurrences of a positional node (leaf, OR of positionals, NEAR)."""
         if isinstance(node, _Leaf):
-            return self.atom_hits(node.atom)
+            return self.atom_hits(node.atom)[0]
         if isinstance(node, _COr):
             return [h for c in node.children for h in self.hits(c)]
         if isinstance(node, _CNear):
@@ -670,6 +655,10 @@ class _Evaluation:
 
     def truth(self, node: _CNode, spans: list[_SpanKey]) -> bool:
         """Whether ``node`` holds; appends the spans of positive evidence when it does."""
+        if isinstance(node, _Leaf):
+            keys = self.atom_hits(node.atom)[1]
+            spans.extend(keys)
+            return bool(keys)
         if isinstance(node, _CAnd):
             mine: list[_SpanKey] = []
             for child in node.children:
@@ -691,10 +680,10 @@ class _Evaluation:
 
 
 def _near(left: list[_Hit], right: list[_Hit], distance: int) -> list[_Hit]:
-    by_field: dict[str, list[_Hit]] = {}
+    by_field: dict[int, list[_Hit]] = {}
     for hit in right:
         by_field.setdefault(hit[0], []).append(hit)
-    index: dict[str, tuple[list[_Hit], list[int], int]] = {}
+    index: dict[int, tuple[list[_Hit], list[int], int]] = {}
     for f, hits in by_field.items():
         hits.sort(key=lambda h: h[1])
         index[f] = (hits, [h[1] for h in hits], max(h[2] - h[1] for h in hits))
@@ -732,10 +721,10 @@ class Matcher:
     def match(self, doc: Document) -> list[RuleHit]:
         """The rules that fire on ``doc``, in rule order, each with its spans."""
         found: dict[int, list[_Occ]] = {}
-        texts = {"title": doc.title, "body": doc.body}
-        for f in FIELDS:
-            if texts[f]:
-                _scan(self._trie, tokenize(texts[f], doc.language), f, found)
+        texts = (doc.title, doc.body)  # in FIELDS order
+        for index, text in enumerate(texts):
+            if text:
+                _scan(self._trie, tokenize(text, doc.language), index, found)
         touched: set[int] = set()
         for pid in found:
             touched.update(self._pattern_rules.get(pid, ()))
@@ -743,35 +732,33 @@ class Matcher:
         # NOT-only kind fires then, and without evaluation.
         untouched_always = {i for i in self._always if i not in touched}
         evaluation = _Evaluation(self._atoms, found)
+        made: dict[_SpanKey, Span] = {}  # one Span object per stretch, shared by rules
         out: list[RuleHit] = []
         for index in sorted(touched | untouched_always):
             rule = self._compiled[index]
             if index in untouched_always:
                 out.append(RuleHit(rule.name, ()))
                 continue
-            spans: list[_SpanKey] = []
-            if evaluation.truth(rule.root, spans):
-                keys = sorted(set(spans), key=lambda s: (s[0] != "title", s[1], s[2]))
-                out.append(
-                    RuleHit(
-                        rule.name,
-                        tuple(Span(f, a, b, texts[f][a:b]) for f, a, b in keys),
-                    )
-                )
+            keys: list[_SpanKey] = []
+            if evaluation.truth(rule.root, keys):
+                spans = []
+                for key in sorted(set(keys)):
+                    span = made.get(key)
+                    if span is None:
+                        f, a, b = key
+                        span = made[key] = Span(FIELDS[f], a, b, texts[f][a:b])
+                    spans.append(span)
+                out.append(RuleHit(rule.name, tuple(spans)))
         return out
 
 
-def make_matcher(
-    terms: Mapping[str, Sequence[str]], rules: Sequence[tuple[str, str]]
-) -> Matcher:
+def make_matcher(terms: Mapping[str, Sequence[str]], rules: Sequence[tuple[str, str]]) -> Matcher:
     """Parse and compile ``(name, query)`` rules; raise QueryError for the first bad one."""
     compiler = _Compiler()
     compiled: list[_Rule] = []
     for name, text in rules:
         root = compiler.node(parse_query(text, terms).root)
-        compiled.append(
-            _Rule(name, root, frozenset(_leaves(root)), _fires_on_nothing(root))
-        )
+        compiled.append(_Rule(name, root, frozenset(_leaves(root)), _fires_on_nothing(root)))
     pattern_rules: dict[int, list[int]] = {}
     for index, rule in enumerate(compiled):
         pids = {pid for aid in rule.atoms for pid in compiler.atoms[aid].patterns}

@@ -65,6 +65,8 @@ GAP_WEIGHT = 0.3
 # "Silent far longer than its usual rhythm": this many mean gaps, and at least a day.
 SILENCE_FACTOR = 10
 MIN_SILENCE = timedelta(days=1)
+# Without per-source bounds, the interval moves at most this factor away from the configured one.
+SPREAD = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,12 +125,20 @@ def bounds_for(
     lowest: timedelta | None,
     highest: timedelta | None,
     *,
+    floor: timedelta,
+    ceiling: timedelta,
     adaptive: bool = True,
 ) -> Bounds:
-    """Adaptive bounds around a configured interval: never above it for the low end, never below it for the high end."""
-    low = min(lowest, interval) if lowest is not None else interval
-    high = max(highest, interval) if highest is not None else interval
-    return Bounds(interval=interval, lowest=low, highest=high, adaptive=adaptive)
+    """The adaptive range around a configured interval.
+
+    A source's own ``min_interval``/``max_interval`` are taken as given.  Otherwise the
+    interval may move by a factor of :data:`SPREAD` either way, but never below the
+    global ``floor`` nor above the global ``ceiling`` (``[fetch] min_interval`` and
+    ``max_interval``), and the range always contains the configured interval.
+    """
+    low = lowest if lowest is not None else max(floor, interval / SPREAD)
+    high = highest if highest is not None else min(ceiling, interval * SPREAD)
+    return Bounds(interval=interval, lowest=min(low, interval), highest=max(high, interval), adaptive=adaptive)
 
 
 def is_silent(now: datetime, last_new_item: datetime | None, mean_gap: timedelta | None) -> bool:

@@ -69,10 +69,7 @@ def _tables() -> tuple[re.Pattern[str], dict[int, str]]:
                 ranges.append([cp, cp])
         if cp > 0x7F and unicodedata.category(c) == "Nd":
             digits[cp] = str(unicodedata.digit(c))
-    parts = [
-        re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}"
-        for a, b in ranges
-    ]
+    parts = [re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges]
     return re.compile("[" + "".join(parts) + "]+"), digits
 
 
@@ -221,7 +218,7 @@ _SLAVIC_ENDINGS = (
 def _analyzer(lang: str) -> Any:
     """The pymorphy3 analyzer for ``lang``, loaded once on first Cyrillic word (~1 s)."""
     with _morph_lock:
-        import pymorphy3  # type: ignore[import-untyped]
+        import pymorphy3  # untyped; pyproject tells mypy to accept that
 
         return pymorphy3.MorphAnalyzer(lang=lang)
 
@@ -319,12 +316,7 @@ class Token:
         A Hangul prefix (김정은 in 김정은이) ends before the particle when the original
         word has one character per key character; anything else covers the whole word.
         """
-        if (
-            form != self.key
-            and self.hangul
-            and self.key.startswith(form)
-            and self.end - self.start == len(self.key)
-        ):
+        if form != self.key and self.hangul and self.key.startswith(form) and self.end - self.start == len(self.key):
             return self.start + len(form)
         return self.end
 
@@ -336,9 +328,7 @@ def _keys(raw: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=1 << 17)
-def _analyse(
-    raw: str, language: str | None
-) -> tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]:
+def _analyse(raw: str, language: str | None) -> tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]:
     """Key(s) of one raw word, each with its alias forms and its document forms."""
     out = []
     for key in _keys(raw):
@@ -432,9 +422,7 @@ def _raw_spans(text: str) -> list[tuple[int, int]]:
     return [cut for start, end in merged for cut in _hangul_cuts(text, start, end)]
 
 
-_HANGUL_RE = re.compile(
-    "[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\ud7b0-\ud7ff\uffa0-\uffdc]"
-)
+_HANGUL_RE = re.compile("[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\ud7b0-\ud7ff\uffa0-\uffdc]")
 
 
 def tokenize(text: str, language: str | None = None) -> tuple[Token, ...]:

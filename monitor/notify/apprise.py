@@ -55,7 +55,7 @@ class AppriseNotifier:
     def _send_one(self, index: int, url: str, message: Message) -> UrlResult:
         scheme = scheme_of(url)
         notifier = apprise.Apprise()
-        with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
+        with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:  # type: ignore[no-untyped-call]
             if not notifier.add(url):
                 return UrlResult(index, False, scheme, f"{scheme}:// URL rejected by Apprise (check its syntax)")
             body, body_format = _body_for(scheme, url, notifier[0], message)

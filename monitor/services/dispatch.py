@@ -85,7 +85,7 @@ class DispatchSummary:
         )
 
 
-def alert_view(row: AlertRow) -> AlertView:
+def alert_view(row: AlertRow, also_reported_by: tuple[str, ...] = ()) -> AlertView:
     doc = make_document(row.title, row.summary, row.text, row.language)
     spans = tuple((s["field"], int(s["start"]), int(s["end"])) for s in row.spans)
     return AlertView(
@@ -98,6 +98,7 @@ def alert_view(row: AlertRow) -> AlertView:
         body=doc.body,
         spans=spans,
         severity=row.severity,
+        also_reported_by=also_reported_by,
     )
 
 
@@ -223,7 +224,8 @@ class Dispatcher:
         # Only the URLs every row still needs; a message goes out once per URL.
         delivered = set.intersection(*(set(r.delivered) for r in rows))
         targets = [(i, url) for i, url in urls if i not in delivered]
-        message = render_message(kind, [alert_view(r) for r in rows], sub)
+        # The story's other outlets as known at send time (a digest sends later, so knows more).
+        message = render_message(kind, [alert_view(r, self.store.also_reported_by(r.item_id)) for r in rows], sub)
         results = self.notifier.send(targets, message) if targets else []
         counts.messages += 1 if targets else 0
         now = self.clock()

@@ -4,7 +4,11 @@ Responsible for the middle of the pipeline.  For one :class:`PollOutcome` it ope
 transaction that updates the source's fetch state, inserts the items (the database
 returns exactly the new ones), stores the rule matches of the new items and enqueues
 their alerts.  Either all of it is committed or none: a crash mid-way leaves the source
-due again with nothing half-written.  It must not fetch or send anything.
+due again with nothing half-written.  The source's schedule is adapted to what the poll
+found (:mod:`monitor.core.schedule`); when a source has failed
+``[alerts] source_failure_threshold`` times in a row, or has gone silent for far longer
+than its rhythm, the operators are told once, after the commit.  It must not fetch
+anything, and sends nothing but those operator notices.
 """
 
 from __future__ import annotations
@@ -13,15 +17,19 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
+from monitor.config import SourceConfig
 from monitor.core.delivery import first_delivery_time
 from monitor.core.items import make_document, make_item
 from monitor.core.models import PollOutcome
 from monitor.core.policy import PollContext, decide_alerts, rule_applies
-from monitor.core.schedule import next_poll
+from monitor.core.schedule import adapt, bounds_for, is_silent, next_poll
 from monitor.runtime import Runtime
+from monitor.services.operators import notify_operators
+from monitor.services.stories import StoryAssigner
 from monitor.store.schema import sources
 from monitor.store.sql import FetchUpdate, NewAlert, SqlStore
 
@@ -37,6 +45,7 @@ class IngestSummary:
     matched: int = 0
     alerts: int = 0
     error: str | None = None
+    error_class: str | None = None
 
 
 class Ingestor:
@@ -44,11 +53,20 @@ class Ingestor:
         self.store = store
         self.runtime = runtime
         self.clock = clock
+        self.stories = StoryAssigner(store)
 
     def __call__(self, outcome: PollOutcome) -> IngestSummary:
         return self.ingest(outcome)
 
     def ingest(self, outcome: PollOutcome) -> IngestSummary:
+        notices: list[tuple[str, str]] = []
+        summary = self._ingest(outcome, notices)
+        # After the commit: a slow mail server must not hold the database transaction.
+        for subject, text in notices:
+            notify_operators(self.runtime().config, subject, text)
+        return summary
+
+    def _ingest(self, outcome: PollOutcome, notices: list[tuple[str, str]]) -> IngestSummary:
         rt = self.runtime()
         config = rt.config
         now = self.clock()
@@ -58,7 +76,14 @@ class Ingestor:
 
         with self.store.begin() as conn:
             row = conn.execute(
-                select(sources.c.first_success, sources.c.consecutive_failures).where(sources.c.id == outcome.source_id)
+                select(
+                    sources.c.first_success,
+                    sources.c.consecutive_failures,
+                    sources.c.poll_interval,
+                    sources.c.last_new_item,
+                    sources.c.mean_gap,
+                    sources.c.silence_noticed,
+                ).where(sources.c.id == outcome.source_id)
             ).one()
             if outcome.status == "error":
                 failures = row.consecutive_failures + 1
@@ -83,17 +108,16 @@ class Ingestor:
                     failures,
                     outcome.error,
                 )
-                return IngestSummary(outcome.source, "error", error=outcome.error)
+                # Exactly once per streak: the count passes the threshold only once
+                # before a success resets it.
+                if failures == config.alerts.source_failure_threshold:
+                    notices.append(failure_notice(outcome, failures, due))
+                return IngestSummary(outcome.source, "error", error=outcome.error, error_class=outcome.error_class)
 
-            change = FetchUpdate(
-                success=True,
-                etag=outcome.etag,
-                last_modified=outcome.last_modified,
-                body_hash=outcome.body_hash,
-                next_due=next_poll(now, interval),
-            )
-            self.store.update_source(conn, outcome.source_id, change, now)
             if outcome.status == "not_modified":
+                self.store.update_source(
+                    conn, outcome.source_id, self._success(outcome, row, source_cfg, 0, now, notices), now
+                )
                 return IngestSummary(outcome.source, "not_modified")
 
             items = [
@@ -102,6 +126,11 @@ class Ingestor:
                 if (it := make_item(raw, now, language_hint or outcome.language)) is not None
             ]
             new = self.store.insert_new_items(conn, outcome.source_id, outcome.source, items, now)
+            # Before matching: an alert is keyed by story, so later copies of a story add none.
+            story_of = self.stories.assign(conn, new, now)
+            self.store.update_source(
+                conn, outcome.source_id, self._success(outcome, row, source_cfg, len(new), now, notices), now
+            )
             ctx = PollContext(
                 source=outcome.source,
                 first_poll=row.first_success is None,
@@ -127,7 +156,16 @@ class Ingestor:
                 ):
                     sub = config.subscriber(decision.subscriber)
                     when = first_delivery_time(sub.mode, sub.digest_at, sub.timezone, now) if sub else now
-                    enqueued.append(NewAlert(stored.id, decision.rule, decision.subscriber, decision.severity, when))
+                    enqueued.append(
+                        NewAlert(
+                            stored.id,
+                            decision.rule,
+                            decision.subscriber,
+                            decision.severity,
+                            when,
+                            story_id=story_of[stored.id].story_id,
+                        )
+                    )
             count = self.store.enqueue_alerts(conn, enqueued, now)
         summary = IngestSummary(outcome.source, "ok", len(outcome.items), len(new), matched, count)
         if outcome.warning:
@@ -142,3 +180,72 @@ class Ingestor:
             " (first poll: stored silently)" if ctx.first_poll and ctx.first_poll_mode == "silent" and new else "",
         )
         return summary
+
+    def _success(
+        self,
+        outcome: PollOutcome,
+        row: Any,
+        source_cfg: SourceConfig | None,
+        new_items: int,
+        now: datetime,
+        notices: list[tuple[str, str]],
+    ) -> FetchUpdate:
+        """The source's new fetch state after a successful poll: adaptive interval and health."""
+        fetch = self.runtime().config.fetch
+        interval = source_cfg.interval if source_cfg else timedelta(minutes=10)
+        bounds = bounds_for(
+            interval,
+            source_cfg.min_interval if source_cfg else None,
+            source_cfg.max_interval if source_cfg else None,
+            floor=fetch.min_interval,
+            ceiling=fetch.max_interval,
+            adaptive=fetch.adaptive,
+        )
+        floor = timedelta(seconds=outcome.min_interval) if outcome.min_interval else None
+        mean_gap = timedelta(seconds=row.mean_gap) if row.mean_gap is not None else None
+        rhythm = adapt(
+            now,
+            bounds,
+            current=timedelta(seconds=row.poll_interval) if row.poll_interval else None,
+            new_items=new_items,
+            last_new_item=row.last_new_item,
+            mean_gap=mean_gap,
+            floor=floor,
+        )
+        silence_noticed = None
+        if new_items == 0 and row.silence_noticed is None and is_silent(now, row.last_new_item, mean_gap):
+            silence_noticed = now
+            notices.append(silence_notice(outcome.source, row.last_new_item, mean_gap))
+        return FetchUpdate(
+            success=True,
+            etag=outcome.etag,
+            last_modified=outcome.last_modified,
+            body_hash=outcome.body_hash,
+            next_due=now + rhythm.interval,
+            poll_interval=int(rhythm.interval.total_seconds()),
+            min_interval=int(floor.total_seconds()) if floor else None,
+            mean_gap=int(rhythm.mean_gap.total_seconds()) if rhythm.mean_gap is not None else None,
+            new_items=new_items > 0,
+            silence_noticed=silence_noticed,
+            warning=outcome.warning,
+        )
+
+
+def failure_notice(outcome: PollOutcome, failures: int, due: datetime) -> tuple[str, str]:
+    return (
+        f"[wirewatch] source {outcome.source} has failed {failures} times in a row",
+        f"Source {outcome.source} has failed {failures} polls in a row.\n"
+        f"Last error ({outcome.error_class}): {outcome.error}\n"
+        f"It is still polled, with backoff; next attempt at {due.isoformat()}.\n"
+        "See `wirewatch sources` for its health.",
+    )
+
+
+def silence_notice(source: str, last_new_item: datetime | None, mean_gap: timedelta | None) -> tuple[str, str]:
+    since = last_new_item.isoformat() if last_new_item else "never"
+    rhythm = f"{mean_gap.total_seconds() / 3600:.1f} h" if mean_gap else "unknown"
+    return (
+        f"[wirewatch] source {source} has gone silent",
+        f"Source {source} answers but has published nothing new since {since}; "
+        f"it usually publishes every {rhythm}. The feed may have moved or stopped updating.",
+    )

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, func, or_, select, update
@@ -23,9 +23,18 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
+from monitor.core.dedupe import (
+    TITLE_WINDOW,
+    Fingerprint,
+    SeenEntry,
+    find_ambiguity,
+    make_fingerprint,
+    make_probe,
+    repeats,
+)
 from monitor.core.models import Item, RuleHit
 from monitor.errors import StorageError
-from monitor.store.schema import alerts, items, matches, messages, sources
+from monitor.store.schema import alerts, items, matches, messages, sources, stories, story_bands
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +131,22 @@ class StoredItem:
     source: str
     item: Item
     first_seen: datetime
+    fingerprint: Fingerprint | None = None  # dedupe keys computed on insert (issue 4)
+
+
+@dataclass(frozen=True, slots=True)
+class StoryCandidate:
+    """A stored item that may be a near-duplicate of a new one, with what verification needs."""
+
+    item_id: int
+    story_id: int
+    title: str
+    summary: str
+    text: str
+
+
+# The advisory lock that serialises story assignment on PostgreSQL ("wwstory" in ASCII).
+STORY_LOCK_ID = 0x77_77_73_74_6F_72_79
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +156,7 @@ class NewAlert:
     subscriber: str
     severity: str
     next_attempt: datetime
+    story_id: int | None = None  # one alert per (story, rule, subscriber): the database enforces it
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +328,21 @@ class SqlStore:
                 found.update(r.key for r in conn.execute(query))
         return found
 
+    def ping(self) -> None:
+        """Raise :class:`StorageError` unless the database answers."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(select(1))
+        except OperationalError as exc:
+            raise StorageError(f"database unreachable: {exc.orig}") from None
+
+    def last_poll_times(self) -> tuple[datetime | None, datetime | None]:
+        """The newest ``last_polled`` and the newest ``last_success`` over all sources."""
+        with self.begin() as conn:
+            row = conn.execute(select(func.max(sources.c.last_polled), func.max(sources.c.last_success))).one()
+        # SQLite's max() bypasses the column type: normalise to aware UTC here.
+        return _aware(row[0]), _aware(row[1])
+
     def source_item_counts(self) -> dict[str, int]:
         with self.begin() as conn:
             rows = conn.execute(
@@ -316,7 +357,17 @@ class SqlStore:
     def insert_new_items(
         self, conn: Connection, source_id: int, source_name: str, batch: Sequence[Item], now: datetime
     ) -> list[StoredItem]:
-        """Insert ``batch``; return exactly the rows that were new (the database decides)."""
+        """Insert ``batch``; return exactly the rows that were new (the database decides).
+
+        Beyond the key (GUID, else URL), an entry that repeats one its source already has
+        (same article URL, same normalised text, same normalised title within
+        ``TITLE_WINDOW``: a fresh GUID or a bumped date on an unchanged entry) is not new
+        either (:func:`monitor.core.dedupe.repeats`).  Those checks read before writing,
+        which is safe because one source is polled by one worker at a time (its lease);
+        the key is still decided by ``ON CONFLICT DO NOTHING``.  Entries already stored
+        under their key are dropped first, so fingerprints are computed only for the few
+        that may be new, not for the whole feed on every poll.
+        """
         if not batch:
             return []
         # A feed may repeat a GUID within one document: the first copy wins, as the
@@ -324,6 +375,26 @@ class SqlStore:
         unique: dict[str, Item] = {}
         for it in batch:
             unique.setdefault(it.key, it)
+        known: set[str] = set()
+        keys = list(unique)
+        for i in range(0, len(keys), _CHUNK):
+            chunk = keys[i : i + _CHUNK]
+            query = select(items.c.key).where(items.c.source_id == source_id, items.c.key.in_(chunk))
+            known.update(conn.execute(query).scalars())
+        for key in known:
+            del unique[key]
+        if not unique:
+            return []
+        # Ambiguity is judged on the whole document, known entries included: a section
+        # link shared by many entries shows only when they are seen together.
+        ambiguity = find_ambiguity([make_probe(it.url, it.title, it.summary, it.text) for it in batch])
+        prints = {k: make_fingerprint(it.url, it.title, it.summary, it.text, ambiguity) for k, it in unique.items()}
+        seen = self._seen_entries(conn, source_id, list(prints.values()))
+        for key, repeat in zip(list(prints), repeats(list(prints.values()), seen, now), strict=True):
+            if repeat:
+                del unique[key], prints[key]
+        if not unique:
+            return []
         rows = [
             {
                 "source_id": source_id,
@@ -337,6 +408,9 @@ class SqlStore:
                 "language": it.language,
                 "published": it.published,
                 "first_seen": now,
+                "url_key": prints[it.key].url_key,
+                "title_hash": prints[it.key].title_hash,
+                "text_hash": prints[it.key].text_hash,
             }
             for it in unique.values()
         ]
@@ -347,7 +421,25 @@ class SqlStore:
             .returning(items.c.id, items.c.key, sort_by_parameter_order=True)
         )
         new = conn.execute(stmt, rows).all()
-        return [StoredItem(id=r.id, source=source_name, item=unique[r.key], first_seen=now) for r in new]
+        return [
+            StoredItem(id=r.id, source=source_name, item=unique[r.key], first_seen=now, fingerprint=prints[r.key])
+            for r in new
+        ]
+
+    def _seen_entries(self, conn: Connection, source_id: int, prints: Sequence[Fingerprint]) -> list[SeenEntry]:
+        """The source's stored entries that share an exact key with ``prints``."""
+        found: list[SeenEntry] = []
+        columns = (items.c.url_key, items.c.title_hash, items.c.text_hash)
+        for column in columns:
+            values = sorted({v for fp in prints if (v := getattr(fp, column.name))})
+            for i in range(0, len(values), _CHUNK):
+                rows = conn.execute(
+                    select(*columns, items.c.first_seen).where(
+                        items.c.source_id == source_id, column.in_(values[i : i + _CHUNK])
+                    )
+                )
+                found.extend(SeenEntry(r.url_key, r.title_hash, r.text_hash, r.first_seen) for r in rows)
+        return found
 
     def recent_items(self, since: datetime | None, source: str | None, limit: int) -> list[dict[str, Any]]:
         query = (
@@ -404,10 +496,13 @@ class SqlStore:
         if not new:
             return 0
         insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        # No conflict target: a row is skipped when its (item, rule, subscriber) or its
+        # (story, rule, subscriber) is already queued, so a story alerts a subscriber once per rule.
         result = conn.execute(
-            insert(alerts).on_conflict_do_nothing(index_elements=["item_id", "rule", "subscriber"]),
+            insert(alerts).on_conflict_do_nothing(),
             [
                 {
+                    "story_id": a.story_id,
                     "item_id": a.item_id,
                     "rule": a.rule,
                     "subscriber": a.subscriber,
@@ -614,6 +709,135 @@ class SqlStore:
             rows = conn.execute(select(alerts.c.status, func.count()).group_by(alerts.c.status))
             return {row[0]: row[1] for row in rows}
 
+    # ------------------------------------------------------------------ stories (issue 4)
+
+    def lock_stories(self, conn: Connection) -> None:
+        """Serialise story assignment across workers until ``conn``'s transaction ends.
+
+        On PostgreSQL a transaction-scoped advisory lock: a second worker waits here, and
+        its lookups, run after the first one committed, see the first one's stories (READ
+        COMMITTED takes a new snapshot per statement).  One lock rather than one per band:
+        a poll can carry hundreds of new items with 32 band keys each, more than the shared
+        lock table holds, and per-item locking in batches can deadlock.  SQLite already
+        admits one writer at a time, and this transaction has written (the source row).
+        """
+        if self.dialect == "postgresql":
+            conn.execute(select(func.pg_advisory_xact_lock(STORY_LOCK_ID)))
+
+    def story_with_key(
+        self, conn: Connection, *, url_key: str | None = None, text_hash: str | None = None
+    ) -> int | None:
+        """The oldest story holding an item with this article URL key or this text hash."""
+        column, value = (items.c.url_key, url_key) if url_key is not None else (items.c.text_hash, text_hash)
+        if value is None:
+            return None
+        found = conn.execute(
+            select(func.min(items.c.story_id)).where(column == value, items.c.story_id.is_not(None))
+        ).scalar()
+        return int(found) if found is not None else None
+
+    def story_candidates(
+        self, conn: Connection, keys: Sequence[int], since: datetime, limit: int
+    ) -> list[StoryCandidate]:
+        """Items first seen since ``since`` that share LSH band keys with ``keys``, most shared first."""
+        if not keys:
+            return []
+        hits = (
+            select(story_bands.c.item_id, func.count().label("hits"))
+            .join(items, items.c.id == story_bands.c.item_id)
+            .where(story_bands.c.key.in_(list(keys)), items.c.first_seen >= since, items.c.story_id.is_not(None))
+            .group_by(story_bands.c.item_id)
+            .order_by(func.count().desc(), story_bands.c.item_id.desc())
+            .limit(limit)
+            .subquery()
+        )
+        rows = conn.execute(
+            select(items.c.id, items.c.story_id, items.c.title, items.c.summary, items.c.text, hits.c.hits)
+            .join(hits, hits.c.item_id == items.c.id)
+            .order_by(hits.c.hits.desc(), items.c.id.desc())
+        )
+        return [StoryCandidate(r.id, r.story_id, r.title, r.summary, r.text) for r in rows]
+
+    def create_story(self, conn: Connection, item_id: int, title: str, now: datetime) -> int:
+        story_id = int(
+            conn.execute(
+                stories.insert()
+                .values(first_item_id=item_id, title=title, size=1, first_seen=now, last_seen=now)
+                .returning(stories.c.id)
+            ).scalar_one()
+        )
+        conn.execute(update(items).where(items.c.id == item_id).values(story_id=story_id))
+        return story_id
+
+    def join_story(self, conn: Connection, story_id: int, item_id: int, now: datetime) -> None:
+        conn.execute(update(items).where(items.c.id == item_id).values(story_id=story_id))
+        conn.execute(
+            update(stories).where(stories.c.id == story_id).values(size=stories.c.size + 1, last_seen=now)
+        )
+
+    def insert_bands(self, conn: Connection, item_id: int, keys: Sequence[int]) -> None:
+        if keys:
+            conn.execute(story_bands.insert(), [{"key": k, "item_id": item_id} for k in keys])
+
+    def recent_stories(self, since: datetime | None, limit: int) -> list[dict[str, Any]]:
+        """Stories seen most recently, each with its first item, outlets and languages.
+
+        ``outlets`` lists source names in the order they first carried the story.
+        """
+        query = select(stories).order_by(stories.c.last_seen.desc(), stories.c.id.desc()).limit(limit)
+        if since is not None:
+            query = query.where(stories.c.last_seen >= since)
+        with self.begin() as conn:
+            found = [dict(r._mapping) for r in conn.execute(query)]
+            members = self._story_members(conn, [s["id"] for s in found])
+        for story in found:
+            its = members.get(story["id"], [])
+            first = next((m for m in its if m["id"] == story["first_item_id"]), its[0] if its else None)
+            story["outlets"] = list(dict.fromkeys(m["source"] for m in its))
+            story["languages"] = sorted({m["language"] for m in its if m["language"]})
+            story["first_item"] = first
+            story["items"] = its
+        return found
+
+    def _story_members(self, conn: Connection, story_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+        out: dict[int, list[dict[str, Any]]] = {}
+        for i in range(0, len(story_ids), _CHUNK):
+            rows = conn.execute(
+                select(
+                    items.c.id,
+                    items.c.story_id,
+                    items.c.title,
+                    items.c.url,
+                    sources.c.name.label("source"),
+                    items.c.language,
+                    items.c.published,
+                    items.c.first_seen,
+                )
+                .join(sources, sources.c.id == items.c.source_id)
+                .where(items.c.story_id.in_(list(story_ids[i : i + _CHUNK])))
+                .order_by(items.c.first_seen, items.c.id)
+            )
+            for r in rows:
+                out.setdefault(r.story_id, []).append(dict(r._mapping))
+        return out
+
+    def also_reported_by(self, item_id: int) -> tuple[str, ...]:
+        """The other outlets carrying the story of ``item_id``, in the order they carried it."""
+        mine = select(items.c.story_id, items.c.source_id).where(items.c.id == item_id).subquery()
+        query = (
+            select(sources.c.name, func.min(items.c.id).label("first"))
+            .join(items, items.c.source_id == sources.c.id)
+            .join(mine, and_(mine.c.story_id == items.c.story_id, mine.c.source_id != items.c.source_id))
+            .group_by(sources.c.name)
+            .order_by("first")
+        )
+        with self.begin() as conn:
+            return tuple(r.name for r in conn.execute(query))
+
+
+# Values per IN list: well under SQLite's bound on parameters, and plans stay index lookups.
+_CHUNK = 500
+
 
 _SOURCE_COLUMNS = (
     sources.c.id,
@@ -637,6 +861,14 @@ _SOURCE_COLUMNS = (
     sources.c.silence_noticed,
     sources.c.last_warning,
 )
+
+
+def _aware(value: datetime | str | None) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _is_connection_error(exc: OperationalError | ProgrammingError) -> bool:

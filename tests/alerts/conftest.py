@@ -22,7 +22,7 @@ from monitor.config import Config, load_config
 from monitor.core.models import PollOutcome, RawItem
 from monitor.notify.apprise import AppriseNotifier
 from monitor.runtime import Runtime, make_runtime
-from monitor.services.dispatch import DispatchSummary, Dispatcher
+from monitor.services.dispatch import Dispatcher, DispatchSummary
 from monitor.services.ingest import Ingestor
 from monitor.store.sql import AlertRow, SqlStore
 
@@ -92,7 +92,9 @@ class World:
                 )
             )
         ingestor = Ingestor(self.store, lambda: self.runtime, self.clock)
-        summary = ingestor.ingest(PollOutcome(source_id=self.source_id(), source=SOURCE, status="ok", items=tuple(items)))
+        summary = ingestor.ingest(
+            PollOutcome(source_id=self.source_id(), source=SOURCE, status="ok", items=tuple(items))
+        )
         assert summary.status == "ok", summary
         return summary.alerts
 
@@ -101,12 +103,15 @@ class World:
 
 
 def write_config(path: Path, subscribers: str, rules: str = "", alerts: str = "") -> Path:
-    rules = rules or """
+    rules = (
+        rules
+        or """
 [[rules]]
 name = "kim-putin"
 query = 'kim_jong_un AND putin'
 notify = ["analysts"]
 """
+    )
     path.write_text(
         f"""
 [alerts]

@@ -118,7 +118,9 @@ def test_overflow_with_no_summary_this_hour_is_summarised_at_once() -> None:
 
 
 def test_messages_older_than_an_hour_do_not_count() -> None:
-    recent = [RecentMessage(SINGLE, NOON - timedelta(minutes=61))] * 5 + [RecentMessage(SUMMARY, NOON - timedelta(hours=2))]
+    recent = [RecentMessage(SINGLE, NOON - timedelta(minutes=61))] * 5 + [
+        RecentMessage(SUMMARY, NOON - timedelta(hours=2))
+    ]
     plan = plan_delivery(REALTIME, [DueAlert(1), DueAlert(2)], recent, NOON)
     assert plan.sends == (Send(SINGLE, (1,)), Send(SINGLE, (2,)))
 

@@ -49,6 +49,7 @@ def test_hostile_title_is_escaped_shortened_and_has_no_bidi_overrides() -> None:
     assert "<i>kcna</i>" not in m.html
     assert 'href="https://news.example.org/a?x=1&amp;y=&lt;2&gt;"' in m.html
     assert 'dir="auto"' in m.html
+    assert "<https://news.example.org/a?x=1&y=%3C2%3E>" in m.markdown
     title_line = next(line for line in m.text.splitlines() if line.startswith("Title: "))
     assert len(title_line) <= len("Title: ") + MAX_TITLE and title_line.endswith("…")
     assert len(m.html) < 4000 and len(m.text) < 2000
@@ -76,8 +77,10 @@ def test_arabic_title_is_marked_for_direction() -> None:
 
 def test_published_time_in_the_subscribers_zone() -> None:
     assert "2026-11-01 14:00 KST" in render_alert(view(), "Asia/Seoul").text
-    assert "2026-11-01 00:00 EST" in render_alert(view(), "America/New_York").text
-    assert "2026-10-31 01:00 EDT" in render_alert(view(published=datetime(2026, 10, 31, 5, tzinfo=UTC)), "America/New_York").text
+    # New York leaves daylight saving at 06:00 UTC on 2026-11-01.
+    assert "2026-11-01 01:00 EDT" in render_alert(view(), "America/New_York").text
+    after = view(published=datetime(2026, 11, 1, 7, tzinfo=UTC))
+    assert "2026-11-01 02:00 EST" in render_alert(after, "America/New_York").text
 
 
 def test_summary_lists_every_folded_alert_with_title_and_link() -> None:

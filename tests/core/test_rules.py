@@ -69,9 +69,7 @@ def test_case(case: dict[str, Any]) -> None:
         assert got == sorted(case["spans"])
 
 
-@pytest.mark.parametrize(
-    ("name", "alias"), [(n, a) for n, aliases in TERMS.items() for a in aliases]
-)
+@pytest.mark.parametrize(("name", "alias"), [(n, a) for n, aliases in TERMS.items() for a in aliases])
 def test_every_alias_matches_itself_in_a_sentence(name: str, alias: str) -> None:
     alias = alias.removesuffix("*")
     assert _fired(name, Document("", f"— {alias}, …"))
@@ -449,9 +447,7 @@ def test_and_implies_each_side(a: str, b: str, title: list[str], body: list[str]
 
 @given(st.lists(_query(), min_size=1, max_size=6), _WORDS, _WORDS)
 @_PROPERTY
-def test_one_matcher_agrees_with_one_matcher_per_rule(
-    queries: list[str], title: list[str], body: list[str]
-) -> None:
+def test_one_matcher_agrees_with_one_matcher_per_rule(queries: list[str], title: list[str], body: list[str]) -> None:
     doc = Document(" ".join(title), " ".join(body))
     together = make_matcher(TERMS, [(f"r{i}", q) for i, q in enumerate(queries)]).match(doc)
     alone = [h for i, q in enumerate(queries) for h in make_matcher(TERMS, [(f"r{i}", q)]).match(doc)]

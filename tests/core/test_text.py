@@ -188,9 +188,7 @@ def test_analyzer_is_not_loaded_for_other_scripts() -> None:
         "tokenize('Kim Jong Un met Putin 김정은이 لبوتين ΠΟΥΤΙΝ'); "
         "print('pymorphy3' in sys.modules)"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
-    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 

@@ -1,0 +1,103 @@
+"""Story assignment: put every new item into a story, inside the ingest transaction.
+
+Responsible for "one story, one alert" on the storage side.  For each new item, in
+order: the oldest story holding the same article URL (``url_key``), else the same
+normalised text, else a near-duplicate — LSH candidates from the ``story_bands`` table,
+verified by shingle containment (:mod:`monitor.core.dedupe`) — else a new story.  The
+item's band keys are then stored so later copies find it; an exact text copy adds none
+(its keys are those of the copy it joined).  Everything CPU-bound (normalising,
+shingling, MinHash) is done before taking the story lock, so the lock covers only
+lookups and inserts.  It must not decide about alerts or send anything: ingest reads the
+returned story ids, and the alerts table's unique (story, rule, subscriber) does the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from monitor.core.dedupe import (
+    STORY_WINDOW,
+    Fingerprint,
+    band_keys,
+    best_match,
+    make_fingerprint,
+    shingles,
+)
+from monitor.store.sql import SqlStore, StoredItem
+
+log = logging.getLogger(__name__)
+
+# Candidates verified per item: the LSH ranks them by shared bands, so a real copy is near
+# the top; the bound keeps the cost per item flat however many items share a band.
+MAX_CANDIDATES = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """Where one new item went: its story, whether it opened it, and why it joined."""
+
+    item_id: int
+    story_id: int
+    created: bool
+    via: str  # "new" | "url" | "text" | "near"
+
+
+class StoryAssigner:
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+
+    def assign(self, conn: Connection, new: Sequence[StoredItem], now: datetime) -> dict[int, Assignment]:
+        """Assign each of ``new`` (in order) to a story; item id → assignment."""
+        if not new:
+            return {}
+        prepared = []
+        for stored in new:
+            it = stored.item
+            fp = stored.fingerprint or make_fingerprint(it.url, it.title, it.summary, it.text)
+            prepared.append((stored, fp, band_keys(fp.words), shingles(fp.words)))
+        self.store.lock_stories(conn)
+        out: dict[int, Assignment] = {}
+        for stored, fp, keys, sh in prepared:
+            assignment = self._assign_one(conn, stored, fp, keys, sh, now)
+            if assignment.via != "text":
+                self.store.insert_bands(conn, stored.id, keys)
+            out[stored.id] = assignment
+        joined = sum(not a.created for a in out.values())
+        if joined:
+            log.info("source %s: %d of %d new items joined existing stories", new[0].source, joined, len(new))
+        return out
+
+    def _assign_one(
+        self,
+        conn: Connection,
+        stored: StoredItem,
+        fp: Fingerprint,
+        keys: Sequence[int],
+        sh: frozenset[int],
+        now: datetime,
+    ) -> Assignment:
+        story: int | None = None
+        via = "new"
+        if fp.url_key is not None:
+            story, via = self.store.story_with_key(conn, url_key=fp.url_key), "url"
+        if story is None and fp.text_hash is not None:
+            story, via = self.store.story_with_key(conn, text_hash=fp.text_hash), "text"
+        if story is None and keys:
+            candidates = self.store.story_candidates(conn, keys, now - STORY_WINDOW, MAX_CANDIDATES)
+            story = best_match(
+                sh,
+                (
+                    (c.story_id, shingles(make_fingerprint(None, c.title, c.summary, c.text).words))
+                    for c in candidates
+                ),
+            )
+            via = "near"
+        if story is None:
+            return Assignment(stored.id, self.store.create_story(conn, stored.id, stored.item.title, now), True, "new")
+        self.store.join_story(conn, story, stored.id, now)
+        return Assignment(stored.id, story, False, via)
