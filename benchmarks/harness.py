@@ -105,22 +105,11 @@ kursk = ["Kursk", "كورسك", "Курск", "쿠르스크"]
 troops = ["troops", "soldiers", "جنود", "قوات", "войска", "военные", "солдаты", "병력", "파병", "군인"]
 """
 
-RULES = """
-[[rules]]
-name = "nk-russia-troops"
-query = 'kim_jong_un AND putin AND (kursk OR troops) AND NOT "Kim Kardashian"'
-notify = [{notify}]
-
-[[rules]]
-name = "kim-putin"
-query = 'kim_jong_un NEAR/30 putin'
-notify = [{notify}]
-
-[[rules]]
-name = "kursk"
-query = 'title:kursk OR (kursk AND troops)'
-notify = [{notify}]
-"""
+RULES = (
+    ("nk-russia-troops", 'kim_jong_un AND putin AND (kursk OR troops) AND NOT "Kim Kardashian"'),
+    ("kim-putin", "kim_jong_un NEAR/30 putin"),
+    ("kursk", "title:kursk OR (kursk AND troops)"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +129,8 @@ def write_config(
     timeout: str = "30s",
     subscribers: Sequence[Subscriber] = (),
     max_age: str = "36500d",
+    fetch_extra: Mapping[str, object] | None = None,
+    rules: Sequence[str] | None = None,
 ) -> Path:
     """A wirewatch config for ``feed_urls`` (sources named ``f00000`` …).
 
@@ -161,6 +152,7 @@ def write_config(
         'host_delay = "0s"',
         "obey_robots = false",
         f"full_text = {'true' if full_text else 'false'}",
+        *(f"{k} = {_toml(v)}" for k, v in (fetch_extra or {}).items()),
         "",
         "[alerts]",
         'first_poll = "silent"',
@@ -172,12 +164,40 @@ def write_config(
         lines += ["[[sources]]", f'name = "{name}"', f'url = "{url}"', f'interval = "{interval}"', ""]
     lines.append(TERMS)
     if subscribers:
-        lines.append(RULES.format(notify=names))
+        for rule, query in RULES:
+            if rules is None or rule in rules:
+                lines += ["[[rules]]", f'name = "{rule}"', f"query = '{query}'", f"notify = [{names}]", ""]
         for s in subscribers:
             lines += ["[[subscribers]]", f'name = "{s.name}"', f'urls = ["{s.url}"]', 'timezone = "UTC"', "max_per_hour = 100000", ""]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def supported_fetch_keys(tree: Path, wanted: Mapping[str, object], workdir: Path) -> dict[str, object]:
+    """The subset of ``wanted`` ``[fetch]`` keys that the wirewatch in ``tree`` accepts.
+
+    The tree may be older or newer than this suite: ``wirewatch check`` names each key it
+    does not know, and those are dropped (and reported by the caller).
+    """
+    path = write_config(workdir / "probe.toml", ["http://127.0.0.1:9/f/00000.xml"], fetch_extra=wanted)
+    run = subprocess.run(
+        [str(PROJECT_PYTHON), "-m", "monitor", "--config", str(path), "check"],
+        capture_output=True,
+        text=True,
+        env=wirewatch_env(tree),
+        cwd=tree,
+        check=False,
+    )
+    return {k: v for k, v in wanted.items() if f"fetch.{k}" not in run.stderr}
 
 
 def median(values: Sequence[float]) -> float:

@@ -41,7 +41,13 @@ SUPPORTED_TYPES = ("feed", "sitemap", "listing", "spider")
 TICK_SECONDS = 1.0
 DISPATCH_SECONDS = 5.0
 RELOAD_SECONDS = 2.0
-BATCH = 500
+# Sources claimed per tick by one process: small enough that several workers share a
+# large due set fairly, large enough to keep Scrapy's concurrency busy.
+BATCH = 100
+# A polled source's lease is short and renewed while its crawl runs, so a worker killed
+# with -9 releases its sources to the others within about a minute.
+SOURCE_LEASE = timedelta(seconds=60)
+RENEW_SECONDS = 20.0
 # /healthz turns 503 when sources are being polled but none has succeeded for this long.
 HEALTHY_SILENCE = timedelta(hours=1)
 
@@ -152,6 +158,7 @@ class Poller:
         loader = SpiderLoader.from_settings(Settings(settings))
         runner = AsyncCrawlerRunner(settings)
         self.runners.add(runner)
+        renewer = asyncio.ensure_future(self._renew_leases([t.source_id for t in targets], seen))
         try:
             tasks = []
             for spider_name, batch in batches.items():
@@ -184,6 +191,7 @@ class Poller:
                     await runner.stop()
                     await task
         finally:
+            renewer.cancel()
             self.runners.discard(runner)
         for t in targets:
             if t.source_id not in seen:
@@ -200,6 +208,16 @@ class Poller:
     async def stop(self) -> None:
         for runner in list(self.runners):
             await runner.stop()
+
+    async def _renew_leases(self, ids: list[int], done: set[int]) -> None:
+        """Keep this crawl's sources leased while it runs (the lease is cleared at ingest)."""
+        while True:
+            await asyncio.sleep(RENEW_SECONDS)
+            pending = [i for i in ids if i not in done]
+            if pending:
+                await asyncio.to_thread(
+                    self.app.store.renew_source_leases, pending, self.owner, utcnow() + SOURCE_LEASE
+                )
 
 
 def crawl_timeout(app: App) -> float:
@@ -332,7 +350,7 @@ class Daemon:
         names, _skipped = pollable(self.app)
         timeout = crawl_timeout(self.app)
         states = await asyncio.to_thread(
-            self.app.store.claim_due_sources, names, utcnow(), timedelta(seconds=timeout + 60), self.owner, BATCH
+            self.app.store.claim_due_sources, names, utcnow(), SOURCE_LEASE, self.owner, BATCH
         )
         if states:
             self._spawn(self._crawl(states, timeout))

@@ -30,13 +30,15 @@ from __future__ import annotations
 import difflib
 import itertools
 import re
+import unicodedata
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal, TypeAlias
 
 from monitor.core.models import Document, RuleHit, Span
-from monitor.core.text import Token, tokenize, words
+from monitor.core.text import Token, TokenRow, row_end, token_rows, tokenize, words
 from monitor.errors import QueryError
 
 __all__ = [
@@ -168,7 +170,7 @@ def _lex(query: str) -> list[_Tok]:
                 i += 1
             elif word == "NEAR":
                 d = _DIGITS_RE.match(query, i + 1) if i < n and query[i] == "/" else None
-                if d is None:
+                if d is None or (d.end() < n and (query[d.end()].isalnum() or query[d.end()] == "_")):
                     raise QueryError("NEAR needs a distance", query, col, "write it like NEAR/5")
                 toks.append(_Tok("NEAR", word, col, distance=int(d.group())))
                 i = d.end()
@@ -201,7 +203,7 @@ def _lex_phrase(query: str, i: int) -> tuple[_Tok, int]:
     prefix = bool(chars) and chars[-1][0] == "*"
     if prefix:
         star = chars.pop()[1]
-        if not chars or not chars[-1][0].isalnum():
+        if not chars or unicodedata.category(chars[-1][0])[0] not in "LMN":
             raise QueryError("'*' must follow a word", query, star + 1, 'write it like "putin*"')
     for ch, at in chars:
         if ch == "*":
@@ -299,16 +301,16 @@ class _Parser:
     def parse_primary(self, scope: Field | None) -> Node:
         tok = self.take()
         if tok.kind == "scope":
-            field: Field = "title" if tok.value == "title" else "body"
-            if scope is not None and scope != field:
-                raise self.error(f"'{field}:' inside '{scope}:' can never match", tok.column)
+            where: Field = "title" if tok.value == "title" else "body"
+            if scope is not None and scope != where:
+                raise self.error(f"'{where}:' inside '{scope}:' can never match", tok.column)
             if self.peek().kind not in ("name", "phrase", "(", "scope"):
                 raise self.error(
-                    f"'{field}:' must be followed by a term, a phrase or '('",
+                    f"'{where}:' must be followed by a term, a phrase or '('",
                     self.peek().column,
-                    f'write it like {field}:putin or {field}:"Putin"',
+                    f'write it like {where}:putin or {where}:"Putin"',
                 )
-            return self.parse_primary(field)
+            return self.parse_primary(where)
         if tok.kind == "name":
             return self.term(tok, scope)
         if tok.kind == "phrase":
@@ -330,7 +332,7 @@ class _Parser:
         if not aliases:
             raise self.error(f"term '{name}' has no aliases", tok.column)
         for alias in aliases:
-            if not words(alias.rstrip().removesuffix("*")):
+            if not _has_words(alias):
                 raise self.error(f"alias {alias!r} of term '{name}' has no words", tok.column)
         return Term(name, aliases, scope)
 
@@ -345,6 +347,11 @@ class _Parser:
         if close:
             return f"did you mean '{close[0]}'?"
         return f'to match the word itself, quote it: "{name}"'
+
+
+@lru_cache(maxsize=1 << 16)
+def _has_words(alias: str) -> bool:
+    return bool(words(alias.rstrip().removesuffix("*")))
 
 
 def _flat(kind: type[And | Or], items: list[Node]) -> Node:
@@ -433,7 +440,6 @@ class _CAnd:
 @dataclass(frozen=True, slots=True)
 class _COr:
     children: tuple[_CNode, ...]
-    positional: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,10 +474,15 @@ class _Compiler:
     def __init__(self) -> None:
         self.root = _TrieNode()
         self.pattern_ids: dict[tuple[tuple[str, ...], bool], int] = {}
+        self.text_ids: dict[tuple[str, bool], int] = {}  # spares re-tokenising shared aliases
         self.atom_ids: dict[_Atom, int] = {}
+        self.leaf_ids: dict[Term | Phrase, int] = {}
         self.atoms: list[_Atom] = []
 
     def pattern(self, text: str, prefix: bool) -> int:
+        pid = self.text_ids.get((text, prefix))
+        if pid is not None:
+            return pid
         tokens = tokenize(text)
         key = (tuple(t.key for t in tokens), prefix)
         pid = self.pattern_ids.get(key)
@@ -479,6 +490,7 @@ class _Compiler:
             pid = self.pattern_ids[key] = len(self.pattern_ids)
             for path in _paths(tokens, prefix):
                 self.insert(path, prefix, pid)
+        self.text_ids[(text, prefix)] = pid
         return pid
 
     def insert(self, path: tuple[str, ...], prefix: bool, pid: int) -> None:
@@ -493,6 +505,12 @@ class _Compiler:
             node.children.setdefault(last, _TrieNode()).ends.append(pid)
 
     def atom(self, leaf: Term | Phrase) -> int:
+        aid = self.leaf_ids.get(leaf)
+        if aid is None:
+            aid = self.leaf_ids[leaf] = self.new_atom(leaf)
+        return aid
+
+    def new_atom(self, leaf: Term | Phrase) -> int:
         if isinstance(leaf, Term):
             pids = []
             for alias in leaf.aliases:
@@ -517,7 +535,7 @@ class _Compiler:
         if isinstance(node, And):
             return _CAnd(tuple(self.node(c) for c in node.children))
         if isinstance(node, Or):
-            return _COr(tuple(self.node(c) for c in node.children), _positional(node))
+            return _COr(tuple(self.node(c) for c in node.children))
         return _CNear(self.node(node.left), self.node(node.right), node.distance)
 
 
@@ -583,23 +601,23 @@ def _leaves(node: _CNode) -> Iterator[int]:
 # --- matching ---------------------------------------------------------------------------
 
 
-def _scan(root: _TrieNode, tokens: tuple[Token, ...], field: int, found: dict[int, list[_Occ]]) -> None:
+def _scan(root: _TrieNode, rows: list[TokenRow], field_index: int, found: dict[int, list[_Occ]]) -> None:
     """Walk the trie from every token; record each pattern occurrence once."""
-    n = len(tokens)
+    n = len(rows)
     seen: set[tuple[int, int, int]] = set()
     for i in range(n):
-        start = tokens[i].start
+        start = rows[i][0]
         stack = [(root, i)]
         while stack:
             node, j = stack.pop()
-            tok = tokens[j]
-            for form in tok.forms:
+            row = rows[j]
+            for form in row[4]:
                 child = node.children.get(form)
                 if child is not None:
                     for pid in child.ends:
                         if (pid, i, j) not in seen:
                             seen.add((pid, i, j))
-                            found.setdefault(pid, []).append((field, i, j + 1, start, tok.end_of(form)))
+                            found.setdefault(pid, []).append((field_index, i, j + 1, start, row_end(row, form)))
                     if (child.children or child.prefixes) and j + 1 < n:
                         stack.append((child, j + 1))
                 if node.prefixes:
@@ -607,43 +625,49 @@ def _scan(root: _TrieNode, tokens: tuple[Token, ...], field: int, found: dict[in
                         for pid in node.prefixes.get(form[:k], ()):
                             if (pid, i, j) not in seen:
                                 seen.add((pid, i, j))
-                                found.setdefault(pid, []).append((field, i, j + 1, start, tok.end))
+                                found.setdefault(pid, []).append((field_index, i, j + 1, start, row[1]))
 
 
 class _Evaluation:
     """Per-document state: pattern occurrences and lazily built atom hits."""
 
-    __slots__ = ("atoms", "cache", "found")
+    __slots__ = ("atoms", "found", "hit_cache", "span_cache")
 
     def __init__(self, atoms: Sequence[_Atom], found: dict[int, list[_Occ]]) -> None:
         self.atoms = atoms
         self.found = found
-        self.cache: dict[int, tuple[list[_Hit], list[_SpanKey]]] = {}
+        # Built once per document however many rules share the atom.
+        self.span_cache: dict[int, list[_SpanKey]] = {}
+        self.hit_cache: dict[int, list[_Hit]] = {}
 
-    def atom_hits(self, aid: int) -> tuple[list[_Hit], list[_SpanKey]]:
-        """An atom's hits and their spans, built once per document however many rules ask."""
-        entry = self.cache.get(aid)
-        if entry is None:
+    def atom_spans(self, aid: int) -> list[_SpanKey]:
+        spans = self.span_cache.get(aid)
+        if spans is None:
             atom = self.atoms[aid]
-            keys = [
+            spans = self.span_cache[aid] = [
                 (f, cs, ce)
                 for pid in atom.patterns
                 for f, _, _, cs, ce in self.found.get(pid, ())
                 if atom.scope is None or atom.scope == f
             ]
-            hits: list[_Hit] = [
+        return spans
+
+    def atom_hits(self, aid: int) -> list[_Hit]:
+        hits = self.hit_cache.get(aid)
+        if hits is None:
+            atom = self.atoms[aid]
+            hits = self.hit_cache[aid] = [
                 (f, ts, te, ((f, cs, ce),))
                 for pid in atom.patterns
                 for f, ts, te, cs, ce in self.found.get(pid, ())
                 if atom.scope is None or atom.scope == f
             ]
-            entry = self.cache[aid] = (hits, keys)
-        return entry
+        return hits
 
     def hits(self, node: _CNode) -> list[_Hit]:
         """Occurrences of a positional node (leaf, OR of positionals, NEAR)."""
         if isinstance(node, _Leaf):
-            return self.atom_hits(node.atom)[0]
+            return self.atom_hits(node.atom)
         if isinstance(node, _COr):
             return [h for c in node.children for h in self.hits(c)]
         if isinstance(node, _CNear):
@@ -656,7 +680,7 @@ class _Evaluation:
     def truth(self, node: _CNode, spans: list[_SpanKey]) -> bool:
         """Whether ``node`` holds; appends the spans of positive evidence when it does."""
         if isinstance(node, _Leaf):
-            keys = self.atom_hits(node.atom)[1]
+            keys = self.atom_spans(node.atom)
             spans.extend(keys)
             return bool(keys)
         if isinstance(node, _CAnd):
@@ -668,7 +692,7 @@ class _Evaluation:
             return True
         if isinstance(node, _CNot):
             return not self.truth(node.child, [])
-        if isinstance(node, _COr) and not node.positional:
+        if isinstance(node, _COr):
             result = False
             for child in node.children:
                 result = self.truth(child, spans) or result
@@ -709,14 +733,22 @@ def _near(left: list[_Hit], right: list[_Hit], distance: int) -> list[_Hit]:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Matcher:
-    """Compiled rules; ``match`` is pure and safe to call from many threads."""
+    """Compiled rules; ``match`` is pure, and safe to call from many threads at once.
+
+    Matching a document: each field is tokenised once (every word with all the forms it
+    can match under: lemmas, clitic-free stems, Hangul prefixes); from every word the
+    trie of all aliases and phrases is walked, so each pattern occurrence is found once
+    however many rules share it; the pattern -> rules index names the rules worth
+    evaluating; those are evaluated over cached per-atom occurrences, in rule order.
+    Nothing here is mutated after ``make_matcher`` returns.
+    """
 
     rules: tuple[str, ...]
-    _compiled: tuple[_Rule, ...]
-    _atoms: tuple[_Atom, ...]
-    _trie: _TrieNode
-    _pattern_rules: Mapping[int, tuple[int, ...]]
-    _always: tuple[int, ...]
+    _compiled: tuple[_Rule, ...] = field(repr=False)
+    _atoms: tuple[_Atom, ...] = field(repr=False)
+    _trie: _TrieNode = field(repr=False)
+    _pattern_rules: Mapping[int, tuple[int, ...]] = field(repr=False)
+    _always: tuple[int, ...] = field(repr=False)
 
     def match(self, doc: Document) -> list[RuleHit]:
         """The rules that fire on ``doc``, in rule order, each with its spans."""
@@ -724,7 +756,7 @@ class Matcher:
         texts = (doc.title, doc.body)  # in FIELDS order
         for index, text in enumerate(texts):
             if text:
-                _scan(self._trie, tokenize(text, doc.language), index, found)
+                _scan(self._trie, token_rows(text, doc.language), index, found)
         touched: set[int] = set()
         for pid in found:
             touched.update(self._pattern_rules.get(pid, ()))

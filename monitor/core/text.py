@@ -22,12 +22,15 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, TypeAlias
 
 __all__ = [
     "Token",
+    "TokenRow",
     "fold",
     "normalize",
+    "row_end",
+    "token_rows",
     "tokenize",
     "words",
 ]
@@ -54,23 +57,38 @@ def _is_word_char(c: str) -> bool:
     return c.isalnum() or unicodedata.category(c)[0] == "M" or c in _INVISIBLE_JOINERS
 
 
+# Words without combining marks: the C-level \w class is ~10x faster than the full class
+# below, so it serves every text that has no marks or invisible joiners (most of them).
+_PLAIN_WORD_RE = re.compile(r"[^\W_\u02b9\u02bc]+")
+
+
+def _class(ranges: list[list[int]]) -> str:
+    return "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
+
+
+def _add(ranges: list[list[int]], cp: int) -> None:
+    if ranges and ranges[-1][1] == cp - 1:
+        ranges[-1][1] = cp
+    else:
+        ranges.append([cp, cp])
+
+
 @cache
-def _tables() -> tuple[re.Pattern[str], dict[int, str]]:
-    """Build the word regex and the digit table once, on first use (~50 ms)."""
-    ranges: list[list[int]] = []
+def _tables() -> tuple[re.Pattern[str], re.Pattern[str], dict[int, str]]:
+    """Build (word regex, mark detector, digit table) once, on first use (~100 ms)."""
+    words: list[list[int]] = []
+    marks: list[list[int]] = []
     digits: dict[int, str] = {}
     # Planes 0-3 hold every assigned letter and digit; plane 14 holds variation selectors.
     for cp in [*range(0x32400), *range(0xE0000, 0xE1000)]:
         c = chr(cp)
         if _is_word_char(c):
-            if ranges and ranges[-1][1] == cp - 1:
-                ranges[-1][1] = cp
-            else:
-                ranges.append([cp, cp])
+            _add(words, cp)
+            if not c.isalnum():
+                _add(marks, cp)
         if cp > 0x7F and unicodedata.category(c) == "Nd":
             digits[cp] = str(unicodedata.digit(c))
-    parts = [re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges]
-    return re.compile("[" + "".join(parts) + "]+"), digits
+    return re.compile(f"[{_class(words)}]+"), re.compile(f"[{_class(marks)}]"), digits
 
 
 def _is_hangul(c: str) -> bool:
@@ -172,7 +190,7 @@ def _fold_once(s: str) -> str:
     s = _strip_marks(s)  # before casefold: U+0345 casefolds into a Greek letter
     s = s.casefold()
     s = _strip_marks(s)  # after casefold: İ casefolds to i + U+0307
-    s = s.translate(_FOLD_TABLE).translate(_tables()[1])
+    s = s.translate(_FOLD_TABLE).translate(_tables()[2])
     # NFKC may have produced spaces or punctuation (ﷺ, ¼): a key is one word, so keep
     # word characters only, and an apostrophe only inside a Cyrillic word.
     kept: list[str] = []
@@ -214,13 +232,24 @@ _SLAVIC_ENDINGS = (
 )  # fmt: skip
 
 
-@cache
-def _analyzer(lang: str) -> Any:
-    """The pymorphy3 analyzer for ``lang``, loaded once on first Cyrillic word (~1 s)."""
-    with _morph_lock:
-        import pymorphy3  # untyped; pyproject tells mypy to accept that
+_analyzers: dict[str, Any] = {}
 
-        return pymorphy3.MorphAnalyzer(lang=lang)
+
+def _analyzer(lang: str) -> Any:
+    """The pymorphy3 analyzer for ``lang``, loaded once on first Cyrillic word (~0.1-1 s).
+
+    Double-checked under a lock so that two threads meeting the first Russian article at
+    the same time do not both load the dictionaries.
+    """
+    analyzer = _analyzers.get(lang)
+    if analyzer is None:
+        with _morph_lock:
+            analyzer = _analyzers.get(lang)
+            if analyzer is None:
+                import pymorphy3  # untyped; pyproject tells mypy to accept that
+
+                analyzer = _analyzers[lang] = pymorphy3.MorphAnalyzer(lang=lang)
+    return analyzer
 
 
 def _slavic_langs(key: str, language: str | None) -> tuple[str, ...]:
@@ -306,19 +335,13 @@ class Token:
     alias_forms: tuple[str, ...]
     forms: tuple[str, ...]
 
-    @property
-    def hangul(self) -> bool:
-        return _is_hangul(self.key[0])
-
     def end_of(self, form: str) -> int:
         """Original end offset of the part matched by ``form``.
 
         A Hangul prefix (김정은 in 김정은이) ends before the particle when the original
         word has one character per key character; anything else covers the whole word.
         """
-        if form != self.key and self.hangul and self.key.startswith(form) and self.end - self.start == len(self.key):
-            return self.start + len(form)
-        return self.end
+        return row_end((self.start, self.end, self.key, self.alias_forms, self.forms), form)
 
 
 @lru_cache(maxsize=1 << 17)
@@ -399,13 +422,31 @@ def _hangul_cuts(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
 
 
 def _raw_spans(text: str) -> list[tuple[int, int]]:
-    """Offsets of raw words: runs of word characters, with two fix-ups."""
-    spans = [m.span() for m in _tables()[0].finditer(text)]
+    """Offsets of raw words: runs of word characters, with two fix-ups.
+
+    Each fix-up first checks with one regex search whether the text needs it at all, so
+    plain text pays for one C-level scan.
+    """
     if text.isascii():
-        return spans
+        return [m.span() for m in _PLAIN_WORD_RE.finditer(text)]
+    word_re, marks_re, _ = _tables()
+    spans = [m.span() for m in (word_re if marks_re.search(text) else _PLAIN_WORD_RE).finditer(text)]
+    if _CYRILLIC_APOSTROPHE_RE.search(text):
+        spans = _join_apostrophes(text, spans)
+    if _MIXED_HANGUL_RE.search(text):
+        mixed = _MIXED_HANGUL_RE.search
+        spans = [
+            cut
+            for start, end in spans
+            for cut in (_hangul_cuts(text, start, end) if mixed(text, start, end) else ((start, end),))
+        ]
+    return spans
+
+
+def _join_apostrophes(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Cyrillic words joined by an apostrophe are one word (Ukrainian м'ясо)."""
     merged: list[tuple[int, int]] = []
     for start, end in spans:
-        # Cyrillic words joined by an apostrophe are one word (Ukrainian м'ясо).
         if merged:
             p_start, p_end = merged[-1]
             if (
@@ -417,12 +458,13 @@ def _raw_spans(text: str) -> list[tuple[int, int]]:
                 merged[-1] = (p_start, end)
                 continue
         merged.append((start, end))
-    if _HANGUL_RE.search(text) is None:
-        return merged
-    return [cut for start, end in merged for cut in _hangul_cuts(text, start, end)]
+    return merged
 
 
-_HANGUL_RE = re.compile("[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\ud7b0-\ud7ff\uffa0-\uffdc]")
+_HANGUL = "\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\ud7b0-\ud7ff\uffa0-\uffdc"
+# A Hangul letter next to another word character: the word needs cutting.
+_MIXED_HANGUL_RE = re.compile(f"[{_HANGUL}][^\\W_{_HANGUL}]|[^\\W_{_HANGUL}][{_HANGUL}]")
+_CYRILLIC_APOSTROPHE_RE = re.compile(f"[\u0400-\u052f][{_APOSTROPHES}][\u0400-\u052f]")
 
 
 def tokenize(text: str, language: str | None = None) -> tuple[Token, ...]:
@@ -432,19 +474,40 @@ def tokenize(text: str, language: str | None = None) -> tuple[Token, ...]:
     without it the letters decide, and words shared by both languages get both.
     Words that fold to nothing (a lone tatweel or mark) are dropped.
     """
+    return tuple(Token(*row) for row in token_rows(text, language))
+
+
+TokenRow: TypeAlias = tuple[int, int, str, tuple[str, ...], tuple[str, ...]]
+
+
+def token_rows(text: str, language: str | None = None) -> list[TokenRow]:
+    """:func:`tokenize` as plain ``(start, end, key, alias_forms, forms)`` tuples.
+
+    The matcher's hot loop uses these: building a frozen dataclass per word costs more
+    than finding the word.
+    """
     lang = _language_key(language)
-    tokens: list[Token] = []
-    ascii_text = text.isascii()
-    for start, end in _raw_spans(text):
-        raw = text[start:end]
-        if ascii_text:
-            # Fast path for plain ASCII words: no lemmas, stems or prefixes apply.
-            key = raw.lower()
-            tokens.append(Token(start, end, key, (key,), (key,)))
-            continue
-        for key, alias_forms, forms in _analyse(raw, lang):
-            tokens.append(Token(start, end, key, alias_forms, forms))
-    return tuple(tokens)
+    if text.isascii():
+        # Plain ASCII words have no lemmas, stems or prefixes: the key is every form.
+        rows: list[TokenRow] = []
+        for start, end in _raw_spans(text):
+            key = text[start:end].lower()
+            forms = (key,)
+            rows.append((start, end, key, forms, forms))
+        return rows
+    return [
+        (start, end, key, alias_forms, forms)
+        for start, end in _raw_spans(text)
+        for key, alias_forms, forms in _analyse(text[start:end], lang)
+    ]
+
+
+def row_end(row: TokenRow, form: str) -> int:
+    """Original end offset of the part of a word matched by ``form`` (see Token.end_of)."""
+    start, end, key = row[0], row[1], row[2]
+    if form != key and _is_hangul(key[0]) and key.startswith(form) and end - start == len(key):
+        return start + len(form)
+    return end
 
 
 def words(text: str) -> tuple[str, ...]:

@@ -24,7 +24,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
 from monitor.core.dedupe import (
-    TITLE_WINDOW,
     Fingerprint,
     SeenEntry,
     find_ambiguity,
@@ -277,12 +276,17 @@ class SqlStore:
         with self.begin() as conn:
             return [SourceState(**r._mapping) for r in conn.execute(stmt)]
 
-    def release_sources(self, ids: Sequence[int]) -> None:
-        if ids:
-            with self.begin() as conn:
-                conn.execute(
-                    update(sources).where(sources.c.id.in_(list(ids))).values(lease_until=None, lease_owner=None)
-                )
+    def renew_source_leases(self, ids: Sequence[int], owner: str, until: datetime) -> int:
+        """Extend the leases this worker still holds; a dead worker's leases simply run out."""
+        if not ids:
+            return 0
+        stmt = (
+            update(sources)
+            .where(sources.c.id.in_(list(ids)), sources.c.lease_owner == owner, sources.c.lease_until.is_not(None))
+            .values(lease_until=until)
+        )
+        with self.begin() as conn:
+            return conn.execute(stmt).rowcount or 0
 
     def update_source(self, conn: Connection, source_id: int, change: FetchUpdate, now: datetime) -> None:
         values: dict[str, Any] = {
@@ -498,8 +502,9 @@ class SqlStore:
         insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         # No conflict target: a row is skipped when its (item, rule, subscriber) or its
         # (story, rule, subscriber) is already queued, so a story alerts a subscriber once per rule.
+        # RETURNING counts what was really queued (executemany's rowcount is -1 on psycopg).
         result = conn.execute(
-            insert(alerts).on_conflict_do_nothing(),
+            insert(alerts).on_conflict_do_nothing().returning(alerts.c.id),
             [
                 {
                     "story_id": a.story_id,
@@ -516,7 +521,7 @@ class SqlStore:
                 for a in new
             ],
         )
-        return result.rowcount or 0
+        return len(result.all())
 
     def claim_alerts(self, now: datetime, lease: timedelta, limit: int) -> list[AlertRow]:
         """Lease due alerts: pending ones whose time has come, and sends whose lease expired.

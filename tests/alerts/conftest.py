@@ -10,6 +10,7 @@ receiver on loopback.  The only fake is the clock.
 from __future__ import annotations
 
 import itertools
+import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,52 @@ from monitor.services.ingest import Ingestor
 from monitor.store.sql import AlertRow, SqlStore
 
 SOURCE = "wire"
+VOCABULARY = [
+    "harbour",
+    "grain",
+    "ministry",
+    "delegation",
+    "railway",
+    "winter",
+    "satellite",
+    "border",
+    "bridge",
+    "election",
+    "budget",
+    "factory",
+    "festival",
+    "drought",
+    "summit",
+    "envoy",
+    "convoy",
+    "market",
+    "vaccine",
+    "orchestra",
+    "museum",
+    "airline",
+    "pipeline",
+    "tariff",
+    "stadium",
+    "glacier",
+    "typhoon",
+    "harvest",
+    "ferry",
+    "reactor",
+    "bank",
+    "court",
+    "parliament",
+    "embassy",
+    "academy",
+    "refinery",
+    "port",
+    "canal",
+    "cable",
+    "tunnel",
+    "forest",
+    "river",
+    "valley",
+    "island",
+]
 
 TERMS = """
 [terms]
@@ -78,25 +125,31 @@ class World:
         return next(s.id for s in self.store.source_states([SOURCE]))
 
     def publish(self, *titles: str, body: str = "", url: str | None = None) -> int:
-        """One poll of the source bringing ``titles`` as new items; returns alerts queued."""
+        """One poll of the source bringing ``titles`` as new items; returns alerts queued.
+
+        Each item gets a body of its own words, so story clustering sees different
+        stories, not syndicated copies of one.
+        """
         items = []
         for title in titles:
             n = next(self._ids)
+            words = random.Random(n).choices(VOCABULARY, k=30)
             items.append(
                 RawItem(
                     guid=f"item-{n}",
                     url=url or f"https://news.example.org/{n}",
                     title=title,
-                    summary=body or title,
+                    summary=body or f"{title}. {' '.join(words)}.",
                     published=self.clock() - timedelta(minutes=1),
                 )
             )
+        before = len(self.alerts())
         ingestor = Ingestor(self.store, lambda: self.runtime, self.clock)
         summary = ingestor.ingest(
             PollOutcome(source_id=self.source_id(), source=SOURCE, status="ok", items=tuple(items))
         )
         assert summary.status == "ok", summary
-        return summary.alerts
+        return len(self.alerts()) - before
 
     def alerts(self, status: str | None = None) -> list[AlertRow]:
         return self.store.alert_rows(status=status)

@@ -149,6 +149,7 @@ def test_parse_tree(query: str, tree: object) -> None:
         ('"Putin *"', "'*' must follow a word", 8, 'write it like "putin*"'),
         ("a NEAR b", "NEAR needs a distance", 3, "write it like NEAR/5"),
         ("a NEAR/x b", "NEAR needs a distance", 3, "write it like NEAR/5"),
+        ("a NEAR/5b", "NEAR needs a distance", 3, "write it like NEAR/5"),
         ("NEAR/2 a", "expected a term, a \"phrase\" or '(' but found 'NEAR'", 1, None),
         (
             "(a AND b) NEAR/3 c",
@@ -510,13 +511,28 @@ def synthetic_article(terms: dict[str, list[str]], size: int = 5000, seed: int =
     return Document("Kim Jong Un sends more troops to Putin", body, "en")
 
 
-def measure(count: int, repeats: int = 20) -> tuple[float, float, int]:
-    """(compile seconds, median match seconds, rules fired) for ``count`` synthetic rules."""
+NEWS = (
+    "Russian President Vladimir Putin on Friday denounced a drone strike on a college dormitory in "
+    "Russian-occupied eastern Ukraine. North Korea's leader Kim Jong Un sent a New Year message to "
+    "Putin praising the troops who fought in the Kursk region, state media said. "
+    "Seoul has said that it is part of its preparations to regain wartime operational control of its "
+    "troops from Washington, but Pyongyang has called it a rehearsal for invasion. Analysts expect "
+    "further shipments of artillery shells and missiles in exchange for oil, food and technology. "
+)
+
+
+def measure(count: int, doc: Document | None = None, repeats: int = 20) -> tuple[float, float, int]:
+    """(compile seconds, median match seconds, rules fired) for ``count`` synthetic rules.
+
+    ``doc`` defaults to a stress article stuffed with rule words; one-time costs (word
+    tables, pymorphy3 dictionaries) are paid before the clock starts.
+    """
     terms, rules = synthetic_rules(count)
+    make_matcher(terms, rules[:50]).match(Document("Путина", "بوتين 김정은이"))
     start = time.perf_counter()
     matcher = make_matcher(terms, rules)
     compile_s = time.perf_counter() - start
-    doc = synthetic_article(terms)
+    doc = doc or synthetic_article(terms)
     matcher.match(doc)  # warm the per-word caches, as a long-running daemon would be
     times = []
     for _ in range(repeats):
@@ -535,6 +551,11 @@ def test_ten_thousand_rules_compile_and_match_quickly() -> None:
 
 
 if __name__ == "__main__":
+    news = Document("Kim Jong Un thanks Putin", (NEWS * 12)[:5000], "en")
     for n in (10, 1_000, 10_000):
         c, m, f = measure(n)
-        print(f"{n:>6} rules: compile {c * 1000:8.1f} ms, match 5 kB {m * 1000:6.2f} ms, {f} fired")
+        _, m2, f2 = measure(n, news)
+        print(
+            f"{n:>6} rules: compile {c * 1000:7.1f} ms; match 5 kB: stress {m * 1000:6.2f} ms "
+            f"({f} fired), news {m2 * 1000:5.2f} ms ({f2} fired)"
+        )

@@ -31,11 +31,10 @@ def write_config(tmp_path: Path, sources: list[Source], fetch: str = "", alerts:
 url = "sqlite:///ignored.db"
 
 [fetch]
-timeout = "5s"
 host_delay = "0s"
 per_host = 8
 concurrency = 64
-{fetch}
+{fetch if "timeout" in fetch else fetch + chr(10) + 'timeout = "5s"'}
 
 [alerts]
 first_poll = "silent"
