@@ -15,9 +15,9 @@ COPY alembic ./alembic
 COPY config.toml /etc/wirewatch/config.toml
 
 RUN pip install --no-cache-dir . \
-    && useradd --system --home-dir /var/lib/wirewatch --create-home wirewatch
+    && useradd --system --uid 10001 --home-dir /var/lib/wirewatch --create-home wirewatch
 
-USER wirewatch
+USER 10001
 WORKDIR /var/lib/wirewatch
 ENTRYPOINT ["wirewatch"]
 CMD ["run"]

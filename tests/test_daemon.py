@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_cli
 from tests.feeds import rss
 from tests.servers import FeedServer, WebhookReceiver, free_port
 
@@ -172,3 +172,46 @@ def test_daemon_alerts_reloads_and_stops_cleanly(
     assert daemon.stop() == 0
     assert "stopped cleanly" in daemon.output()
     assert "Traceback" not in daemon.output()
+
+
+def test_sigterm_mid_ingest_loses_nothing_and_duplicates_nothing(
+    tmp_path: Path,
+    database_url: str,
+    feed_server: FeedServer,
+    webhook: WebhookReceiver,
+    daemon_factory: Callable[[Path, str], Daemon],
+) -> None:
+    feeds, per_feed = 40, 25
+    sources = []
+    for i in range(feeds):
+        url = feed_server.serve(
+            f"/f{i}.xml",
+            rss(
+                [(f"{i}-{j}", f"Kursk report {i}-{j}" if j % 5 == 0 else f"Other {i}-{j}", "") for j in range(per_feed)]
+            ),
+        )
+        sources.append(f'[[sources]]\nname = "f{i}"\nurl = "{url}"\ninterval = "1h"\n')
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[fetch]\nhost_delay = "0s"\nfull_text = false\nobey_robots = false\n[alerts]\nfirst_poll = "alert"\n'
+        + "\n".join(sources)
+        + '[terms]\nkursk = ["Kursk"]\n[[rules]]\nname = "kursk"\nquery = "kursk"\nnotify = ["chat"]\n'
+        + f'[[subscribers]]\nname = "chat"\nurls = ["{webhook.url()}"]\nmax_per_hour = 100000\n',
+        encoding="utf-8",
+    )
+    daemon = daemon_factory(config, database_url)
+    daemon.wait_for(lambda: "monitor.services.ingest: source f" in daemon.output(), "the first ingest", timeout=60)
+    assert daemon.stop() == 0
+    assert "stopped cleanly" in daemon.output()
+
+    # Restart: one more cycle finishes whatever the stop interrupted.
+    result = run_cli("run", "--once", config=config, database_url=database_url)
+    assert result.returncode == 0, result.stderr
+    items = run_cli("items", "--json", "--limit", "100000", config=config, database_url=database_url)
+    titles = [i["title"] for i in json.loads(items.stdout)["items"]]
+    assert len(titles) == feeds * per_feed
+    assert len(set(titles)) == len(titles)
+    time.sleep(1)
+    alerted = [p["message"] for p in webhook.posts]
+    assert len(alerted) == feeds * per_feed // 5
+    assert len(set(alerted)) == len(alerted)

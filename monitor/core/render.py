@@ -98,8 +98,12 @@ def _marked(text: str, marks: list[tuple[int, int]], mark: tuple[str, str], esca
     return "".join(out)
 
 
-def _md_escape(text: str) -> str:
+def markdown_escape(text: str) -> str:
+    """``text`` shown literally by a Markdown renderer (for titles a channel renders too)."""
     return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+_md_escape = markdown_escape
 
 
 def _plain(text: str) -> str:

@@ -6,7 +6,8 @@ success or failure with a secret-free error.  Email gets our own escaped HTML wi
 derives from that HTML (entities decoded, tags dropped; our HTML puts one field per
 block and every link's address in visible text so that part reads well).  A chat
 service that supports Markdown gets our Markdown; generic webhooks (json, form, xml)
-and everything else get our plain text, unless the URL asks for a ``format=``.  One ``Apprise``
+and everything else get our plain text, unless the URL asks for a ``format=``.  Where
+Markdown is sent, the title is Markdown-escaped too.  One ``Apprise``
 object per URL and per message: results are per URL, and Apprise's per-instance
 throttle (5.5 s between messages of one plugin instance) never delays a burst; flood
 control is wirewatch's job, decided in the dispatcher per subscriber.
@@ -24,12 +25,16 @@ from typing import Any
 import apprise
 
 from monitor.config import redact
-from monitor.core.render import Message
+from monitor.core.render import Message, markdown_escape
 
 _EMAIL_SCHEMES = ("mailto", "mailtos")
 # Webhooks hand the body to a program, not a chat window: plain text unless asked.
 _GENERIC_SCHEMES = ("json", "jsons", "form", "forms", "xml", "xmls")
 _FORMAT_PARAM = re.compile(r"[?&]format=", re.IGNORECASE)
+# Chats that render Markdown in what Apprise declares as plain text (Mattermost renders
+# its incoming-webhook text): they get our escaped Markdown, or a feed's "[x](evil)"
+# would become a live link.
+_MARKDOWN_CHATS = ("mmost", "mmosts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +64,9 @@ class AppriseNotifier:
             if not notifier.add(url):
                 return UrlResult(index, False, scheme, f"{scheme}:// URL rejected by Apprise (check its syntax)")
             body, body_format = _body_for(scheme, url, notifier[0], message)
-            result = notifier.notify(body=body, title=message.subject, body_format=body_format)
+            # A channel that renders Markdown renders the title too: escape it there.
+            title = markdown_escape(message.subject) if body == message.markdown else message.subject
+            result = notifier.notify(body=body, title=title, body_format=body_format)
             log_text = captured.getvalue() if hasattr(captured, "getvalue") else ""
         if result:
             return UrlResult(index, True, scheme)
@@ -79,6 +86,8 @@ def _body_for(scheme: str, url: str, plugin: Any, message: Message) -> tuple[str
         wanted = plugin.resolve_format(None)
     elif scheme in _GENERIC_SCHEMES:
         wanted = fmt.TEXT
+    elif scheme in _MARKDOWN_CHATS:
+        wanted = fmt.MARKDOWN
     else:
         wanted = fmt.MARKDOWN if fmt.MARKDOWN in supported else fmt.TEXT
     if wanted == fmt.HTML:

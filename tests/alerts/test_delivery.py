@@ -369,3 +369,18 @@ def test_dead_letter_is_listed_and_retried_by_the_cli(make_world: MakeWorld, smt
         "[kim-putin] Putin hosts Kim Jong-un",
     ]
     assert {a.status for a in world.alerts()} == {"sent"}
+
+
+def test_markdown_chat_gets_escaped_markdown(make_world: MakeWorld, webhook: WebhookReceiver) -> None:
+    mattermost = f"mmost://127.0.0.1:{webhook.port}/abcdefghij"  # renders Markdown
+    world = make_world(subscriber("analysts", mattermost, webhook.url()), now=utc(2026, 6, 1, 3, 0))
+    world.publish("Kim Jong Un *meets* Putin [click](https://evil.example/x)")
+    world.dispatch()
+    chat, hook = webhook.posts
+    assert chat["text"].startswith(r"\[kim-putin\] Kim Jong Un \*meets\* Putin \[click\]")
+    assert r"\*meets\*" in chat["text"] and r"\[click\]" in chat["text"]
+    assert "**Kim Jong Un**" in chat["text"] and "**Putin**" in chat["text"]  # matched words marked
+    assert "<https://news.example.org/1>" in chat["text"]
+    # A generic JSON webhook gets our plain text: no Markdown syntax to misread.
+    assert hook["title"] == "[kim-putin] Kim Jong Un *meets* Putin [click](https://evil.example/x)"
+    assert "Link: https://news.example.org/1" in hook["message"]

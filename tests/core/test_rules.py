@@ -433,6 +433,13 @@ def test_tatweel_and_tashkeel_never_change_the_verdict(
 
 @given(_query(), _WORDS, _WORDS)
 @_PROPERTY
+def test_letter_case_never_changes_the_verdict(query: str, title: list[str], body: list[str]) -> None:
+    t, b = " ".join(title), " ".join(body)
+    assert _fires(query, t, b) == _fires(query, t.upper(), b.upper()) == _fires(query, t.lower(), b.lower())
+
+
+@given(_query(), _WORDS, _WORDS)
+@_PROPERTY
 def test_not_inverts(query: str, title: list[str], body: list[str]) -> None:
     t, b = " ".join(title), " ".join(body)
     assert _fires(f"NOT ({query})", t, b) == (not _fires(query, t, b))
