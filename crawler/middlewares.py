@@ -8,6 +8,10 @@ the schedule honours.  :class:`SchemeGuardMiddleware`: only http and https leave
 process (a feed entry linking to ``file:///etc/passwd`` must never be read).  Per-host
 concurrency and delay are Scrapy's own download slots (``CONCURRENT_REQUESTS_PER_DOMAIN``,
 ``DOWNLOAD_DELAY``), shared by every source on one host within a crawl.
+:class:`SharedRobotsTxtMiddleware` fixes Scrapy 2.19's robots.txt middleware, which
+hands the parsed robots.txt only to the *first* request that waited for it: every other
+request to the host that was queued meanwhile got ``None`` and was let through
+(``Deferred.asFuture`` consumes the result; found here with several sources on one host).
 """
 
 from __future__ import annotations
@@ -18,9 +22,13 @@ from typing import Any
 
 from scrapy import Request
 from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+from scrapy.robotstxt import RobotParser
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
+from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet.defer import Deferred
 
 BACKOFF_STATUSES = {429, 503}
 # Without Retry-After, keep away from the host for the rest of this crawl at least this long.
@@ -83,3 +91,20 @@ def _retry_after(value: bytes | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, min(when.timestamp() - time.time(), MAX_BACKOFF))
+
+
+class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):
+    async def robot_parser(self, request: Request) -> RobotParser | None:
+        pending = self._parsers.get(urlparse_cached(request).netloc)
+        if isinstance(pending, Deferred):
+            # Wait on a deferred of our own, fed by one that passes the result on, so
+            # every waiter sees the parser (not only the first).
+            mine: Deferred[RobotParser | None] = Deferred()
+
+            def relay(result: Any) -> Any:
+                mine.callback(result)
+                return result
+
+            pending.addBoth(relay)
+            return await maybe_deferred_to_future(mine)
+        return await super().robot_parser(request)

@@ -25,6 +25,9 @@ ITEM_PIPELINES = {"crawler.pipelines.IngestPipeline": 100}
 DOWNLOADER_MIDDLEWARES = {
     # Before robots.txt (100) and the download itself: refuse other schemes outright.
     "crawler.middlewares.SchemeGuardMiddleware": 50,
+    # Scrapy's own robots.txt middleware lets through requests queued while robots.txt loads.
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "crawler.middlewares.SharedRobotsTxtMiddleware": 100,
     # Close to the downloader, so it sees every response status before redirects or errors.
     "crawler.middlewares.HostBackoffMiddleware": 950,
 }

@@ -13,14 +13,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 
-from monitor.config import Config, load_config
+from monitor.config import Config, load_config, redact
+from monitor.errors import StorageError
 from monitor.notify.apprise import AppriseNotifier
 from monitor.runtime import RuntimeHolder, make_runtime
 from monitor.services.dispatch import Dispatcher, Notifier
 from monitor.services.ingest import Ingestor
 from monitor.store import migrate
-from monitor.store.sql import SqlStore, make_engine
+from monitor.store.sql import SqlStore, display_url, make_engine
 
 
 def utcnow() -> datetime:
@@ -55,11 +57,16 @@ class App:
 
 
 def open_store(url: str, *, migrate_first: bool) -> SqlStore:
+    """A ready store: reachable and migrated (or a :class:`StorageError` saying why not)."""
     engine = make_engine(url)
-    if migrate_first:
-        upgrade_database(engine)
-    store = SqlStore(engine)
-    store.check_ready()
+    try:
+        if migrate_first:
+            upgrade_database(engine)
+        store = SqlStore(engine)
+        store.check_ready()
+    except DBAPIError as exc:
+        engine.dispose()
+        raise StorageError(f"database unreachable ({display_url(url)}): {redact(str(exc.orig)).strip()}") from None
     return store
 
 

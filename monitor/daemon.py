@@ -30,6 +30,7 @@ from monitor.metrics import Metrics
 from monitor.server import StatusServer
 from monitor.services.dispatch import DispatchSummary
 from monitor.services.ingest import IngestSummary
+from monitor.services.operators import notify_operators
 from monitor.store.sql import SourceState
 
 log = logging.getLogger(__name__)
@@ -268,6 +269,7 @@ class Daemon:
         self.metrics = Metrics(app.store.alert_counts)
         self.last_tick: float | None = None
         self.server: StatusServer | None = None
+        self.last_reload_error: str | None = None
 
     def health(self) -> dict[str, Any]:
         """The ``/healthz`` report; runs in the status server's thread."""
@@ -389,6 +391,16 @@ class Daemon:
             )
         else:
             log.error("config reload (%s) failed; still running the last good config:\n%s", why, error)
+            text = str(error)
+            if text != self.last_reload_error:
+                # Once per distinct broken edit, not on every SIGHUP or file touch.
+                self.last_reload_error = text
+                await asyncio.to_thread(
+                    notify_operators,
+                    self.app.config,
+                    "config edit rejected",
+                    f"The daemon on {self.owner} is still running the last good config.\n\n{text}",
+                )
 
     async def purge(self) -> None:
         keep = self.app.config.storage.keep

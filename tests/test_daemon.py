@@ -39,6 +39,7 @@ timeout = "5s"
 
 [alerts]
 first_poll = "alert"
+operators = ["chat"]
 
 [[sources]]
 name = "wire"
@@ -159,11 +160,16 @@ def test_daemon_alerts_reloads_and_stops_cleanly(
     write("broken", "kursk AND (putin")
     daemon.wait_for(lambda: "still running the last good config" in daemon.output(), "the rejected reload")
     assert "'broken'.query" in daemon.output()
+    # ...and told to the operators, once.
+    daemon.wait_for(lambda: any("config edit rejected" in str(p) for p in webhook.posts), "the operator notice")
+    notices = [p for p in webhook.posts if "config edit rejected" in str(p)]
+    assert len(notices) == 1
+    assert "'broken'.query" in str(notices[0])
     feed_server.serve(
         "/feed.xml",
         rss([("1", "Putin visits Kursk", ""), ("2", "Shelling near Kursk", ""), ("3", "Kursk: new front", "")]),
     )
-    daemon.wait_for(lambda: len(webhook.posts) == 3, "an alert under the last good config")
+    daemon.wait_for(lambda: len(webhook.posts) == 4, "an alert under the last good config")
 
     # SIGHUP reloads too (the file is still broken: reported again, daemon still up).
     daemon.proc.send_signal(signal.SIGHUP)

@@ -344,13 +344,13 @@ class Token:
         return row_end((self.start, self.end, self.key, self.alias_forms, self.forms), form)
 
 
-@lru_cache(maxsize=1 << 17)
+@lru_cache(maxsize=1 << 16)
 def _keys(raw: str) -> tuple[str, ...]:
     """Surface key(s) of one raw word: usually one, more if folding exposed a script change."""
     return tuple(_split_hangul(fold(raw)))
 
 
-@lru_cache(maxsize=1 << 17)
+@lru_cache(maxsize=1 << 16)
 def _analyse(raw: str, language: str | None) -> tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]:
     """Key(s) of one raw word, each with its alias forms and its document forms."""
     out = []

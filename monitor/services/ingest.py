@@ -155,7 +155,11 @@ class Ingestor:
                     hits, rt.rules, ctx, published=it.published, first_seen=stored.first_seen, now=now
                 ):
                     sub = config.subscriber(decision.subscriber)
-                    when = first_delivery_time(sub.mode, sub.digest_at, sub.timezone, now) if sub else now
+                    when = (
+                        first_delivery_time(sub.mode, sub.digest_at, sub.timezone, now, severity=decision.severity)
+                        if sub
+                        else now
+                    )
                     enqueued.append(
                         NewAlert(
                             stored.id,

@@ -132,13 +132,14 @@ def rss_of(copies: list[Copy], *, title: str = "Outlet", published: datetime | N
     when = format_datetime(published or datetime.now(UTC))
     entries = "".join(
         f"<item><guid isPermaLink=\"false\">{escape(c.guid)}</guid><title>{escape(c.title)}</title>"
-        f"<link>{escape(c.url)}</link>"
+        f"<link>{escape(c.url)}</link><dc:language>{c.language}</dc:language>"
         f"<description>{escape(''.join(f'<p>{escape(p)}</p>' for p in c.body.split(chr(10) * 2)))}</description>"
         f"<pubDate>{when}</pubDate></item>"
         for c in copies
     )
     return (
-        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel>'
         f"<title>{escape(title)}</title><link>https://outlet.example/</link><description>t</description>"
         f"{entries}</channel></rss>"
     )

@@ -37,7 +37,7 @@ def slow(h: BaseHTTPRequestHandler) -> None:
 
 def truncated_transfer(h: BaseHTTPRequestHandler) -> None:
     body = FEED.encode()
-    cut = body[: body.index(b"<item>", body.index(b"g3"))]  # three whole items, then the connection drops
+    cut = body[: body.index(b"<item>", body.index(b"g3"))]  # four whole items (g0-g3), then the connection drops
     h.send_response(200)
     h.send_header("Content-Type", "application/rss+xml")
     h.send_header("Content-Length", str(len(body)))
@@ -143,8 +143,8 @@ def test_misbehaving_server(tmp_path: Path, database_url: str, feed_server: Feed
     failed("html-page", "permanent", f"{base}/real-feed.xml")
     failed("refused", "temporary", "refused")
     failed("tls", "permanent", "TLS")
-    ok("truncated-transfer", 3, "truncated")
-    ok("truncated-xml", 3, "malformed")
+    ok("truncated-transfer", 4, "truncated")
+    ok("truncated-xml", 4, "malformed")
     ok("gzip-encoded", 5)
     ok("gzip-file", 5)
     ok("wrong-type", 5)
