@@ -6,8 +6,15 @@ import re
 import tomllib
 
 from monitor.cli import _parser
-from monitor.config import AlertsConfig, FetchConfig, RuleConfig, ServerConfig, SourceConfig, StorageConfig
-from monitor.config import SubscriberConfig
+from monitor.config import (
+    AlertsConfig,
+    FetchConfig,
+    RuleConfig,
+    ServerConfig,
+    SourceConfig,
+    StorageConfig,
+    SubscriberConfig,
+)
 from tests.conftest import ROOT
 
 

@@ -21,6 +21,7 @@ from tests.feeds import rss
 from tests.servers import FeedServer, WebhookReceiver
 
 FEEDS = 200
+WIREWATCH = [sys.executable, "-m", "monitor"]
 
 pytestmark = pytest.mark.slow
 
@@ -61,8 +62,7 @@ def _run(tmp_path: Path, feed_server: FeedServer, webhook: WebhookReceiver, data
     logs = [(tmp_path / f"worker{i}.log").open("w") for i in range(3)]
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "monitor", "--config", str(config), "--database-url", database_url]
-            + ["run", "--role", "worker"],
+            [*WIREWATCH, "--config", str(config), "--database-url", database_url, "run", "--role", "worker"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,

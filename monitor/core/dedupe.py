@@ -263,6 +263,11 @@ def is_near_duplicate(a: frozenset[int], b: frozenset[int]) -> bool:
     return shared >= min(MIN_SHARED, len(a), len(b)) and containment(a, b) >= CONTAINMENT
 
 
+def verified_stories(item: frozenset[int], candidates: Iterable[tuple[int, frozenset[int]]]) -> set[int]:
+    """Every story with a candidate that verifies as a near-duplicate of ``item``."""
+    return {story_id for story_id, other in candidates if is_near_duplicate(item, other)}
+
+
 def best_match(item: frozenset[int], candidates: Iterable[tuple[int, frozenset[int]]]) -> int | None:
     """The story of the candidate that verifies with the highest containment (lowest story id on ties)."""
     best: tuple[float, int] | None = None

@@ -3,14 +3,17 @@
 Responsible for turning an already-downloaded page into what rules should see: the
 article's own text, without menus, "most read" boxes, related links or comments (a page
 that mentions the topic only in its sidebar must not match).  trafilatura does the work
-with comments off; when it finds nothing, its baseline extractor, and then a small
-paragraph-density heuristic, are the fallbacks.  :func:`parse_listing` picks article
+with comments off; when it finds too little, the longest of the page's schema.org
+``articleBody`` (JSON-LD), trafilatura's baseline extractor and a small paragraph-density
+heuristic is taken, and for a page that renders its text with JavaScript only, its meta
+description.  :func:`parse_listing` picks article
 links out of a listing page with the CSS selector from the config.  Pure: no I/O (the
 page is fetched by the crawler), no clock.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
@@ -20,7 +23,7 @@ import trafilatura
 from lxml import etree
 from parsel import Selector
 
-from monitor.core.items import clean_text
+from monitor.core.items import clean_text, html_to_text
 from monitor.core.models import RawItem
 
 # An article shorter than this is more likely a paywall stub or a cookie wall than text.
@@ -38,7 +41,7 @@ _WS = re.compile(r"\s+")
 class Extracted:
     title: str
     text: str
-    method: str  # "trafilatura" | "baseline" | "density" | "none"
+    method: str  # "trafilatura" | "json-ld" | "baseline" | "density" | "description" | "none"
 
 
 def extract_article(html: str, url: str | None = None) -> Extracted:
@@ -63,11 +66,46 @@ def extract_article(html: str, url: str | None = None) -> Extracted:
         _tree, base_text, _length = trafilatura.baseline(html)
     except (ValueError, etree.LxmlError):
         base_text = ""
-    dense = density_text(html)
-    best = max((text or "", "trafilatura"), (base_text, "baseline"), (dense, "density"), key=lambda t: len(t[0]))
+    candidates = [
+        (text or "", "trafilatura"),
+        (json_ld_body(html), "json-ld"),
+        (base_text, "baseline"),
+        (density_text(html), "density"),
+    ]
+    best = max(candidates, key=lambda t: len(t[0]))
     if not best[0].strip():
-        return Extracted(title, "", "none")
+        description = _meta_description(html)
+        return Extracted(title, description, "description" if description else "none")
     return Extracted(title, clean_text(best[0]), best[1])
+
+
+def json_ld_body(html: str) -> str:
+    """The ``articleBody`` of the page's schema.org JSON-LD, if it has one."""
+    for blob in Selector(text=html).css('script[type="application/ld+json"]::text').getall():
+        try:
+            data = json.loads(blob)
+        except json.JSONDecodeError:
+            continue
+        stack = [data]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                body = node.get("articleBody")
+                if isinstance(body, str) and body.strip():
+                    return html_to_text(body)
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
+    return ""
+
+
+def _meta_description(html: str) -> str:
+    sel = Selector(text=html[:300_000])
+    for query in ('meta[property="og:description"]::attr(content)', 'meta[name="description"]::attr(content)'):
+        found = sel.css(query).get()
+        if found and found.strip():
+            return clean_text(found)
+    return ""
 
 
 def density_text(html: str) -> str:

@@ -27,6 +27,7 @@ from monitor.core.dedupe import (
     best_match,
     make_fingerprint,
     shingles,
+    verified_stories,
 )
 from monitor.store.sql import SqlStore, StoredItem
 
@@ -87,16 +88,27 @@ class StoryAssigner:
             story, via = self.store.story_with_key(conn, url_key=fp.url_key), "url"
         if story is None and fp.text_hash is not None:
             story, via = self.store.story_with_key(conn, text_hash=fp.text_hash), "text"
-        if story is None and keys:
-            candidates = self.store.story_candidates(conn, keys, now - STORY_WINDOW, MAX_CANDIDATES)
-            story = best_match(
-                sh,
-                (
-                    (c.story_id, shingles(make_fingerprint(None, c.title, c.summary, c.text).words))
-                    for c in candidates
-                ),
-            )
+        if story is None:
             via = "near"
+        if keys and via != "text":
+            found = self.store.story_candidates(conn, keys, now - STORY_WINDOW, MAX_CANDIDATES)
+            candidates = [
+                (c.story_id, shingles(make_fingerprint(None, c.title, c.summary, c.text).words)) for c in found
+            ]
+            if story is None:
+                story = best_match(sh, candidates)
+            else:
+                # The article's own URL says this is ``story``; its text says it is also
+                # these others.  That happens when a teaser opened a story under the
+                # article's link and the full copies, arriving first, opened another:
+                # this item bridges them, so they become one.  Only an exact identity
+                # bridges; a near-duplicate alone never merges (a roundup that contains
+                # two wire stories would chain them).
+                for other in sorted(verified_stories(sh, candidates) - {story}):
+                    into, gone = min(story, other), max(story, other)
+                    self.store.merge_stories(conn, into, gone, now)
+                    log.info("story %d merged into story %d (bridged by item %d)", gone, into, stored.id)
+                    story = into
         if story is None:
             return Assignment(stored.id, self.store.create_story(conn, stored.id, stored.item.title, now), True, "new")
         self.store.join_story(conn, story, stored.id, now)

@@ -780,6 +780,29 @@ class SqlStore:
             update(stories).where(stories.c.id == story_id).values(size=stories.c.size + 1, last_seen=now)
         )
 
+    def merge_stories(self, conn: Connection, into: int, other: int, now: datetime) -> None:
+        """Fold story ``other`` into ``into``: its items, its size, and its alerts where ``into`` has none.
+
+        An alert ``into`` already has for the same rule and subscriber keeps pointing at
+        nothing (``other`` is deleted): both were sent before anyone knew they were one story.
+        """
+        taken = alerts.alias("taken")
+        conn.execute(update(items).where(items.c.story_id == other).values(story_id=into))
+        conn.execute(
+            update(alerts)
+            .where(
+                alerts.c.story_id == other,
+                ~select(taken.c.id)
+                .where(taken.c.story_id == into, taken.c.rule == alerts.c.rule, taken.c.subscriber == alerts.c.subscriber)
+                .exists(),
+            )
+            .values(story_id=into)
+        )
+        size = select(stories.c.size).where(stories.c.id == other).scalar_subquery()
+        conn.execute(update(stories).where(stories.c.id == into).values(size=stories.c.size + size, last_seen=now))
+        conn.execute(update(alerts).where(alerts.c.story_id == other).values(story_id=None))
+        conn.execute(delete(stories).where(stories.c.id == other))
+
     def insert_bands(self, conn: Connection, item_id: int, keys: Sequence[int]) -> None:
         if keys:
             conn.execute(story_bands.insert(), [{"key": k, "item_id": item_id} for k in keys])

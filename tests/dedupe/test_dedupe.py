@@ -126,3 +126,21 @@ def test_band_keys_deterministic_and_prefix_keeps_lead(tokens: list[str]) -> Non
     assert band_keys(tokens) == band_keys(list(tokens))
     assert shingles(tokens[:12]) <= shingles(tokens)
     assert set(band_keys(tokens[:30])) <= set(band_keys(tokens)) or len(tokens) <= 30
+
+
+def test_the_cnn_arabic_page_saved_twice_is_one_item() -> None:
+    import trafilatura
+
+    from monitor.core.urls import page_canonical_url
+    from tests.conftest import CORPUS
+
+    prints = []
+    for name in ("goose3__test_cnn_arabic.html", "np4k__arabic_article.html"):
+        page = (CORPUS / "articles" / name).read_text(encoding="utf-8")
+        text = trafilatura.extract(page) or ""
+        url = page_canonical_url(page, f"https://mirror.example/{name}")
+        prints.append(make_fingerprint(url, "", "", text))
+    a, b = prints
+    assert a.url_key == b.url_key is not None
+    assert a.text_hash == b.text_hash is not None
+    assert set(band_keys(a.words)) == set(band_keys(b.words))

@@ -130,3 +130,17 @@ def test_two_workers_racing_on_one_story_make_one_story(store: SqlStore, databas
     tb.join(10)
     assert result["a"] == result["b"] and len(result["a"]) == 1
     other.engine.dispose()
+
+
+def test_an_item_bridging_two_stories_merges_them(store: SqlStore) -> None:
+    """A teaser opened a story under the article's link; full copies elsewhere opened another;
+    the article itself (its link says one, its text the other) makes them one story."""
+    copies = syndicate(ARTICLE)
+    wire, trimmed, tracked = copies[0], copies[1], copies[3]
+    teaser_story = ingest(store, "outlet0", [item("teaser", tracked.url, "Brief", ARTICLE.paragraphs[0][:60] + " x")])
+    full_story = ingest(store, "outlet1", [item(trimmed.guid, trimmed.url, trimmed.title, trimmed.body)])
+    assert set(teaser_story.values()) != set(full_story.values())
+    bridged = ingest(store, "outlet2", [item(wire.guid, wire.url, wire.title, wire.body)])
+    (story,) = store.recent_stories(None, 10)
+    assert set(bridged.values()) == {story["id"]} == {min(*teaser_story.values(), *full_story.values())}
+    assert story["size"] == 3 and story["outlets"] == ["outlet0", "outlet1", "outlet2"]

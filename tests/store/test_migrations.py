@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.util.exc import CommandError
 
+from alembic import command
 from monitor.store import migrate
 from monitor.store.sql import make_engine
 

@@ -100,7 +100,9 @@ def test_purge_keeps_matched_items(store: SqlStore) -> None:
     store.sync_sources([("wire", "feed", "https://example.org/feed")], NOW)
     (src,) = store.source_states()
     with store.begin() as conn:
-        kept, gone = store.insert_new_items(conn, src.id, "wire", [item("kept"), item("gone")], NOW - timedelta(days=100))
+        kept, _gone = store.insert_new_items(
+            conn, src.id, "wire", [item("kept"), item("gone")], NOW - timedelta(days=100)
+        )
         store.insert_matches(conn, kept.id, [RuleHit("r", (Span("title", 0, 1, "t"),))], NOW)
     assert store.purge_unmatched(NOW - timedelta(days=90)) == 1
     assert [r["title"] for r in store.recent_items(None, None, 10)] == ["t"]

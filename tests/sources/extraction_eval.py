@@ -1,0 +1,183 @@
+"""Measure article extraction against the corpus gold text; ``python -m tests.sources.extraction_eval`` writes EXTRACTION.md.
+
+Token scores are bag-of-words precision, recall and F1 of the extracted text against the
+gold article text (case-folded ``\\w+`` tokens, multiset overlap), for every corpus page
+whose gold is a full text (ScrapingHub, fundus, Readability, newspaper4k).  goose3's gold
+is only the article's first sentence, so those pages are scored by recall of it alone.
+trafilatura's own evaluation pages carry segments instead (``with`` must be in the
+text, ``without`` must not): they are scored as the share of segments handled right.
+The whole page's text is scored too, as the baseline an extractor must beat: what
+rules would see with no extraction at all.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from monitor.core.extract import extract_article
+from monitor.core.items import html_to_text
+from tests.conftest import CORPUS
+
+ARTICLES = CORPUS / "articles"
+GOLD = ARTICLES / "gold"
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Score:
+    page: str
+    precision: float
+    recall: float
+    f1: float
+    page_precision: float  # the whole page's text, for comparison
+    method: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SegmentScore:
+    page: str
+    kept: float  # share of "with" segments found
+    dropped: float  # share of "without" segments absent
+    page_dropped: float
+
+
+def tokens(text: str) -> Counter[str]:
+    return Counter(t.casefold() for t in _TOKEN.findall(text))
+
+
+def prf(extracted: str, gold: str) -> tuple[float, float, float]:
+    got, want = tokens(extracted), tokens(gold)
+    overlap = sum((got & want).values())
+    p = overlap / max(sum(got.values()), 1)
+    r = overlap / max(sum(want.values()), 1)
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def gold_text(stem: str) -> str | None:
+    """The gold article text for a page, or ``None`` when its gold is segments (trafilatura)."""
+    if stem.startswith("fundus__"):
+        body = json.loads((GOLD / f"{stem}.json").read_text("utf-8"))["body"]
+        parts = list(body.get("summary", []))
+        for section in body.get("sections", []):
+            parts += section.get("headline", []) + section.get("paragraphs", [])
+        return "\n".join(parts)
+    if stem.startswith("shb__"):
+        return str(json.loads((GOLD / f"{stem}.json").read_text("utf-8"))["articleBody"])
+    if stem.startswith("moz__"):
+        return html_to_text((GOLD / f"{stem}.expected.html").read_text("utf-8"))
+    if stem.startswith("np4k__"):
+        return (GOLD / f"{stem}.txt").read_text("utf-8")
+    return None
+
+
+def page_html(path: Path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", "replace")
+
+
+prefixes: list[tuple[str, float]] = []  # goose3 pages: recall of the gold first sentence
+
+
+def evaluate() -> tuple[list[Score], list[SegmentScore]]:
+    scores: list[Score] = []
+    segments: list[SegmentScore] = []
+    prefixes.clear()
+    for path in sorted(ARTICLES.glob("*.html")):
+        stem = path.stem
+        html = page_html(path)
+        start = time.perf_counter()
+        extracted = extract_article(html)
+        seconds = time.perf_counter() - start
+        whole = html_to_text(html)
+        gold = gold_text(stem)
+        if stem.startswith("goose3__"):
+            prefix = str(json.loads((GOLD / f"{stem}.json").read_text("utf-8"))["expected"]["cleaned_text"])
+            prefixes.append((stem, prf(extracted.text, prefix)[1]))
+            continue
+        if gold is not None:
+            p, r, f = prf(extracted.text, gold)
+            scores.append(Score(stem, p, r, f, prf(whole, gold)[0], extracted.method, seconds))
+            continue
+        data = json.loads((GOLD / f"{stem}.json").read_text("utf-8"))
+        with_, without = data.get("with", []), data.get("without", [])
+        norm_text = " ".join(extracted.text.split())
+        norm_page = " ".join(whole.split())
+        kept = sum(" ".join(s.split()) in norm_text for s in with_) / max(len(with_), 1)
+        dropped = sum(" ".join(s.split()) not in norm_text for s in without) / max(len(without), 1)
+        page_dropped = sum(" ".join(s.split()) not in norm_page for s in without) / max(len(without), 1)
+        segments.append(SegmentScore(stem, kept, dropped, page_dropped))
+    return scores, segments
+
+
+def report(scores: list[Score], segments: list[SegmentScore]) -> str:
+    def mean(values: list[float]) -> float:
+        return statistics.fmean(values) if values else 0.0
+
+    lines = [
+        "# Article extraction, measured against the corpus gold text",
+        "",
+        "Generated by `python -m tests.sources.extraction_eval` (monitor/core/extract.py:",
+        "trafilatura with `include_comments=False`, falling back to its baseline and then a",
+        "paragraph-density heuristic). Token scores: bag-of-words precision/recall/F1 of the",
+        "extracted text against the gold article text. \"Page P\" is the precision of the whole",
+        "page's text (no extraction): how much of what rules would otherwise see is not article.",
+        "",
+        f"**{len(scores)} pages with full gold text: precision {mean([s.precision for s in scores]):.3f}, "
+        f"recall {mean([s.recall for s in scores]):.3f}, F1 {mean([s.f1 for s in scores]):.3f} (mean); "
+        f"median F1 {statistics.median([s.f1 for s in scores]):.3f}; whole-page precision "
+        f"{mean([s.page_precision for s in scores]):.3f}.**",
+        "",
+        f"**{len(segments)} trafilatura evaluation pages (segments): {mean([s.kept for s in segments]):.3f} of the "
+        f"segments that belong to the article kept, {mean([s.dropped for s in segments]):.3f} of the boilerplate "
+        f"segments left out (whole page: {mean([s.page_dropped for s in segments]):.3f}).**",
+        "",
+        f"**{len(prefixes)} goose3 pages (gold is the first sentence only): recall "
+        f"{mean([r for _, r in prefixes]):.3f}.**",
+        "",
+        f"Time: {sum(s.seconds for s in scores):.1f} s for {len(scores)} pages "
+        f"({len(scores) / max(sum(s.seconds for s in scores), 1e-9):.0f} pages/s, one core).",
+        "",
+        "By gold source:",
+        "",
+        "| source | pages | precision | recall | F1 |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    groups: dict[str, list[Score]] = {}
+    for s in scores:
+        groups.setdefault(s.page.split("__")[0], []).append(s)
+    for name, group in sorted(groups.items()):
+        lines.append(
+            f"| {name} | {len(group)} | {mean([s.precision for s in group]):.3f} | "
+            f"{mean([s.recall for s in group]):.3f} | {mean([s.f1 for s in group]):.3f} |"
+        )
+    lines += ["", "Per page:", "", "| page | method | precision | recall | F1 | page P |", "|---|---|---:|---:|---:|---:|"]
+    for s in scores:
+        lines.append(f"| {s.page} | {s.method} | {s.precision:.3f} | {s.recall:.3f} | {s.f1:.3f} | {s.page_precision:.3f} |")
+    lines += ["", "| page (segments) | kept | dropped | page dropped |", "|---|---:|---:|---:|"]
+    for g in segments:
+        lines.append(f"| {g.page} | {g.kept:.2f} | {g.dropped:.2f} | {g.page_dropped:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    scores, segments = evaluate()
+    text = report(scores, segments)
+    out = Path(__file__).with_name("EXTRACTION.md")
+    out.write_text(text, encoding="utf-8")
+    sys.stdout.write(text[: text.index("By gold source")])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
