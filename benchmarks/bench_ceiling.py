@@ -74,7 +74,8 @@ def measure(
         str(work / "paths.txt"),
     ]
     out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
-    rps = float(_RPS.search(out).group(1)) if _RPS.search(out) else float("nan")
+    found = _RPS.search(out)
+    rps = float(found.group(1)) if found else float("nan")
     tps = _TPS.search(out)
     mb_s = float(tps.group(1)) * _UNITS.get(tps.group(2), 1.0) if tps else float("nan")
     non = _NON2XX.search(out)

@@ -184,7 +184,11 @@ def run(
     )
     stderr = (run_dir / "daemon.stderr").open("w", encoding="utf-8")
     daemon = subprocess.Popen(
-        wirewatch_argv(config, f"sqlite:///{db}", "run"), stdout=stderr, stderr=stderr, env=wirewatch_env(tree), cwd=tree
+        wirewatch_argv(config, f"sqlite:///{db}", "run"),
+        stdout=stderr,
+        stderr=stderr,
+        env=wirewatch_env(tree),
+        cwd=tree,
     )
     samples: list[Sample] = []
     try:
@@ -216,7 +220,9 @@ def run(
         log_lines = read_access_log(nginx.access_log)
         for token, (feed, t_appear) in appeared.items():
             path = f"/{tag}{gen_web.feed_path(feed)}"
-            fetched = next((ln.time for ln in log_lines if ln.path == path and ln.status == 200 and ln.time >= t_appear), None)
+            fetched = next(
+                (ln.time for ln in log_lines if ln.path == path and ln.status == 200 and ln.time >= t_appear), None
+            )
             samples.append(
                 Sample(token, feed, t_appear, fetched, collector.arrivals.get(token), watcher.arrivals.get(token))
             )
@@ -259,4 +265,11 @@ def summarise(interval: str, samples: list[Sample], returncode: int | None) -> d
 
 
 def _sample_dict(s: Sample) -> dict[str, Any]:
-    return {"token": s.token, "feed": s.feed, "appeared": s.appeared, "fetched": s.fetched, "email": s.email, "webhook": s.webhook}
+    return {
+        "token": s.token,
+        "feed": s.feed,
+        "appeared": s.appeared,
+        "fetched": s.fetched,
+        "email": s.email,
+        "webhook": s.webhook,
+    }

@@ -18,7 +18,7 @@ import json
 import random
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,9 @@ TOPIC_RULES = [
 ]
 
 
-def make_rules(count: int, words: dict[str, Sequence[str]], seed: int = 7) -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
+def make_rules(
+    count: int, words: Mapping[str, Sequence[str]], seed: int = 7
+) -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
     """``count`` rules (the topic's four first) and the terms they use.
 
     Each generated concept has one alias per language, each a three-word phrase of that
@@ -79,7 +81,9 @@ def make_documents(count: int, seed: int = 1) -> list[tuple[str, str, str]]:
 # --------------------------------------------------------------------------- child
 
 
-def _timed_loop(docs: Sequence[tuple[str, str, str]], fn: Callable[[tuple[str, str, str]], int], limit: float) -> dict[str, float]:
+def _timed_loop(
+    docs: Sequence[tuple[str, str, str]], fn: Callable[[tuple[str, str, str]], int], limit: float
+) -> dict[str, float]:
     done = hits = size = 0
     start = time.perf_counter()
     for doc in docs:
@@ -106,7 +110,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     from monitor.core.models import Document
     from monitor.core.rules import make_matcher
 
-    docs = [tuple(d) for d in spec["docs"]]
+    docs: list[tuple[str, str, str]] = [(d[0], d[1], d[2]) for d in spec["docs"]]
     limit = float(spec["time_limit"])
     out: dict[str, Any] = {}
     for count, payload in spec["rule_sets"].items():
@@ -118,13 +122,21 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         # Warm the per-token caches the way a long-running daemon has them warm.
         for d in docs[:50]:
             matcher.match(Document(d[0], d[1], d[2]))
-        ours = _timed_loop(docs, lambda d: len(matcher.match(Document(d[0], d[1], d[2]))), limit)
+
+        def run_matcher(d: tuple[str, str, str], m: Any = matcher) -> int:
+            return len(m.match(Document(d[0], d[1], d[2])))
+
+        ours = _timed_loop(docs, run_matcher, limit)
 
         aliases = sorted({a for t in terms.values() for a in t}, key=len, reverse=True)
         t0 = time.perf_counter()
         pattern = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(a) for a in aliases) + r")(?!\w)", re.IGNORECASE)
         re_compile_s = time.perf_counter() - t0
-        baseline = _timed_loop(docs, lambda d: len(pattern.findall(d[0])) + len(pattern.findall(d[1])), limit)
+
+        def run_re(d: tuple[str, str, str], p: re.Pattern[str] = pattern) -> int:
+            return len(p.findall(d[0])) + len(p.findall(d[1]))
+
+        baseline = _timed_loop(docs, run_re, limit)
         out[count] = {
             "rules": len(rules),
             "aliases": len(aliases),
@@ -145,7 +157,13 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(
-    tree: Path, work: Path, counts: Sequence[int], docs: int, time_limit: float, python: Path, log: Callable[[str], None]
+    tree: Path,
+    work: Path,
+    counts: Sequence[int],
+    docs: int,
+    time_limit: float,
+    python: Path,
+    log: Callable[[str], None],
 ) -> dict[str, Any]:
     """Measure every rule count in one child process running the code in ``tree``."""
     import subprocess

@@ -122,7 +122,14 @@ def _count(db: Path, table: str) -> int:
 
 
 def _record(
-    tool: str, params: gen_web.WebParams, scenario: str, rep: int, run: ProcessRun, new: int, req: Counter[str], note: str = ""
+    tool: str,
+    params: gen_web.WebParams,
+    scenario: str,
+    rep: int,
+    run: ProcessRun,
+    new: int,
+    req: Counter[str],
+    note: str = "",
 ) -> PollRecord:
     return PollRecord(
         tool=tool,
@@ -176,7 +183,7 @@ def poll_wirewatch(
         if run.returncode != 0 and not run.timed_out:
             ctx.log(f"  {tool} {scenario}: exit {run.returncode}: {run.stderr.strip().splitlines()[-1:]}")
         rec = _record(tool, params, scenario, rep, run, new, _requests(ctx, _prefix(params)), summary)
-        ctx.log(f"  {tool:24} {scenario:5} {rec.wall:7.2f}s cpu {rec.cpu:7.2f}s rss {rec.rss_mib:5.0f}MiB new {new:6} {summary}")
+        ctx.log(f"  {_brief(rec)} {summary}")
         records.append(rec)
     gen_web.reset(root, params)
     return records
@@ -189,7 +196,9 @@ def poll_reader(ctx: PollContext, root: Path, params: gen_web.WebParams, rep: in
     for p in run_dir.glob("reader.sqlite*"):
         p.unlink()
     urls_file = run_dir / "urls.txt"
-    urls_file.write_text("\n".join(params.base_url + gen_web.feed_path(f) for f in range(params.feeds)), encoding="utf-8")
+    urls_file.write_text(
+        "\n".join(params.base_url + gen_web.feed_path(f) for f in range(params.feeds)), encoding="utf-8"
+    )
     driver = str(HERE / "reader_driver.py")
     add = run_measured([str(READER_PYTHON), driver, str(db), str(urls_file), "add"])
     if add.returncode != 0:
@@ -203,11 +212,11 @@ def poll_reader(ctx: PollContext, root: Path, params: gen_web.WebParams, rep: in
         argv = [str(READER_PYTHON), driver, str(db), str(urls_file), "update", "--workers", str(ctx.reader_workers)]
         run = run_measured(argv, time_limit=ctx.time_limit)
         result = _last_json(run.stdout)
-        new = int(result.get("new", 0)) if result else _count(db, "entries")
+        new = int(str(result.get("new", 0))) if result else _count(db, "entries")
         if run.returncode != 0 and not run.timed_out:
             ctx.log(f"  reader {scenario}: exit {run.returncode}: {run.stderr[-500:]}")
         rec = _record("reader", params, scenario, rep, run, new, _requests(ctx, _prefix(params)), json.dumps(result))
-        ctx.log(f"  {'reader':24} {scenario:5} {rec.wall:7.2f}s cpu {rec.cpu:7.2f}s rss {rec.rss_mib:5.0f}MiB new {new:6}")
+        ctx.log(f"  {_brief(rec)}")
         records.append(rec)
     gen_web.reset(root, params)
     return records
@@ -219,7 +228,9 @@ def poll_feedparser(ctx: PollContext, root: Path, params: gen_web.WebParams, rep
     state = run_dir / "state.json"
     state.unlink(missing_ok=True)
     urls_file = run_dir / "urls.txt"
-    urls_file.write_text("\n".join(params.base_url + gen_web.feed_path(f) for f in range(params.feeds)), encoding="utf-8")
+    urls_file.write_text(
+        "\n".join(params.base_url + gen_web.feed_path(f) for f in range(params.feeds)), encoding="utf-8"
+    )
     records = []
     gen_web.reset(root, params)
     for scenario in SCENARIOS:
@@ -230,12 +241,21 @@ def poll_feedparser(ctx: PollContext, root: Path, params: gen_web.WebParams, rep
         run = run_measured(argv, time_limit=ctx.time_limit, cwd=ROOT)
         result = _last_json(run.stdout)
         # A plain loop has no store: every entry of a changed feed is "new" to it.
-        new = int(result.get("entries", 0)) if result else 0
-        rec = _record("feedparser loop", params, scenario, rep, run, new, _requests(ctx, _prefix(params)), json.dumps(result))
-        ctx.log(f"  {'feedparser loop':24} {scenario:5} {rec.wall:7.2f}s cpu {rec.cpu:7.2f}s rss {rec.rss_mib:5.0f}MiB new {new:6}")
+        new = int(str(result.get("entries", 0))) if result else 0
+        rec = _record(
+            "feedparser loop", params, scenario, rep, run, new, _requests(ctx, _prefix(params)), json.dumps(result)
+        )
+        ctx.log(f"  {_brief(rec)}")
         records.append(rec)
     gen_web.reset(root, params)
     return records
+
+
+def _brief(rec: PollRecord) -> str:
+    return (
+        f"{rec.tool:24} {rec.scenario:5} {rec.wall:7.2f}s cpu {rec.cpu:7.2f}s rss {rec.rss_mib:5.0f}MiB "
+        f"new {rec.new_items:6}"
+    )
 
 
 def _last_json(text: str) -> dict[str, object]:

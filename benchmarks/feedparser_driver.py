@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import feedparser  # type: ignore[import-untyped]
+import feedparser
 
 
 def poll(url: str, state: dict[str, Any]) -> tuple[int, int]:

@@ -28,7 +28,7 @@ import os
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -41,9 +41,14 @@ STORY = 0.06
 MENTION = 0.14
 GENERATOR_VERSION = 1
 
+
+def _vocab(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
 # Ordinary news vocabulary, enough to make texts of realistic length and token variety.
 WORDS = {
-    "en": (
+    "en": _vocab(
         "government minister officials said on Monday that the talks would continue after a week of "
         "negotiations in the capital while analysts warned markets about rising prices and energy costs "
         "the parliament approved a budget for schools hospitals roads and defence spending across the region "
@@ -52,8 +57,8 @@ WORDS = {
         "investors expect the central bank to hold interest rates steady despite inflation and weak growth "
         "the company reported higher profits from exports of chips cars ships and steel to Asian buyers "
         "police opened an investigation into the fire which destroyed a warehouse near the harbour overnight"
-    ).split(),
-    "ar": (
+    ),
+    "ar": _vocab(
         "قال وزير الخارجية في مؤتمر صحفي إن المحادثات ستستمر بعد أسبوع من المفاوضات في العاصمة بينما "
         "حذر المحللون من ارتفاع الأسعار وتكاليف الطاقة وأقر البرلمان ميزانية للمدارس والمستشفيات والطرق "
         "والدفاع في أنحاء المنطقة وأضاف المتحدث أن الاتفاق يشمل التجارة والشحن والموانئ والحبوب والوقود "
@@ -61,8 +66,8 @@ WORDS = {
         "ويتوقع المستثمرون أن يبقي البنك المركزي أسعار الفائدة دون تغيير رغم التضخم وضعف النمو وأعلنت "
         "الشركة أرباحا أعلى من صادرات الرقائق والسيارات والسفن والصلب إلى المشترين في آسيا وفتحت الشرطة "
         "تحقيقا في الحريق الذي دمر مستودعا قرب الميناء خلال الليل"
-    ).split(),
-    "ru": (
+    ),
+    "ru": _vocab(
         "министр иностранных дел заявил в понедельник что переговоры продолжатся после недели консультаций "
         "в столице тогда как аналитики предупредили о росте цен и расходов на энергию парламент утвердил "
         "бюджет для школ больниц дорог и обороны по всему региону представитель ведомства сообщил журналистам "
@@ -71,8 +76,8 @@ WORDS = {
         "что центральный банк сохранит ключевую ставку несмотря на инфляцию и слабый рост компания сообщила "
         "о росте прибыли от экспорта микросхем автомобилей судов и стали покупателям в Азии полиция начала "
         "расследование пожара который ночью уничтожил склад возле гавани"
-    ).split(),
-    "ko": (
+    ),
+    "ko": _vocab(
         "외교부 장관은 월요일 기자회견에서 수도에서 일주일간의 협상 이후에도 회담이 계속될 것이라고 "
         "말했다 분석가들은 물가와 에너지 비용 상승을 경고했고 국회는 학교 병원 도로 국방 예산을 "
         "승인했다 대변인은 합의가 무역 해운 항만 곡물 연료 기술을 포함한다고 기자들에게 밝혔다 "
@@ -80,7 +85,7 @@ WORDS = {
         "중앙은행이 물가 상승과 성장 둔화에도 기준금리를 동결할 것으로 예상한다 회사는 아시아 "
         "구매자들에게 반도체 자동차 선박 철강 수출이 늘어 이익이 증가했다고 발표했다 경찰은 밤사이 "
         "항구 근처 창고를 태운 화재에 대해 수사에 착수했다"
-    ).split(),
+    ),
 }
 
 # The benchmark's topic, in each language, in the forms that really appear in text
@@ -341,7 +346,9 @@ def render_article(params: WebParams, item: FeedItem) -> bytes:
         headline = " ".join(_sentence(rng, code)[:-1].split()[:8])
         if rng.random() < 0.1:
             headline += " " + rng.choice(TOPIC[code]["putin"])
-        most_read.append(f'<li><a href="{article_path(item.feed, max(0, item.number - 1 - k))}">{_e(headline)}</a></li>')
+        most_read.append(
+            f'<li><a href="{article_path(item.feed, max(0, item.number - 1 - k))}">{_e(headline)}</a></li>'
+        )
     body = "".join(f"<p>{_e(p)}</p>\n" for p in item.paragraphs)
     page = (
         f'<!doctype html>\n<html lang="{code}"{direction}><head><meta charset="utf-8">'
@@ -349,7 +356,7 @@ def render_article(params: WebParams, item: FeedItem) -> bytes:
         f'<link rel="canonical" href="{params.base_url}{article_path(item.feed, item.number)}">'
         f'<meta property="og:title" content="{_e(item.title)}">'
         f'<meta name="article:published_time" content="{item.published.isoformat()}">'
-        '<style>body{font-family:sans-serif;max-width:50em;margin:auto}nav li{display:inline;margin:0 .5em}</style>'
+        "<style>body{font-family:sans-serif;max-width:50em;margin:auto}nav li{display:inline;margin:0 .5em}</style>"
         f'</head><body><header><a href="/">Bench News {item.feed}</a><nav><ul>{nav}</ul></nav></header>\n'
         f'<main><article><h1>{_e(item.title)}</h1><time datetime="{item.published.isoformat()}">'
         f"{item.published:%Y-%m-%d %H:%M}</time>\n{body}</article>\n"

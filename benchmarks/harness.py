@@ -168,7 +168,14 @@ def write_config(
             if rules is None or rule in rules:
                 lines += ["[[rules]]", f'name = "{rule}"', f"query = '{query}'", f"notify = [{names}]", ""]
         for s in subscribers:
-            lines += ["[[subscribers]]", f'name = "{s.name}"', f'urls = ["{s.url}"]', 'timezone = "UTC"', "max_per_hour = 100000", ""]
+            lines += [
+                "[[subscribers]]",
+                f'name = "{s.name}"',
+                f'urls = ["{s.url}"]',
+                'timezone = "UTC"',
+                "max_per_hour = 100000",
+                "",
+            ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -15,7 +15,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _FRAME = re.compile(r"^(?P<func>.+?) \((?P<file>[^:()]+)(?::\d+)?\)$")
-IDLE = ("select (", "epoll", "poll (", "wait (", "_wait_for_tstate_lock", "acquire (", "sleep (", "get (queue", "recv (")
+# Leaf frames of a thread that waits rather than works.  With ``--native`` the C frames show
+# waits Python cannot: SQLite's busy handler (usleep), the GIL (pthread_cond_timedwait).
+IDLE = (
+    "select (",
+    "epoll",
+    "poll (",
+    "wait (",
+    "_wait_for_tstate_lock",
+    "acquire (",
+    "sleep (",
+    "get (queue",
+    "recv (",
+    "nanosleep",
+    "usleep",
+    "pthread_cond_timedwait",
+    "pthread_cond_wait",
+    "epoll_wait",
+    "futex",
+)
+
+
+def is_idle(stack: tuple[str, ...]) -> bool:
+    """A waiting thread: an idle frame among the last three (native leaves are often bare addresses)."""
+    return any(any(i in f for i in IDLE) for f in stack[-3:]) or "PyThread_acquire_lock_timed" in ";".join(stack[-4:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +50,11 @@ class Profile:
         return sum(self.stacks.values())
 
     def busy(self) -> Counter[tuple[str, ...]]:
-        return Counter({s: n for s, n in self.stacks.items() if not s or not any(i in s[-1] for i in IDLE)})
+        return Counter({s: n for s, n in self.stacks.items() if s and not is_idle(s)})
+
+    def waiting(self, needle: str) -> int:
+        """Samples idle (per :data:`IDLE`) with ``needle`` somewhere in the stack."""
+        return sum(n for s, n in self.stacks.items() if s and is_idle(s) and any(needle in f for f in s))
 
 
 def load(path: Path) -> Profile:
@@ -96,6 +123,36 @@ def inclusive(profile: Profile, n: int = 25, *, under: str = "") -> list[tuple[s
     return [(name, count / total) for name, count in funcs.most_common(n)]
 
 
+def by_innermost(
+    profile: Profile, markers: Sequence[str] = ("(monitor/", "(crawler/"), n: int = 15
+) -> list[tuple[str, float]]:
+    """Busy samples charged to the innermost frame of our own code (library time included)."""
+    busy = profile.busy()
+    total = sum(busy.values()) or 1
+    funcs: Counter[str] = Counter()
+    for stack, count in busy.items():
+        ours = [f for f in stack if any(m in f for m in markers)]
+        funcs[_short(ours[-1]).split(" (")[0] if ours else "(library only)"] += count
+    return [(name, count / total) for name, count in funcs.most_common(n)]
+
+
+def thread_seconds(profile: Profile, needle: str, rate: float) -> float:
+    """Thread-seconds spent waiting with ``needle`` in the stack (e.g. ``usleep``: SQLite's busy handler)."""
+    return profile.waiting(needle) / rate
+
+
+def gil_wait_seconds(profile: Profile, rate: float) -> float:
+    """Thread-seconds waiting for the GIL: a condition wait that is not a lock, a queue or the event loop."""
+    n = 0
+    for stack, count in profile.stacks.items():
+        tail = ";".join(stack[-4:])
+        if "pthread_cond" in tail and not any(
+            x in tail for x in ("PyThread_acquire_lock", "epoll", "select", "usleep")
+        ):
+            n += count
+    return n / rate
+
+
 # The stages of a wirewatch poll, by the frames that identify them (first match wins).
 WIREWATCH_STAGES: dict[str, tuple[str, ...]] = {
     "start-up (imports, config, migrations)": ("_find_and_load", "alembic", "load_config", "make_app"),
@@ -123,6 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {share:6.1%}  {name}")
     print("hottest (self):")
     for name, share in hottest(prof):
+        print(f"  {share:6.1%}  {name}")
+    print("innermost wirewatch frame:")
+    for name, share in by_innermost(prof):
         print(f"  {share:6.1%}  {name}")
     print("inclusive:")
     for name, share in inclusive(prof, 40, under=args.under):

@@ -44,7 +44,9 @@ def poll_medians(records: list[dict[str, Any]]) -> dict[tuple[str, int, int, str
         }
         med["runs"] = len(rows)
         med["timed_out"] = float(any(r["timed_out"] for r in rows))
-        med["spread"] = (max(r["wall"] for r in rows) - min(r["wall"] for r in rows)) / med["wall"] if med["wall"] else 0
+        med["spread"] = (
+            (max(r["wall"] for r in rows) - min(r["wall"] for r in rows)) / med["wall"] if med["wall"] else 0
+        )
         out[key] = med
     return out
 
@@ -53,7 +55,9 @@ def nginx_busy(med: dict[str, float], ceiling: dict[str, Any] | None) -> float:
     if not ceiling or not med["wall"]:
         return float("nan")
     rate = {k: float(ceiling[k]["requests_per_s"]) for k in ("feed_200", "feed_304", "article_200")}
-    seconds = med["feed_200"] / rate["feed_200"] + med["feed_304"] / rate["feed_304"] + med["articles"] / rate["article_200"]
+    seconds = (
+        med["feed_200"] / rate["feed_200"] + med["feed_304"] / rate["feed_304"] + med["articles"] / rate["article_200"]
+    )
     return seconds / med["wall"]
 
 
@@ -68,7 +72,7 @@ def poll_section(results: dict[str, Any]) -> list[str]:
         "wirewatch: `run --once`, SQLite, concurrency 64, per_host 64 (every feed is on 127.0.0.1), host_delay 0, "
         "robots off, three rules, a webhook subscriber.  reader: `update_feeds(scheduled=False, workers="
         "1)`.  feedparser loop: `feedparser.parse(url, etag=, modified=)` one feed after another, no store.  "
-        "Wall, CPU and RSS include process start-up.  For the plain loop \"items\" are entries parsed (it has no "
+        'Wall, CPU and RSS include process start-up.  For the plain loop "items" are entries parsed (it has no '
         "store to tell new from old)."
     )
     lines.append("")
@@ -78,8 +82,11 @@ def poll_section(results: dict[str, Any]) -> list[str]:
         lines += [
             f"### {feeds:,} feeds × {items} items (median of {runs} run{'s' if runs > 1 else ''})",
             "",
-            "| tool | poll | wall s | feeds/s | new items/s | CPU s / 1k items | peak RSS MiB | feed 200 / 304 / pages "
-            "| × reader | nginx busy |",
+            (
+                "| tool | poll | wall s | feeds/s | new items/s | CPU s / 1k items | peak RSS MiB "
+                "| feed 200 / 304 / pages "
+                "| × reader | nginx busy |"
+            ),
             "|---|---|---:|---:|---:|---:|---:|---|---:|---:|",
         ]
         tools = sorted({k[0] for k in med if k[1] == feeds}, key=_tool_order)
@@ -119,13 +126,19 @@ def ceiling_section(results: dict[str, Any]) -> list[str]:
     lines = [
         "## Ceiling: nginx on loopback",
         "",
-        f"`wrk -t1 -c{c['connections']} -d{c['seconds']}s` with a Lua script rotating over every URL of the kind "
-        "(one nginx worker, keep-alive, access log on, as in every other run).",
+        (
+            f"`wrk -t1 -c{c['connections']} -d{c['seconds']}s` with a Lua script rotating over every URL of the kind "
+            "(one nginx worker, keep-alive, access log on, as in every other run)."
+        ),
         "",
         "| requests | req/s | MB/s |",
         "|---|---:|---:|",
     ]
-    for key, label in (("feed_200", "feed documents, 200"), ("feed_304", "feeds with If-None-Match, 304"), ("article_200", "article pages, 200")):
+    for key, label in (
+        ("feed_200", "feed documents, 200"),
+        ("feed_304", "feeds with If-None-Match, 304"),
+        ("article_200", "article pages, 200"),
+    ):
         lines.append(f"| {label} | {_fmt(c[key]['requests_per_s'])} | {_fmt(c[key]['mb_per_s'], 1)} |")
     return [*lines, ""]
 
@@ -137,13 +150,17 @@ def latency_section(results: dict[str, Any]) -> list[str]:
     lines = [
         "## Latency: item appears in a feed → alert arrives",
         "",
-        "The daemon (`wirewatch run`) polls 20 feeds; one new matching item appears in each at a random moment; "
-        "arrival is timed at a local aiosmtpd server and a webhook receiver (Apprise `mailto://` and `json://`). "
-        "*Wait for poll* is appear → nginx served the changed feed; *pipeline* is that fetch → arrival. "
-        "`adaptive = false` so the interval is the one configured.",
+        (
+            "The daemon (`wirewatch run`) polls 20 feeds; one new matching item appears in each at a random moment; "
+            "arrival is timed at a local aiosmtpd server and a webhook receiver (Apprise `mailto://` and `json://`). "
+            "*Wait for poll* is appear → nginx served the changed feed; *pipeline* is that fetch → arrival. "
+            "`adaptive = false` so the interval is the one configured."
+        ),
         "",
-        "| interval | items | email p50 / p95 s | webhook p50 / p95 s | wait for poll p50 / p95 s | "
-        "pipeline (webhook) p50 / p95 s | pipeline (email) p50 / p95 s |",
+        (
+            "| interval | items | email p50 / p95 s | webhook p50 / p95 s | wait for poll p50 / p95 s | "
+            "pipeline (webhook) p50 / p95 s | pipeline (email) p50 / p95 s |"
+        ),
         "|---|---:|---|---|---|---|---|",
     ]
     for r in rows:
@@ -165,12 +182,17 @@ def matching_section(results: dict[str, Any]) -> list[str]:
     lines = [
         "## Matching: `make_matcher` rules vs one `re` alternation",
         "",
-        "Generated articles (title + full text, en/ar/ru/ko in turn); rules: the topic's four, then generated "
-        "concepts (one three-word alias per language) in AND / title: OR / NEAR/8 / AND NOT shapes. "
-        "The `re` baseline only finds alias occurrences (word boundaries by look-around, IGNORECASE): no boolean "
-        "evaluation, no inflected forms.  MB = UTF-8 bytes of title + body.",
+        (
+            "Generated articles (title + full text, en/ar/ru/ko in turn); rules: the topic's four, then generated "
+            "concepts (one three-word alias per language) in AND / title: OR / NEAR/8 / AND NOT shapes. "
+            "The `re` baseline only finds alias occurrences (word boundaries by look-around, IGNORECASE): no boolean "
+            "evaluation, no inflected forms.  MB = UTF-8 bytes of title + body."
+        ),
         "",
-        "| rules | aliases | compile s | matcher MB/s | re compile s | re MB/s | matcher ÷ re | rules fired / doc | docs covered |",
+        (
+            "| rules | aliases | compile s | matcher MB/s | re compile s | re MB/s | matcher ÷ re | rules fired / doc "
+            "| docs covered |"
+        ),
         "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for _key, r in sorted(m.items(), key=lambda kv: int(kv[0])):
@@ -191,8 +213,10 @@ def profile_section(results: dict[str, Any]) -> list[str]:
     lines = [
         "## Where wirewatch's time goes (py-spy, all threads, busy samples)",
         "",
-        "A sample counts for the first stage its stack passes through, in the order listed "
-        "(see `profiles.WIREWATCH_STAGES`); profiled runs are slower than measured ones.",
+        (
+            "A sample counts for the first stage its stack passes through, in the order listed "
+            "(see `profiles.WIREWATCH_STAGES`); profiled runs are slower than measured ones."
+        ),
         "",
     ]
     keys = list(prof)
@@ -202,9 +226,21 @@ def profile_section(results: dict[str, Any]) -> list[str]:
     for stage in stages:
         lines.append(f"| {stage} | " + " | ".join(f"{prof[k]['stages'].get(stage, 0):.0%}" for k in keys) + " |")
     lines.append("")
+    lines.append("")
+    lines.append("Busy samples by the innermost wirewatch function on the stack (library time charged to its caller):")
+    lines.append("")
     for k in keys:
-        hot = ", ".join(f"`{name}` {share:.0%}" for name, share in prof[k]["hottest"][:8])
-        lines.append(f"- hottest functions (self), {k}: {hot}")
+        ours = ", ".join(f"`{name}` {share:.0%}" for name, share in prof[k].get("ours", [])[:10] if share >= 0.01)
+        lines.append(f"- {k}: {ours}")
+    lines.append("")
+    for k in keys:
+        p = prof[k]
+        if "sqlite_lock_wait_s" in p:
+            lines.append(
+                f"- {k}: profiled wall {p['wall']:.1f} s; threads asleep in SQLite's busy handler (write lock held by "
+                f"another ingest thread) {p['sqlite_lock_wait_s']:.1f} thread-s; "
+                f"waiting for the GIL {p['gil_wait_s']:.1f} thread-s"
+            )
     return [*lines, ""]
 
 
@@ -229,13 +265,18 @@ def header(results: dict[str, Any]) -> list[str]:
     versions = ", ".join(f"{k} {v}" for k, v in results.get("versions", {}).items())
     load = ", ".join(f"{x:.2f}" for x in m.get("load_at_start", ()))
     return [
-        f"Run {results['started']} on {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}; "
-        f"code: {results['commit']}; load average at start {load}; run took {results.get('seconds', 0) / 60:.1f} min.",
+        (
+            f"Run {results['started']} on {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}; "
+            f"code: {results['commit']}; load average at start {load}; "
+            f"run took {results.get('seconds', 0) / 60:.1f} min."
+        ),
         "",
         f"Versions: {versions}.",
         "",
-        f"`[fetch]` extras this tree accepted: `{results.get('fetch_extra')}` "
-        "(full_text_max applies to the full-text runs only).",
+        (
+            f"`[fetch]` extras this tree accepted: `{results.get('fetch_extra')}` "
+            "(full_text_max applies to the full-text runs only)."
+        ),
         "",
     ]
 

@@ -27,7 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import bench_ceiling, bench_latency, bench_matching, bench_poll, gen_web, profiles, report
-from benchmarks.harness import Subscriber, run_measured, supported_fetch_keys, wirewatch_argv, wirewatch_env, write_config
+from benchmarks.harness import (
+    Subscriber,
+    run_measured,
+    supported_fetch_keys,
+    wirewatch_argv,
+    wirewatch_env,
+    write_config,
+)
 from benchmarks.tools import (
     PROJECT_PYTHON,
     PY_SPY,
@@ -44,6 +51,7 @@ from benchmarks.tools import (
 from tests.servers import WebhookReceiver
 
 HERE = Path(__file__).resolve().parent
+PROFILE_RATE = 25
 PARTS = ("ceiling", "poll", "latency", "matching", "profile", "dedupe")
 
 
@@ -78,18 +86,25 @@ def machine() -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="wirewatch benchmarks: one command, results in benchmarks/RESULTS.md")
-    p.add_argument("--quick", action="store_true", help="small smoke run; results go to benchmarks/work/RESULTS-quick.md")
+    p.add_argument(
+        "--quick", action="store_true", help="small smoke run; results go to benchmarks/work/RESULTS-quick.md"
+    )
     p.add_argument("--only", nargs="+", choices=PARTS, help="run only these parts")
     p.add_argument("--skip", nargs="+", choices=PARTS, default=[], help="skip these parts")
     p.add_argument(
         "--tree",
         default="working",
-        help="code to measure: 'working' (this working tree, as it is) or a git ref such as HEAD (a read-only snapshot)",
+        help="code to measure: 'working' (this working tree as it is) or a git ref such as HEAD (a read-only snapshot)",
     )
     p.add_argument("--scales", nargs="+", help="FEEDSxITEMS, e.g. 1000x30 10000x10")
     p.add_argument("--repeat", type=int, help="rounds at the first scale (later scales get one round)")
     p.add_argument("--port", type=int, default=18931, help="nginx port on 127.0.0.1 (a free one if taken)")
     p.add_argument("--time-limit", type=float, default=420.0, help="seconds before a poll run is stopped")
+    p.add_argument(
+        "--run-dedupe",
+        action="store_true",
+        help="run benchmarks/dedupe_bench.py (it appends to results/dedupe.md); by default only include that file",
+    )
     p.add_argument("--out", type=Path, help="where the Markdown goes (default RESULTS.md, or work/RESULTS-quick.md)")
     args = p.parse_args(argv)
 
@@ -106,14 +121,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     wrk_binary()
     ensure_reader()
     if args.tree == "working":
-        tree, commit = ROOT, "working tree at " + _git("rev-parse", "--short", "HEAD") + (" + changes" if _dirty() else "")
+        tree, commit = (
+            ROOT,
+            "working tree at " + _git("rev-parse", "--short", "HEAD") + (" + changes" if _dirty() else ""),
+        )
     else:
         tree, sha = snapshot_tree(args.tree)
         commit = sha[:12]
     log(f"measuring {commit} ({tree})")
-    fetch_extra = supported_fetch_keys(
-        tree, {"full_text_max": 30, "adaptive": False, "min_interval": "1s"}, work
-    )
+    fetch_extra = supported_fetch_keys(tree, {"full_text_max": 30, "adaptive": False, "min_interval": "1s"}, work)
     log(f"[fetch] extras accepted by this tree: {fetch_extra}")
 
     results: dict[str, Any] = {
@@ -164,10 +180,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             for index, (feeds, items) in enumerate(scales):
                 # Full text at 10,000 feeds would be 100,000 article pages (over 10 minutes):
                 # the large scale compares the feed work only, as reader and feedparser do it.
-                tools = ("wirewatch", "wirewatch-feeds", "reader", "feedparser") if index == 0 else (
-                    "wirewatch-feeds",
-                    "reader",
-                    "feedparser",
+                tools = (
+                    ("wirewatch", "wirewatch-feeds", "reader", "feedparser")
+                    if index == 0
+                    else (
+                        "wirewatch-feeds",
+                        "reader",
+                        "feedparser",
+                    )
                 )
                 records += bench_poll.run_scale(ctx, feeds, items, repeat if index == 0 else 1, tools)
                 _save(work, results | {"poll": bench_poll.to_json(records)})
@@ -176,7 +196,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             results["latency"] = []
             for interval, n, window in (("5s", 6, 10.0),) if quick else (("5s", 20, 40.0), ("1m", 20, 60.0)):
                 res = bench_latency.run(
-                    nginx, web_root, work, tree, interval=interval, items=n, window=window, fetch_extra=fetch_extra, log=log
+                    nginx,
+                    web_root,
+                    work,
+                    tree,
+                    interval=interval,
+                    items=n,
+                    window=window,
+                    fetch_extra=fetch_extra,
+                    log=log,
                 )
                 log(
                     f"latency {interval}: email p50 {res['email']['p50']:.2f}s p95 {res['email']['p95']:.2f}s; "
@@ -192,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "profile" in parts:
             results["profile"] = profile_wirewatch(ctx, scales[0], quick=quick)
         if "dedupe" in parts:
-            results["dedupe"] = run_dedupe(quick)
+            results["dedupe"] = run_dedupe(args.run_dedupe)
     finally:
         nginx.stop()
         hook.close()
@@ -204,10 +232,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def profile_wirewatch(ctx: bench_poll.PollContext, scale: tuple[int, int], *, quick: bool) -> dict[str, Any]:
-    """py-spy (all threads, 100 Hz) of wirewatch's cold and warm poll of the first scale's web.
+    """py-spy (all threads, native frames, 25 Hz) of wirewatch's cold and warm poll of the first scale's web.
 
-    Profiled runs are slower than measured ones (py-spy pauses the process to sample), so
-    they only say where the time goes, never how much there is.
+    Native frames show what Python frames cannot: a thread asleep in SQLite's busy handler
+    (``usleep``) or waiting for the GIL is waiting, not working.  Profiled runs are slower
+    than measured ones (py-spy pauses the process to sample), so they only say where the
+    time goes, never how much there is.
     """
     feeds, items = scale
     root, params = bench_poll.prepare_web(ctx, feeds, items)
@@ -220,11 +250,13 @@ def profile_wirewatch(ctx: bench_poll.PollContext, scale: tuple[int, int], *, qu
             Path(f"{db}{suffix}").unlink(missing_ok=True)
         urls = [params.base_url + gen_web.feed_path(f) for f in range(feeds)]
         extra = {k: v for k, v in ctx.fetch_extra.items() if full_text or k != "full_text_max"}
-        config = write_config(run_dir / "config.toml", urls, full_text=full_text, subscribers=[ctx.hook], fetch_extra=extra)
+        config = write_config(
+            run_dir / "config.toml", urls, full_text=full_text, subscribers=[ctx.hook], fetch_extra=extra
+        )
         gen_web.reset(root, params)
         for scenario in ("cold", "warm"):
             raw = run_dir / f"{scenario}.txt"
-            argv = [str(PY_SPY), "record", "--format", "raw", "-r", "100", "-o", str(raw), "--"]
+            argv = [str(PY_SPY), "record", "--native", "--format", "raw", "-r", str(PROFILE_RATE), "-o", str(raw), "--"]
             argv += wirewatch_argv(config, f"sqlite:///{db}", "run", "--once")
             run = run_measured(argv, time_limit=ctx.time_limit * 2, env=wirewatch_env(ctx.tree), cwd=ctx.tree)
             if not raw.exists():
@@ -237,24 +269,42 @@ def profile_wirewatch(ctx: bench_poll.PollContext, scale: tuple[int, int], *, qu
                 "busy": sum(prof.busy().values()),
                 "stages": profiles.stage_shares(prof, profiles.WIREWATCH_STAGES),
                 "hottest": profiles.hottest(prof, 12),
+                "ours": profiles.by_innermost(prof, n=15),
+                "wall": run.wall,
+                "sqlite_lock_wait_s": profiles.thread_seconds(prof, "usleep", PROFILE_RATE),
+                "gil_wait_s": profiles.gil_wait_seconds(prof, PROFILE_RATE),
                 "file": str(raw.relative_to(ROOT)),
             }
-            ctx.log(f"profile {key}: {prof.total} samples; " + ", ".join(
-                f"{k} {v:.0%}" for k, v in out[key]["stages"].items() if v >= 0.05
-            ))
+            ctx.log(
+                f"profile {key}: {prof.total} samples; "
+                + ", ".join(f"{k} {v:.0%}" for k, v in out[key]["stages"].items() if v >= 0.05)
+            )
         if quick:
             break
     return out
 
 
-def run_dedupe(quick: bool) -> dict[str, Any]:
-    """Call benchmarks/dedupe_bench.py (owned by another engineer) when it exists; include its results."""
+def run_dedupe(execute: bool) -> dict[str, Any]:
+    """Include benchmarks/results/dedupe.md (another engineer's); run their script first only if asked.
+
+    Their script appends to that file, which is theirs: it runs only with ``--run-dedupe``.
+    """
     script = HERE / "dedupe_bench.py"
     results_md = HERE / "results" / "dedupe.md"
     out: dict[str, Any] = {"script": script.exists(), "ran": False}
-    if script.exists() and not quick:
-        log("dedupe: running benchmarks/dedupe_bench.py (time bound 10 min)")
-        run = run_measured([str(PROJECT_PYTHON), "-m", "benchmarks.dedupe_bench"], time_limit=600, cwd=ROOT)
+    if script.exists() and execute:
+        log("dedupe: running benchmarks/dedupe_bench.py --sizes 10000,100000,1000000 --db both (bound 15 min)")
+        argv = [
+            str(PROJECT_PYTHON),
+            str(script),
+            "--sizes",
+            "10000,100000,1000000",
+            "--db",
+            "both",
+            "--time-limit",
+            "120",
+        ]
+        run = run_measured(argv, time_limit=900, cwd=ROOT)
         out.update(ran=True, returncode=run.returncode, timed_out=run.timed_out, wall=run.wall, tail=run.stdout[-2000:])
     if results_md.exists():
         out["markdown"] = results_md.read_text(encoding="utf-8")

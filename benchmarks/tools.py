@@ -54,7 +54,9 @@ def free_port() -> int:
 
 def _apt_install(*packages: str) -> None:
     if os.geteuid() != 0:
-        raise SystemExit(f"missing {', '.join(packages)}: install them (apt-get install {' '.join(packages)}) or run as root")
+        raise SystemExit(
+            f"missing {', '.join(packages)}: install them (apt-get install {' '.join(packages)}) or run as root"
+        )
     print(f"installing {' '.join(packages)} from Debian's packages ...", file=sys.stderr)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
@@ -101,7 +103,9 @@ def tool_versions() -> dict[str, str]:
     rv = subprocess.run([str(READER_PYTHON), "-c", code], capture_output=True, text=True, check=False).stdout.split()
     if len(rv) == 3:
         out["reader"], out["feedparser (reader venv)"], out["requests"] = rv
-    code = "import importlib.metadata as m; print(*(m.version(p) for p in ('scrapy','twisted','feedparser','sqlalchemy')))"
+    code = (
+        "import importlib.metadata as m; print(*(m.version(p) for p in ('scrapy','twisted','feedparser','sqlalchemy')))"
+    )
     pv = subprocess.run([str(PROJECT_PYTHON), "-c", code], capture_output=True, text=True, check=False).stdout.split()
     if len(pv) == 4:
         out["scrapy"], out["twisted"], out["feedparser"], out["sqlalchemy"] = pv

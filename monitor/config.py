@@ -71,6 +71,7 @@ class AlertsConfig:
     max_attempts: int = 8
     retry_backoff: timedelta = timedelta(minutes=1)
     source_failure_threshold: int = 5  # operators are told when a source fails this many times in a row
+    send_lease: timedelta = timedelta(minutes=5)  # a claimed alert is another dispatcher's again after this
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +263,15 @@ def _alerts(v: _Validator, t: Mapping[str, Any]) -> AlertsConfig:
     v.keys(
         "alerts",
         t,
-        {"max_age", "first_poll", "operators", "max_attempts", "retry_backoff", "source_failure_threshold"},
+        {
+            "max_age",
+            "first_poll",
+            "operators",
+            "max_attempts",
+            "retry_backoff",
+            "source_failure_threshold",
+            "send_lease",
+        },
     )
     d = AlertsConfig()
     return AlertsConfig(
@@ -274,6 +283,7 @@ def _alerts(v: _Validator, t: Mapping[str, Any]) -> AlertsConfig:
         source_failure_threshold=v.integer(
             "alerts.source_failure_threshold", t.get("source_failure_threshold", d.source_failure_threshold), 1, 1000
         ),
+        send_lease=v.duration("alerts.send_lease", t.get("send_lease"), d.send_lease),
     )
 
 
@@ -286,7 +296,18 @@ def _sources(v: _Validator, items: Any) -> list[SourceConfig]:
         v.keys(
             where,
             t,
-            {"name", "type", "url", "interval", "language", "enabled", "links", "spider", "min_interval", "max_interval"},
+            {
+                "name",
+                "type",
+                "url",
+                "interval",
+                "language",
+                "enabled",
+                "links",
+                "spider",
+                "min_interval",
+                "max_interval",
+            },
         )
         name = v.name(f"{where}.name", name)
         if name in seen:

@@ -133,7 +133,9 @@ class SourceSpider(scrapy.Spider):
             full_meta["download_maxsize"] = poll.target.max_body
         poll.pending += 1
         # dont_filter: a feed is fetched every poll; Scrapy's duplicate filter would drop it.
-        return scrapy.Request(url, headers=headers, callback=callback, errback=self.on_error, dont_filter=True, meta=full_meta)
+        return scrapy.Request(
+            url, headers=headers, callback=callback, errback=self.on_error, dont_filter=True, meta=full_meta
+        )
 
     async def on_error(self, failure: Failure) -> AsyncIterator[Any]:
         """A request of a poll failed: the main one fails the poll, an extra one only warns."""
@@ -164,11 +166,12 @@ class SourceSpider(scrapy.Spider):
         target = poll.target
         poll.status = response.status
         poll.pending -= 1
-        base = {"source_id": target.source_id, "source": target.name, "http_status": response.status}
         if response.status == 304:
             poll.done = True
             return PollOutcome(
-                **base,
+                source_id=target.source_id,
+                source=target.name,
+                http_status=response.status,
                 status="not_modified",
                 etag=target.etag,
                 last_modified=target.last_modified,
@@ -255,13 +258,17 @@ class SourceSpider(scrapy.Spider):
         poll.fetch_text = False
         wanted = self.full_text_candidates(poll)
         if wanted and self.known_keys is not None:
-            keys = {i: key for i, key in wanted}
-            known = await asyncio.to_thread(self.known_keys, poll.target.source_id, sorted(set(keys.values())))
+            keys = sorted({key for _, key in wanted})
+            known = await asyncio.to_thread(self.known_keys, poll.target.source_id, keys)
             wanted = [(i, key) for i, key in wanted if key not in known]
         for index, _key in wanted[: self.full_text_max]:
             url = poll.items[index].url or ""
             yield self.request(
-                poll, url, self.parse_article, accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.5", meta={"role": "article", "index": index}
+                poll,
+                url,
+                self.parse_article,
+                accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
+                meta={"role": "article", "index": index},
             )
         for outcome in self.maybe_finish(poll):
             yield outcome
@@ -291,9 +298,7 @@ class SourceSpider(scrapy.Spider):
             extracted = await asyncio.to_thread(extract_article, response.text, response.url)
             raw = poll.items[index]
             if extracted.text:
-                poll.items[index] = dataclasses.replace(
-                    raw, text=extracted.text, title=raw.title or extracted.title
-                )
+                poll.items[index] = dataclasses.replace(raw, text=extracted.text, title=raw.title or extracted.title)
         async for out in self.settle(poll):
             yield out
 

@@ -59,7 +59,9 @@ class FeedSpider(SourceSpider):
         if target.type == "listing":
             selector = self.option(target).links or "a[href]"
             if not isinstance(response, TextResponse):
-                yield self.parse_failed(poll, f"listing page is not text ({response.headers.get(b'Content-Type')!r})", False)
+                yield self.parse_failed(
+                    poll, f"listing page is not text ({response.headers.get(b'Content-Type')!r})", False
+                )
                 return
             poll.items.extend(parse_listing(response.text, response.url, selector))
             if not poll.items:
@@ -82,7 +84,9 @@ class FeedSpider(SourceSpider):
                 host = urlsplit(response.url).netloc
                 children = [c for c in parsed.children if urlsplit(c).netloc == host]
                 if len(children) < len(parsed.children):
-                    poll.warnings.append(f"skipped {len(parsed.children) - len(children)} child sitemaps on other hosts")
+                    poll.warnings.append(
+                        f"skipped {len(parsed.children) - len(children)} child sitemaps on other hosts"
+                    )
                 for child in children[:MAX_CHILD_SITEMAPS]:
                     yield self.request(poll, child, self.parse_child, accept=FEED_ACCEPT, meta={"role": "sitemap"})
                 if children:

@@ -54,7 +54,7 @@ class NextDataSpider(SourceSpider):
             return
         blob = Selector(text=response.text).css("script#__NEXT_DATA__::text").get()
         if not blob:
-            yield self.parse_failed(poll, "no <script id=\"__NEXT_DATA__\"> on the page (has the site changed?)", False)
+            yield self.parse_failed(poll, 'no <script id="__NEXT_DATA__"> on the page (has the site changed?)', False)
             return
         try:
             data = json.loads(blob)

@@ -125,11 +125,11 @@ def decode(body: bytes, http_charset: str | None = None) -> Decoded:
             note = f"declared {declared} but the bytes are UTF-8"
         return _done(text, "utf-8", declared, note)
     for label in (in_doc, http_charset):
-        name = codec_name(label)
-        if name is None or name == "utf-8":
+        legacy = codec_name(label)
+        if legacy is None or legacy == "utf-8":
             continue
         try:
-            return _done(body.decode(name), name, declared, None)
+            return _done(body.decode(legacy), legacy, declared, None)
         except UnicodeDecodeError:
             continue
     guess = chardet.detect(body[:200_000])

@@ -18,9 +18,9 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
-import lxml.html
+import lxml.html  # type: ignore[import-untyped]
 import trafilatura
-from lxml import etree
+from lxml import etree  # type: ignore[import-untyped]
 from parsel import Selector
 
 from monitor.core.items import clean_text, html_to_text

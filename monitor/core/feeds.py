@@ -29,7 +29,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin
 
-import feedparser  # type: ignore[import-untyped]
+import feedparser
 
 from monitor.core.encoding import (
     TooLarge,
@@ -104,7 +104,9 @@ def parse_feed(body: bytes, url: str, headers: Mapping[str, str] | None = None) 
     if kind == "html" and not _EMBEDDED_FEED.search(decoded.text[:200_000]):
         discovered = discover_feeds(body, url)
         if discovered:
-            raise ParseError(url, f"got an HTML page, not a feed; the page advertises a feed at {discovered[0]}", temporary=False)
+            raise ParseError(
+                url, f"got an HTML page, not a feed; the page advertises a feed at {discovered[0]}", temporary=False
+            )
         raise ParseError(url, "got an HTML page, not a feed", temporary=False)
     return _parse_xml_feed(xml_as_utf8(decoded.text), url, decoded.note)
 
@@ -283,11 +285,11 @@ def parse_date(value: str | None) -> datetime | None:
     else:
         return parsed if parsed.tzinfo is not None else None
     try:
-        parsed = parsedate_to_datetime(value)
+        rfc822: datetime | None = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
-        parsed = None
-    if parsed is not None and parsed.tzinfo is not None:
-        return parsed
+        rfc822 = None
+    if rfc822 is not None and rfc822.tzinfo is not None:
+        return rfc822
     m = _LOCAL_DATE.search(value)
     if m is None:
         return None
@@ -302,7 +304,9 @@ def parse_date(value: str | None) -> datetime | None:
         digits = zone[1:].replace(":", "")
         tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
     try:
-        return datetime(int(m.group(3)), month, int(m.group(1)), int(m.group(4)), int(m.group(5)), int(m.group(6) or 0), tzinfo=tz)
+        return datetime(
+            int(m.group(3)), month, int(m.group(1)), int(m.group(4)), int(m.group(5)), int(m.group(6) or 0), tzinfo=tz
+        )
     except ValueError:
         return None
 

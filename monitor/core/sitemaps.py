@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urljoin
 
-from lxml import etree
+from lxml import etree  # type: ignore[import-untyped]
 
 from monitor.core.models import RawItem
 
@@ -37,7 +37,9 @@ def is_sitemap_root(name: str) -> bool:
 
 def parse_sitemap(xml_utf8: bytes, url: str) -> ParsedSitemap:
     """Entries (or child sitemaps) of the sitemap in ``xml_utf8``; ``url`` resolves relative links."""
-    parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True)
+    parser = etree.XMLParser(
+        recover=True, resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True
+    )
     try:
         root = etree.fromstring(xml_utf8, parser)
     except etree.XMLSyntaxError as exc:

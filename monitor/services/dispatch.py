@@ -58,7 +58,6 @@ from monitor.store.sql import AlertRow, SqlStore
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)
 
 
 class Notifier(Protocol):
@@ -154,7 +153,7 @@ class Dispatcher:
 
     def _dispatch_batch(self) -> DispatchSummary:
         config = self.runtime().config
-        rows = self.store.claim_alerts(self.clock(), LEASE, self.batch)
+        rows = self.store.claim_alerts(self.clock(), config.alerts.send_lease, self.batch)
         if not rows:
             return DispatchSummary()
         by_subscriber: dict[str, list[AlertRow]] = defaultdict(list)

@@ -238,10 +238,12 @@ class Ingestor:
 def failure_notice(outcome: PollOutcome, failures: int, due: datetime) -> tuple[str, str]:
     return (
         f"[wirewatch] source {outcome.source} has failed {failures} times in a row",
-        f"Source {outcome.source} has failed {failures} polls in a row.\n"
-        f"Last error ({outcome.error_class}): {outcome.error}\n"
-        f"It is still polled, with backoff; next attempt at {due.isoformat()}.\n"
-        "See `wirewatch sources` for its health.",
+        (
+            f"Source {outcome.source} has failed {failures} polls in a row.\n"
+            f"Last error ({outcome.error_class}): {outcome.error}\n"
+            f"It is still polled, with backoff; next attempt at {due.isoformat()}.\n"
+            "See `wirewatch sources` for its health."
+        ),
     )
 
 
@@ -250,6 +252,8 @@ def silence_notice(source: str, last_new_item: datetime | None, mean_gap: timede
     rhythm = f"{mean_gap.total_seconds() / 3600:.1f} h" if mean_gap else "unknown"
     return (
         f"[wirewatch] source {source} has gone silent",
-        f"Source {source} answers but has published nothing new since {since}; "
-        f"it usually publishes every {rhythm}. The feed may have moved or stopped updating.",
+        (
+            f"Source {source} answers but has published nothing new since {since}; "
+            f"it usually publishes every {rhythm}. The feed may have moved or stopped updating."
+        ),
     )

@@ -793,7 +793,11 @@ class SqlStore:
             .where(
                 alerts.c.story_id == other,
                 ~select(taken.c.id)
-                .where(taken.c.story_id == into, taken.c.rule == alerts.c.rule, taken.c.subscriber == alerts.c.subscriber)
+                .where(
+                    taken.c.story_id == into,
+                    taken.c.rule == alerts.c.rule,
+                    taken.c.subscriber == alerts.c.subscriber,
+                )
                 .exists(),
             )
             .values(story_id=into)

@@ -57,7 +57,9 @@ def load_articles() -> list[Article]:
     for path in sorted(GOLD.glob("shb__*.json")):
         data = json.loads(path.read_text(encoding="utf-8"))
         paras = [p.strip() for p in data["articleBody"].split("\n") if p.strip()]
-        found.append(Article(path.stem, _title_from(paras), tuple(paras), langs.get(f"articles/{path.stem}.html", "en")))
+        found.append(
+            Article(path.stem, _title_from(paras), tuple(paras), langs.get(f"articles/{path.stem}.html", "en"))
+        )
     for path in sorted(GOLD.glob("fundus__*.json")):
         data = json.loads(path.read_text(encoding="utf-8"))
         body = data["body"]
@@ -67,7 +69,12 @@ def load_articles() -> list[Article]:
         paras = [p.strip() for p in path.read_text(encoding="utf-8").split("\n") if p.strip()]
         meta = json.loads(path.with_name(path.stem + ".metadata.json").read_text(encoding="utf-8"))
         found.append(
-            Article(path.stem, meta.get("title") or _title_from(paras), tuple(paras), langs.get(f"articles/{path.stem}.html", "en"))
+            Article(
+                path.stem,
+                meta.get("title") or _title_from(paras),
+                tuple(paras),
+                langs.get(f"articles/{path.stem}.html", "en"),
+            )
         )
     return [a for a in found if len(a.paragraphs) >= 4 and sum(len(p.split()) for p in a.paragraphs) >= MIN_WORDS]
 
@@ -96,7 +103,15 @@ def syndicate(article: Article) -> list[Copy]:
             "\n\n".join(paras[:keep]),
             article.language,
         ),
-        Copy(article.slug, "retitled", f"re-{slug}", f"https://retitled.example/n/{slug}", new_title, body, article.language),
+        Copy(
+            article.slug,
+            "retitled",
+            f"re-{slug}",
+            f"https://retitled.example/n/{slug}",
+            new_title,
+            body,
+            article.language,
+        ),
         Copy(
             article.slug,
             "tracked",
@@ -131,7 +146,7 @@ def rss_of(copies: list[Copy], *, title: str = "Outlet", published: datetime | N
     """An RSS 2.0 document carrying ``copies``, bodies as HTML paragraphs."""
     when = format_datetime(published or datetime.now(UTC))
     entries = "".join(
-        f"<item><guid isPermaLink=\"false\">{escape(c.guid)}</guid><title>{escape(c.title)}</title>"
+        f'<item><guid isPermaLink="false">{escape(c.guid)}</guid><title>{escape(c.title)}</title>'
         f"<link>{escape(c.url)}</link><dc:language>{c.language}</dc:language>"
         f"<description>{escape(''.join(f'<p>{escape(p)}</p>' for p in c.body.split(chr(10) * 2)))}</description>"
         f"<pubDate>{when}</pubDate></item>"
@@ -156,7 +171,9 @@ def pair_scores(clusters: list[list[str]], truth: dict[str, str]) -> tuple[float
     by_story: dict[str, list[str]] = {}
     for item, story in truth.items():
         by_story.setdefault(story, []).append(item)
-    actual = {(a, b) for members in by_story.values() for i, a in enumerate(sorted(members)) for b in sorted(members)[i + 1 :]}
+    actual = {
+        (a, b) for members in by_story.values() for i, a in enumerate(sorted(members)) for b in sorted(members)[i + 1 :]
+    }
     tp = len(predicted & actual)
     precision = tp / len(predicted) if predicted else 1.0
     recall = tp / len(actual) if actual else 1.0

@@ -31,26 +31,45 @@ putin = ["Putin"]
 """
 
 SUMMIT = [
-    "North Korean leader Kim Jong Un arrived in Vladivostok on Tuesday aboard his armoured train for a summit "
-    "with Russian President Vladimir Putin, the Kremlin said, in a visit watched closely in Seoul and Washington.",
-    "The two leaders were expected to discuss military cooperation, including possible deliveries of artillery "
-    "shells to Moscow, and Russian help with satellite technology, according to officials briefed on the plans.",
-    "Kim was greeted at the station by a guard of honour and the governor of the Primorsky region. Russian state "
-    "television showed him shaking hands with officials before being driven to the Vostochny cosmodrome.",
-    "South Korea's foreign ministry said it was monitoring the visit and warned that any arms transfer would "
-    "violate United Nations Security Council resolutions that Russia itself had voted for.",
-    "Analysts said the summit underlined how the war in Ukraine had pushed Moscow closer to Pyongyang, "
-    "which has been isolated by sanctions over its nuclear weapons and ballistic missile programmes.",
+    (
+        "North Korean leader Kim Jong Un arrived in Vladivostok on Tuesday aboard his armoured train for a summit "
+        "with Russian President Vladimir Putin, the Kremlin said, in a visit watched closely in Seoul and Washington."
+    ),
+    (
+        "The two leaders were expected to discuss military cooperation, including possible deliveries of artillery "
+        "shells to Moscow, and Russian help with satellite technology, according to officials briefed on the plans."
+    ),
+    (
+        "Kim was greeted at the station by a guard of honour and the governor of the Primorsky region. Russian state "
+        "television showed him shaking hands with officials before being driven to the Vostochny cosmodrome."
+    ),
+    (
+        "South Korea's foreign ministry said it was monitoring the visit and warned that any arms transfer would "
+        "violate United Nations Security Council resolutions that Russia itself had voted for."
+    ),
+    (
+        "Analysts said the summit underlined how the war in Ukraine had pushed Moscow closer to Pyongyang, "
+        "which has been isolated by sanctions over its nuclear weapons and ballistic missile programmes."
+    ),
 ]
 TROOPS = [
-    "Ukraine's military intelligence said on Friday that thousands of North Korean soldiers had been moved to the "
-    "Kursk region, where Kim Jong Un's troops were preparing to join Russian forces, a month after Putin signed a pact.",
-    "The agency released satellite images and intercepted radio traffic that it said showed units training at "
-    "ranges near the border and receiving Russian uniforms, rifles and drones.",
-    "The Kremlin declined to comment on the report. Pyongyang has denied sending troops but said any deployment "
-    "would be legitimate under the mutual defence treaty signed in June.",
-    "Western officials said the deployment marked a significant escalation that could draw more countries into "
-    "the war, and NATO's secretary general called it a dangerous expansion of the conflict.",
+    (
+        "Ukraine's military intelligence said on Friday that thousands of North Korean soldiers had been moved to "
+        "the Kursk region, where Kim Jong Un's troops were preparing to join Russian forces, a month after Putin "
+        "signed a pact."
+    ),
+    (
+        "The agency released satellite images and intercepted radio traffic that it said showed units training at "
+        "ranges near the border and receiving Russian uniforms, rifles and drones."
+    ),
+    (
+        "The Kremlin declined to comment on the report. Pyongyang has denied sending troops but said any deployment "
+        "would be legitimate under the mutual defence treaty signed in June."
+    ),
+    (
+        "Western officials said the deployment marked a significant escalation that could draw more countries into "
+        "the war, and NATO's secretary general called it a dangerous expansion of the conflict."
+    ),
 ]
 
 
@@ -90,15 +109,35 @@ def summit_copies() -> list[Copy]:
 def troops_copies() -> list[Copy]:
     body = "\n\n".join(TROOPS)
     return [
-        Copy("troops", "outlet0", "troops-0", "https://wire.example/world/nk-troops-kursk", "North Korean troops moved to Kursk, Kyiv says", body, "en"),
-        Copy("troops", "outlet2", "troops-2", "https://outlet2.example/asia/nk-kursk", "Kyiv: Kim's soldiers in Kursk", "\n\n".join(TROOPS[:2]), "en"),
+        Copy(
+            "troops",
+            "outlet0",
+            "troops-0",
+            "https://wire.example/world/nk-troops-kursk",
+            "North Korean troops moved to Kursk, Kyiv says",
+            body,
+            "en",
+        ),
+        Copy(
+            "troops",
+            "outlet2",
+            "troops-2",
+            "https://outlet2.example/asia/nk-kursk",
+            "Kyiv: Kim's soldiers in Kursk",
+            "\n\n".join(TROOPS[:2]),
+            "en",
+        ),
     ]
 
 
-def write_config(tmp_path: Path, sources: dict[str, str], smtp: SmtpServer | None, hook: WebhookReceiver, first_poll: str) -> Path:
+def write_config(
+    tmp_path: Path, sources: dict[str, str], smtp: SmtpServer | None, hook: WebhookReceiver, first_poll: str
+) -> Path:
     srcs = "".join(f'\n[[sources]]\nname = "{n}"\nurl = "{u}"\ninterval = "5m"\n' for n, u in sources.items())
     notify = '["analysts", "chat"]' if smtp else '["chat"]'
-    analysts = f'\n[[subscribers]]\nname = "analysts"\nurls = ["{smtp.url()}"]\ntimezone = "Asia/Seoul"\n' if smtp else ""
+    analysts = (
+        f'\n[[subscribers]]\nname = "analysts"\nurls = ["{smtp.url()}"]\ntimezone = "Asia/Seoul"\n' if smtp else ""
+    )
     path = tmp_path / "config.toml"
     path.write_text(
         f"""
@@ -134,7 +173,8 @@ def serve_outlets(server: FeedServer, copies: list[Copy], published: datetime | 
     for c in copies:
         by_outlet.setdefault(c.outlet, []).append(c)
     return {
-        name: server.serve(f"/{name}.xml", rss_of(cs, title=name, published=published)) for name, cs in sorted(by_outlet.items())
+        name: server.serve(f"/{name}.xml", rss_of(cs, title=name, published=published))
+        for name, cs in sorted(by_outlet.items())
     }
 
 
@@ -158,7 +198,11 @@ def test_one_story_from_ten_outlets_alerts_once(
     # Two stories on the same topic: two alerts per subscriber, not twelve.
     assert len(smtp_server.messages) == 2, [m["Subject"] for m in smtp_server.messages]
     assert len(webhook.posts) == 2
-    summit_mail = next(m for m in smtp_server.messages if "Russia" in m["Subject"] or "Kim" in m["Subject"] and "Kursk" not in m["Subject"])
+    summit_mail = next(
+        m
+        for m in smtp_server.messages
+        if "Russia" in m["Subject"] or ("Kim" in m["Subject"] and "Kursk" not in m["Subject"])
+    )
     text_part = summit_mail.get_body(preferencelist=("plain",))
     assert text_part is not None and "Also reported by:" in text_part.get_content()
 
@@ -172,10 +216,21 @@ def test_one_story_from_ten_outlets_alerts_once(
 
     # Edits, a new GUID on an unchanged entry, a bumped date and another late copy: no new alert.
     later = [
-        *[Copy(c.story, c.outlet, c.guid, c.url, c.title, c.body.replace("Tuesday", "Tuesday evening"), c.language) for c in copies[:3]],
+        *[
+            Copy(c.story, c.outlet, c.guid, c.url, c.title, c.body.replace("Tuesday", "Tuesday evening"), c.language)
+            for c in copies[:3]
+        ],
         Copy("summit", "outlet3", "summit-3-new-guid", copies[3].url, copies[3].title, copies[3].body, "en"),
         *copies[4:],
-        Copy("summit", "outlet5", "summit-late", "https://outlet5.example/late-copy", "Kim, Putin meet in Russia", "\n\n".join(SUMMIT[0::2]), "en"),
+        Copy(
+            "summit",
+            "outlet5",
+            "summit-late",
+            "https://outlet5.example/late-copy",
+            "Kim, Putin meet in Russia",
+            "\n\n".join(SUMMIT[0::2]),
+            "en",
+        ),
     ]
     serve_outlets(feed_server, later, published=datetime.now(UTC) + timedelta(minutes=30))
     second = run_cli("run", "--once", config=config, database_url=database_url)
@@ -197,7 +252,9 @@ def test_corpus_clustering_precision_and_recall(
     sources = serve_outlets(feed_server, copies)
     assert sorted(sources) == sorted(OUTLETS)
     feeds = CORPUS / "feeds"
-    sources["miniflux-atom"] = feed_server.serve("/mf-atom.xml", (feeds / "miniflux__large_atom.xml").read_bytes(), "application/atom+xml")
+    sources["miniflux-atom"] = feed_server.serve(
+        "/mf-atom.xml", (feeds / "miniflux__large_atom.xml").read_bytes(), "application/atom+xml"
+    )
     sources["miniflux-rss"] = feed_server.serve("/mf-rss.xml", (feeds / "miniflux__large_rss.xml").read_bytes())
     sources["guid-dupes"] = feed_server.serve("/dupes.xml", (feeds / "nodefp__guid-dupes.xml").read_bytes())
     config = write_config(tmp_path, sources, None, webhook, first_poll="silent")
@@ -226,11 +283,18 @@ def test_corpus_clustering_precision_and_recall(
 
     assert len(truth) == len(copies)
     precision, recall, predicted, actual = pair_scores(clusters, truth)
-    for story in sorted({t for t in truth.values()}):
-        split = [sorted(m.split("|")[0] for m in c if truth[m] == story) for c in clusters if any(truth[m] == story for m in c)]
+    for story in sorted(set(truth.values())):
+        split = [
+            sorted(m.split("|")[0] for m in c if truth[m] == story)
+            for c in clusters
+            if any(truth[m] == story for m in c)
+        ]
         if len(split) > 1:
             print(f"split {story}: {split}")
-    print(f"corpus clustering: {len(articles)} articles, {len(copies)} copies; precision {precision:.3f} recall {recall:.3f} ({predicted} predicted / {actual} true pairs)")
+    print(
+        f"corpus clustering: {len(articles)} articles, {len(copies)} copies; "
+        f"precision {precision:.3f} recall {recall:.3f} ({predicted} predicted / {actual} true pairs)"
+    )
     assert precision >= PRECISION_FLOOR
     assert recall >= RECALL_FLOOR
     # The same 25 posts in Atom and in RSS: 25 stories of two.

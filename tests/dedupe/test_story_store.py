@@ -70,10 +70,14 @@ def test_repeats_within_a_source_are_not_new(store: SqlStore) -> None:
     assert len(ingest(store, "outlet0", [item(c.guid, c.url, c.title, c.body)])) == 1
     later = NOW + timedelta(hours=2)
     assert ingest(store, "outlet0", [item("fresh-guid", c.url + "?utm_source=x", c.title, c.body)], later) == {}
-    assert ingest(store, "outlet0", [item("guid-2", "https://o0.example/moved", "New title for it", c.body)], later) == {}
-    assert ingest(store, "outlet0", [item("guid-3", "https://o0.example/again", c.title, "Short new body.")], later) == {}
+    assert (
+        ingest(store, "outlet0", [item("guid-2", "https://o0.example/moved", "New title for it", c.body)], later) == {}
+    )
+    assert (
+        ingest(store, "outlet0", [item("guid-3", "https://o0.example/again", c.title, "Short new body.")], later) == {}
+    )
     with store.begin() as conn:
-        assert conn.execute(select(func.count()).select_from(items)).scalar() == 1
+        assert conn.execute(select(func.count()).select_from(items)).scalar_one() == 1
 
 
 def test_clustering_survives_a_restart(store: SqlStore, database_url: str) -> None:
@@ -93,8 +97,8 @@ def test_old_stories_are_not_joined_by_near_duplicates(store: SqlStore) -> None:
     late = NOW + timedelta(days=8)
     got = ingest(store, "outlet1", [item(copies[1].guid, copies[1].url, copies[1].title, copies[1].body)], late)
     with store.begin() as conn:
-        assert conn.execute(select(func.count()).select_from(stories)).scalar() == 2
-        assert conn.execute(select(func.count()).select_from(story_bands)).scalar() > 0
+        assert conn.execute(select(func.count()).select_from(stories)).scalar_one() == 2
+        assert conn.execute(select(func.count()).select_from(story_bands)).scalar_one() > 0
     assert len(got) == 1
 
 
@@ -111,14 +115,18 @@ def test_two_workers_racing_on_one_story_make_one_story(store: SqlStore, databas
     def worker_a() -> None:
         with store.begin() as conn:
             c = copies[0]
-            new = store.insert_new_items(conn, source_id(store, "outlet0"), "outlet0", [item(c.guid, c.url, c.title, c.body)], NOW)
+            new = store.insert_new_items(
+                conn, source_id(store, "outlet0"), "outlet0", [item(c.guid, c.url, c.title, c.body)], NOW
+            )
             result["a"] = {a.story_id for a in StoryAssigner(store).assign(conn, new, NOW).values()}
             a_assigned.set()
             a_release.wait(10)
 
     def worker_b() -> None:
         a_assigned.wait(10)
-        result["b"] = set(ingest(other, "outlet1", [item(copies[1].guid, copies[1].url, copies[1].title, copies[1].body)]).values())
+        result["b"] = set(
+            ingest(other, "outlet1", [item(copies[1].guid, copies[1].url, copies[1].title, copies[1].body)]).values()
+        )
         b_done.set()
 
     ta, tb = threading.Thread(target=worker_a), threading.Thread(target=worker_b)

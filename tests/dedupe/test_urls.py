@@ -10,7 +10,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.core.urls import KEY_VERSION, URL_KEY_VERSION, canonical_url, identity_url, item_key, page_canonical_url, url_key
+from monitor.core.urls import (
+    KEY_VERSION,
+    URL_KEY_VERSION,
+    canonical_url,
+    identity_url,
+    item_key,
+    page_canonical_url,
+    url_key,
+)
 from tests.conftest import CORPUS
 
 ITEM_KEY_V1 = [
@@ -33,8 +41,14 @@ ITEM_KEY_V1 = [
 CANONICAL_V1 = [
     ("https://news.example.org/a?utm_source=rss", "https://news.example.org/a"),
     ("HTTPS://News.Example.org:443/Path/To?b=2&a=1#frag", "https://news.example.org/Path/To?a=1&b=2"),
-    ("https://amp.example.com/world/story-1?amp=1&gclsrc=aw&_ga=1.2", "https://amp.example.com/world/story-1?_ga=1.2&amp=1"),
-    ("https://example.com/a/index.html?ns_campaign=x&xtor=RSS-1", "https://example.com/a/index.html?ns_campaign=x&xtor=RSS-1"),
+    (
+        "https://amp.example.com/world/story-1?amp=1&gclsrc=aw&_ga=1.2",
+        "https://amp.example.com/world/story-1?_ga=1.2&amp=1",
+    ),
+    (
+        "https://example.com/a/index.html?ns_campaign=x&xtor=RSS-1",
+        "https://example.com/a/index.html?ns_campaign=x&xtor=RSS-1",
+    ),
 ]
 
 
@@ -100,7 +114,10 @@ def test_identity_url_keeps_two_labels() -> None:
     assert identity_url("https://m.co/a") == "https://m.co/a"
 
 
-@pytest.mark.parametrize("url", [None, "", "not a url", "tag:x,2024:1", "ftp://example.com/a", "https://example.com/", "https://www.example.com"])
+@pytest.mark.parametrize(
+    "url",
+    [None, "", "not a url", "tag:x,2024:1", "ftp://example.com/a", "https://example.com/", "https://www.example.com"],
+)
 def test_url_key_is_none_without_an_article(url: str | None) -> None:
     assert url_key(url) is None
 
@@ -109,8 +126,12 @@ def test_url_key_golden() -> None:
     assert url_key("https://example.com/a/index.html") == "1:2dce0a4c50441bfccfa9caf4b58c3cba"
 
 
-@given(st.sampled_from(["http", "https"]), st.sampled_from(["", "www.", "m.", "amp."]), st.text("abc/-", max_size=12),
-       st.lists(st.sampled_from(["utm_source=a", "fbclid=b", "id=3", "amp=1", "p=q"]), max_size=4))
+@given(
+    st.sampled_from(["http", "https"]),
+    st.sampled_from(["", "www.", "m.", "amp."]),
+    st.text("abc/-", max_size=12),
+    st.lists(st.sampled_from(["utm_source=a", "fbclid=b", "id=3", "amp=1", "p=q"]), max_size=4),
+)
 def test_identity_url_is_idempotent(scheme: str, prefix: str, path: str, params: list[str]) -> None:
     url = f"{scheme}://{prefix}example.org/{path}" + ("?" + "&".join(params) if params else "")
     once = identity_url(url)
@@ -127,10 +148,13 @@ def test_page_canonical_url_of_the_cnn_arabic_page_saved_twice() -> None:
 
 
 def test_page_canonical_url_prefers_link_resolves_and_rejects_home() -> None:
-    page = '<html><head><meta property="og:url" content="https://og.example/x"><link rel="canonical" href="/news/1"></head></html>'
+    page = (
+        '<html><head><meta property="og:url" content="https://og.example/x">'
+        '<link rel="canonical" href="/news/1"></head></html>'
+    )
     assert page_canonical_url(page, "https://site.example/amp/news/1") == "https://site.example/news/1"
     og_only = '<head><meta property="og:url" content="https://site.example/news/2"></head>'
     assert page_canonical_url(og_only, "https://site.example/x") == "https://site.example/news/2"
-    home = '<head><link rel="canonical" href="https://site.example/"><meta property="og:url" content="javascript:1"></head>'
+    home = '<head><link rel="canonical" href="https://site.example/"><meta property="og:url" content="javascript:1">'
     assert page_canonical_url(home, "https://site.example/news/3") is None
     assert page_canonical_url("<p>no head</p>", "https://site.example/n") is None

@@ -19,6 +19,9 @@ from tests.conftest import CORPUS
 from tests.servers import FeedServer
 from tests.sources.helpers import Source, run_once, states, stored, write_config
 
+# Each test runs the real CLI as a subprocess, on SQLite and PostgreSQL.
+pytestmark = pytest.mark.slow
+
 FEEDS = CORPUS / "feeds"
 FILES = sorted([p for p in FEEDS.iterdir() if p.is_file()] + [p for p in (FEEDS / "sitemaps").iterdir() if p.is_file()])
 # The one corpus file that is not a feed at all (an XML <note>): an error, recorded, no crash.

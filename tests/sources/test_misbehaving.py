@@ -14,10 +14,15 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_cli
 from tests.feeds import rss
 from tests.servers import FeedServer, Route, free_port
 from tests.sources.helpers import Source, run_once, sources_json, states, stored, write_config
+
+# Each test runs the real CLI as a subprocess, on SQLite and PostgreSQL.
+pytestmark = pytest.mark.slow
 
 FEED = rss([(f"g{i}", f"Story number {i}", "Short teaser.") for i in range(5)])
 
@@ -76,7 +81,10 @@ def test_misbehaving_server(tmp_path: Path, database_url: str, feed_server: Feed
     s.routes["/loop2.xml"] = Route(handler=redirect("/loop.xml"))
     s.routes["/to-file.xml"] = Route(handler=redirect("file:///etc/passwd"))
     s.serve("/wrong-type.xml", FEED, content_type="text/html; charset=iso-8859-1")
-    page = f'<!doctype html><html><head><link rel="alternate" type="application/rss+xml" href="/real-feed.xml"></head><body>News</body></html>'
+    page = (
+        '<!doctype html><html><head><link rel="alternate" type="application/rss+xml" href="/real-feed.xml">'
+        "</head><body>News</body></html>"
+    )
     s.serve("/page.html", page, content_type="text/html")
     s.serve("/ttl.xml", FEED.replace("<description>t</description>", "<description>t</description><ttl>90</ttl>"))
     s.serve("/max-age.xml", FEED, headers={"Cache-Control": "public, max-age=1800"})
@@ -134,7 +142,9 @@ def test_misbehaving_server(tmp_path: Path, database_url: str, feed_server: Feed
     failed("rate-limited", "temporary", "429")
     assert st["rate-limited"].next_due is not None and st["rate-limited"].next_due >= before + timedelta(seconds=7000)
     failed("unavailable", "temporary", "503")
-    assert st["unavailable"].next_due is not None and st["unavailable"].next_due >= before + timedelta(hours=2, minutes=50)
+    assert st["unavailable"].next_due is not None and st["unavailable"].next_due >= before + timedelta(
+        hours=2, minutes=50
+    )
     failed("not-found", "permanent", "404")
     failed("slow", "temporary", "timed out")
     failed("huge", "permanent", "max_body")
@@ -165,7 +175,9 @@ def test_misbehaving_server(tmp_path: Path, database_url: str, feed_server: Feed
 
 def test_user_agent_and_conditional_get(tmp_path: Path, database_url: str, feed_server: FeedServer) -> None:
     url = feed_server.serve("/feed.xml", FEED, etag='"v1"')
-    config = write_config(tmp_path, [Source("wire", url)], fetch='user_agent = "wirewatch-test/9 (+https://example.org/ops)"')
+    config = write_config(
+        tmp_path, [Source("wire", url)], fetch='user_agent = "wirewatch-test/9 (+https://example.org/ops)"'
+    )
     run_once(config, database_url)
     run_once(config, database_url)
     hits = feed_server.hits("/feed.xml")

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.feeds import rss
 from tests.servers import FeedServer, SmtpServer
 from tests.sources.helpers import Source, run_once, sources_json, write_config
+
+# Each test runs the real CLI as a subprocess, on SQLite and PostgreSQL.
+pytestmark = pytest.mark.slow
 
 
 def test_failure_streak_notifies_operators_once(

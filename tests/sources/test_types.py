@@ -6,14 +6,21 @@ import gzip
 import json
 from pathlib import Path
 
-from tests.conftest import CORPUS, run_cli
+import pytest
+
+from tests.conftest import run_cli
 from tests.feeds import rss
 from tests.servers import FeedServer
 from tests.sources.helpers import Source, run_once, states, stored, write_config
 
+# Each test runs the real CLI as a subprocess, on SQLite and PostgreSQL.
+pytestmark = pytest.mark.slow
+
 
 def article_page(title: str, body: str, sidebar: str) -> str:
-    paragraphs = "".join(f"<p>{body} Paragraph {i} adds more reporting detail to the story so it reads long.</p>" for i in range(6))
+    paragraphs = "".join(
+        f"<p>{body} Paragraph {i} adds more reporting detail to the story so it reads long.</p>" for i in range(6)
+    )
     return f"""<!doctype html><html><head><title>{title} | Wire</title>
 <meta property="og:title" content="{title}"></head><body>
 <nav><a href="/">Home</a> <a href="/world">World</a></nav>
@@ -76,7 +83,11 @@ def test_listing_page_with_selector(tmp_path: Path, database_url: str, feed_serv
       <h3 class="headline"><a href="mailto:desk@example.org">Write to us</a></h3></div>
       <aside><a href="/popular/9">Popular elsewhere</a></aside></body></html>"""
     s.serve("/world/", listing, content_type="text/html; charset=utf-8")
-    s.serve("/news/1", article_page("Kim Jong Un visits Moscow", "Kim arrived by train.", "Putin sidebar"), content_type="text/html")
+    s.serve(
+        "/news/1",
+        article_page("Kim Jong Un visits Moscow", "Kim arrived by train.", "Putin sidebar"),
+        content_type="text/html",
+    )
     s.serve("/news/2", article_page("Second headline", "Nothing to see.", "Putin sidebar"), content_type="text/html")
     source = Source("world-listing", s.base + "/world/", "listing", extra='links = "h3.headline a"')
     config = write_config(tmp_path, [source])
@@ -99,7 +110,11 @@ def test_full_text_only_for_short_new_items_and_not_sidebars(
     entries = [("t1", "Talks in Pyongyang", "Short teaser."), ("t2", "Long one", long_summary)]
     feed = rss(entries).replace("https://news.example.org/", s.base + "/story/")
     s.serve("/feed.xml", feed, etag='"v1"')
-    s.serve("/story/t1?utm_source=rss", article_page("Talks in Pyongyang", "Delegations met for hours.", "Putin wins again"), content_type="text/html")
+    s.serve(
+        "/story/t1?utm_source=rss",
+        article_page("Talks in Pyongyang", "Delegations met for hours.", "Putin wins again"),
+        content_type="text/html",
+    )
     s.serve("/story/t2?utm_source=rss", article_page("Long one", "Body.", "Putin"), content_type="text/html")
     config = write_config(tmp_path, [Source("wire", s.base + "/feed.xml")])
     run_once(config, database_url)
@@ -128,16 +143,24 @@ def test_spider_source_and_unknown_spider(tmp_path: Path, database_url: str, fee
             "pageProps": {
                 "section": {"title": "World"},
                 "stories": [
-                    {"id": 11, "slug": "/world/kim-putin", "headline": "Kim and Putin sign treaty",
-                     "publishedAt": "2026-11-26T10:00:00Z", "dek": "Short."},
+                    {
+                        "id": 11,
+                        "slug": "/world/kim-putin",
+                        "headline": "Kim and Putin sign treaty",
+                        "publishedAt": "2026-11-26T10:00:00Z",
+                        "dek": "Short.",
+                    },
                     {"id": 12, "url": f"{s.base}/world/other", "title": "Other story"},
                 ],
             }
         }
     }
-    page = f'<html><body><div id="__next"></div><script id="__NEXT_DATA__" type="application/json">{json.dumps(data)}</script></body></html>'
+    script = f'<script id="__NEXT_DATA__" type="application/json">{json.dumps(data)}</script>'
+    page = f'<html><body><div id="__next"></div>{script}</body></html>'
     s.serve("/front", page, content_type="text/html")
-    s.serve("/world/kim-putin", article_page("Kim and Putin sign treaty", "The treaty text.", "x"), content_type="text/html")
+    s.serve(
+        "/world/kim-putin", article_page("Kim and Putin sign treaty", "The treaty text.", "x"), content_type="text/html"
+    )
     s.serve("/world/other", article_page("Other story", "Other body.", "x"), content_type="text/html")
     sources = [
         Source("next-site", s.base + "/front", "spider", extra='spider = "nextdata"'),
@@ -153,7 +176,9 @@ def test_spider_source_and_unknown_spider(tmp_path: Path, database_url: str, fee
     assert st["no-such"].error_class == "permanent" and "no spider named 'nope'" in (st["no-such"].last_error or "")
 
 
-def test_first_poll_is_silent_for_every_type(tmp_path: Path, database_url: str, feed_server: FeedServer, smtp_server: object) -> None:
+def test_first_poll_is_silent_for_every_type(
+    tmp_path: Path, database_url: str, feed_server: FeedServer, smtp_server: object
+) -> None:
     s = feed_server
     s.serve("/feed.xml", rss([("p1", "Putin speaks", "Putin.")]))
     s.serve("/sitemap.xml", news_sitemap(s.base, [("/p/2", "Putin again", "2026-11-26")]), content_type="text/xml")
