@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import statistics
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -270,14 +271,19 @@ def _last_json(text: str) -> dict[str, object]:
     return {}
 
 
-def run_scale(ctx: PollContext, feeds: int, items: int, repeat: int, tools: tuple[str, ...]) -> list[PollRecord]:
-    """``repeat`` rounds of every tool on one web; tools are interleaved within a round."""
+def run_scale(
+    ctx: PollContext, feeds: int, items: int, repeat: int, tools: tuple[str, ...], full_text_rounds: int = 1
+) -> list[PollRecord]:
+    """``repeat`` rounds of every tool on one web; tools are interleaved within a round.
+
+    wirewatch with full text is the slowest run by far: it gets ``full_text_rounds`` rounds.
+    """
     root, params = prepare_web(ctx, feeds, items)
     records: list[PollRecord] = []
     for rep in range(repeat):
         ctx.log(f"poll {feeds} feeds x {items} items, round {rep + 1}/{repeat}")
         for tool in tools:
-            if tool == "wirewatch":
+            if tool == "wirewatch" and rep < full_text_rounds:
                 records += poll_wirewatch(ctx, root, params, rep, full_text=True)
             elif tool == "wirewatch-feeds":
                 records += poll_wirewatch(ctx, root, params, rep, full_text=False)
@@ -286,6 +292,45 @@ def run_scale(ctx: PollContext, feeds: int, items: int, repeat: int, tools: tupl
             elif tool == "feedparser":
                 records += poll_feedparser(ctx, root, params, rep)
     return records
+
+
+def startup(ctx: PollContext, feeds: int, items: int, rounds: int = 3) -> dict[str, dict[str, float]]:
+    """The fixed cost of one poll process: a warm poll of a single feed (median of ``rounds``), per tool."""
+    _root, params = prepare_web(ctx, feeds, items)
+    url = params.base_url + gen_web.feed_path(0)
+    run_dir = ctx.work / "runs" / "startup"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    out: dict[str, dict[str, float]] = {}
+    db = run_dir / "wirewatch.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    config = write_config(run_dir / "config.toml", [url], full_text=False, subscribers=[ctx.hook])
+    argv = wirewatch_argv(config, f"sqlite:///{db}", "run", "--once")
+    runs = [run_measured(argv, env=wirewatch_env(ctx.tree), cwd=ctx.tree) for _ in range(rounds + 1)][1:]
+    out["wirewatch"] = _startup_summary(runs)
+    rdb = run_dir / "reader.sqlite"
+    for p in run_dir.glob("reader.sqlite*"):
+        p.unlink()
+    urls_file = run_dir / "urls.txt"
+    urls_file.write_text(url, encoding="utf-8")
+    driver = str(HERE / "reader_driver.py")
+    run_measured([str(READER_PYTHON), driver, str(rdb), str(urls_file), "add"])
+    argv = [str(READER_PYTHON), driver, str(rdb), str(urls_file), "update"]
+    runs = [run_measured(argv) for _ in range(rounds + 1)][1:]
+    out["reader"] = _startup_summary(runs)
+    ctx.log(
+        "start-up (warm poll of one feed): "
+        + ", ".join(f"{k} {v['wall']:.2f}s wall / {v['cpu']:.2f}s CPU / {v['rss_mib']:.0f} MiB" for k, v in out.items())
+    )
+    return out
+
+
+def _startup_summary(runs: list[ProcessRun]) -> dict[str, float]:
+    return {
+        "wall": statistics.median(r.wall for r in runs),
+        "cpu": statistics.median(r.cpu for r in runs),
+        "rss_mib": statistics.median(r.max_rss_mib for r in runs),
+    }
 
 
 def to_json(records: list[PollRecord]) -> list[dict[str, object]]:

@@ -76,18 +76,28 @@ def poll_section(results: dict[str, Any]) -> list[str]:
         "store to tell new from old)."
     )
     lines.append("")
+    start = results.get("startup")
+    if start:
+        lines.append(
+            "Fixed cost of one poll process (a warm poll of a single feed, median of 3): "
+            + "; ".join(
+                f"{k} {v['wall']:.2f} s wall, {v['cpu']:.2f} s CPU, {v['rss_mib']:.0f} MiB" for k, v in start.items()
+            )
+            + "."
+        )
+        lines.append("")
     scales = sorted({(k[1], k[2]) for k in med})
     for feeds, items in scales:
         runs = max(int(v["runs"]) for k, v in med.items() if k[1] == feeds)
         lines += [
-            f"### {feeds:,} feeds × {items} items (median of {runs} run{'s' if runs > 1 else ''})",
+            f"### {feeds:,} feeds × {items} items (median of up to {runs} run{'s' if runs > 1 else ''}; n = runs)",
             "",
             (
-                "| tool | poll | wall s | feeds/s | new items/s | CPU s / 1k items | peak RSS MiB "
+                "| tool | poll | n | wall s | feeds/s | new items/s | CPU s / 1k items | peak RSS MiB "
                 "| feed 200 / 304 / pages "
                 "| × reader | nginx busy |"
             ),
-            "|---|---|---:|---:|---:|---:|---:|---|---:|---:|",
+            "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
         ]
         tools = sorted({k[0] for k in med if k[1] == feeds}, key=_tool_order)
         for scenario in ("cold", "warm", "wave"):
@@ -100,7 +110,8 @@ def poll_section(results: dict[str, Any]) -> list[str]:
                 ratio = reader["wall"] / m["wall"] if reader and m["wall"] else float("nan")
                 flag = " ⏱" if m["timed_out"] else ""
                 lines.append(
-                    f"| {tool} | {scenario}{flag} | {_fmt(m['wall'], 1)} | {_fmt(polled / m['wall'])} | "
+                    f"| {tool} | {scenario}{flag} | {int(m['runs'])} | {_fmt(m['wall'], 1)} | "
+                    f"{_fmt(polled / m['wall'])} | "
                     f"{_fmt(m['new_items'] / m['wall'])} | "
                     f"{_fmt(1000 * m['cpu'] / m['new_items'], 2) if m['new_items'] else '–'} | {_fmt(m['rss_mib'])} | "
                     f"{int(m['feed_200'])} / {int(m['feed_304'])} / {int(m['articles'])} | {_fmt(ratio, 2)}× | "
@@ -275,7 +286,7 @@ def header(results: dict[str, Any]) -> list[str]:
         "",
         (
             f"`[fetch]` extras this tree accepted: `{results.get('fetch_extra')}` "
-            "(full_text_max applies to the full-text runs only)."
+            "(the latency runs use them; `full_text_max` is left at its default)."
         ),
         "",
     ]

@@ -52,6 +52,7 @@ from tests.servers import WebhookReceiver
 
 HERE = Path(__file__).resolve().parent
 PROFILE_RATE = 25
+PROFILE_SCALE = (300, 10)  # small: a native profile slows wirewatch down about 1.5x
 PARTS = ("ceiling", "poll", "latency", "matching", "profile", "dedupe")
 
 
@@ -96,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="working",
         help="code to measure: 'working' (this working tree as it is) or a git ref such as HEAD (a read-only snapshot)",
     )
-    p.add_argument("--scales", nargs="+", help="FEEDSxITEMS, e.g. 1000x30 10000x10")
+    p.add_argument("--scales", nargs="+", help="FEEDSxITEMS (default 1000x30 10000x5)")
     p.add_argument("--repeat", type=int, help="rounds at the first scale (later scales get one round)")
     p.add_argument("--port", type=int, default=18931, help="nginx port on 127.0.0.1 (a free one if taken)")
     p.add_argument("--time-limit", type=float, default=420.0, help="seconds before a poll run is stopped")
@@ -110,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     quick = args.quick
     parts = [x for x in (args.only or PARTS) if x not in args.skip]
-    scales = [parse_scale(s) for s in (args.scales or (["100x10", "300x10"] if quick else ["1000x30", "10000x10"]))]
+    scales = [parse_scale(s) for s in (args.scales or (["100x10", "300x10"] if quick else ["1000x30", "10000x5"]))]
     repeat = args.repeat or (1 if quick else 3)
     out_md = args.out or (WORK / "RESULTS-quick.md" if quick else HERE / "RESULTS.md")
     work = WORK / ("quick" if quick else "full")
@@ -129,18 +130,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         tree, sha = snapshot_tree(args.tree)
         commit = sha[:12]
     log(f"measuring {commit} ({tree})")
-    fetch_extra = supported_fetch_keys(tree, {"full_text_max": 30, "adaptive": False, "min_interval": "1s"}, work)
+    fetch_extra = supported_fetch_keys(tree, {"adaptive": False, "min_interval": "1s"}, work)
     log(f"[fetch] extras accepted by this tree: {fetch_extra}")
 
+    # A run of some parts updates those parts of the last full run's results and keeps the rest.
+    previous = _load(work) if not quick else {}
     results: dict[str, Any] = {
+        **previous,
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "quick": quick,
         "commit": commit,
         "machine": machine(),
         "versions": tool_versions(),
         "fetch_extra": fetch_extra,
-        "scales": scales,
-        "repeat": repeat,
+        "parts": {**previous.get("parts", {}), **dict.fromkeys(parts, datetime.now(UTC).isoformat(timespec="seconds"))},
     }
     port = args.port if _port_free(args.port) else free_port()
     web_root = WORK / "webs"
@@ -176,9 +179,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log=log,
             )
         if "poll" in parts:
+            results["startup"] = bench_poll.startup(ctx, *scales[0])
+            measured = set(scales)
+            kept = [r for r in previous.get("poll", []) if (r["feeds"], r["items_per_feed"]) not in measured]
             records: list[bench_poll.PollRecord] = []
             for index, (feeds, items) in enumerate(scales):
-                # Full text at 10,000 feeds would be 100,000 article pages (over 10 minutes):
+                # Full text at 10,000 feeds would be 50,000 article pages (over 10 minutes):
                 # the large scale compares the feed work only, as reader and feedparser do it.
                 tools = (
                     ("wirewatch", "wirewatch-feeds", "reader", "feedparser")
@@ -190,8 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     )
                 )
                 records += bench_poll.run_scale(ctx, feeds, items, repeat if index == 0 else 1, tools)
-                _save(work, results | {"poll": bench_poll.to_json(records)})
-            results["poll"] = bench_poll.to_json(records)
+                _save(work, results | {"poll": kept + bench_poll.to_json(records)})
+            results["poll"] = kept + bench_poll.to_json(records)
         if "latency" in parts:
             results["latency"] = []
             for interval, n, window in (("5s", 6, 10.0),) if quick else (("5s", 20, 40.0), ("1m", 20, 60.0)):
@@ -218,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 tree, work / "matching", counts, 300 if quick else 2000, 3 if quick else 20, PROJECT_PYTHON, log
             )
         if "profile" in parts:
-            results["profile"] = profile_wirewatch(ctx, scales[0], quick=quick)
+            results["profile"] = profile_wirewatch(ctx, (100, 10) if quick else PROFILE_SCALE, quick=quick)
         if "dedupe" in parts:
             results["dedupe"] = run_dedupe(args.run_dedupe)
     finally:
@@ -309,6 +315,14 @@ def run_dedupe(execute: bool) -> dict[str, Any]:
     if results_md.exists():
         out["markdown"] = results_md.read_text(encoding="utf-8")
     return out
+
+
+def _load(work: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((work / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _save(work: Path, results: dict[str, Any]) -> None:

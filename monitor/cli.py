@@ -13,12 +13,12 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from monitor import __version__
 from monitor.config import load_config, redact
-from monitor.core.units import parse_duration
+from monitor.core.units import format_duration, parse_duration
 from monitor.errors import ConfigError, StorageError, WirewatchError
 from monitor.logs import setup_logging
 
@@ -323,6 +323,9 @@ def cmd_sources(args: argparse.Namespace) -> int:
                 "error_class": st.error_class,
                 "consecutive_failures": st.consecutive_failures,
                 "next_due": _iso(st.next_due),
+                "poll_interval": format_duration(timedelta(seconds=st.poll_interval)) if st.poll_interval else None,
+                "last_new_item": _iso(st.last_new_item),
+                "last_warning": st.last_warning,
             }
         )
     if args.json:
@@ -336,6 +339,10 @@ def cmd_sources(args: argparse.Namespace) -> int:
         print(line)
         if r["last_error"]:
             print(f"    {r['consecutive_failures']} failures ({r['error_class']}): {r['last_error']}")
+        if r["poll_interval"] or r["last_new_item"]:
+            print(f"    polled every {r['poll_interval'] or '-'}; last new item {r['last_new_item'] or 'never'}")
+        if r["last_warning"]:
+            print(f"    warning: {r['last_warning']}")
     return 0
 
 

@@ -38,3 +38,8 @@ def setup_logging(fmt: str = "text", verbose: bool = False) -> None:
     # Scrapy and Apprise are chatty at INFO; their warnings still show.
     for name in ("scrapy", "twisted", "apprise", "py.warnings", "apscheduler", "alembic", "filelock", "pymorphy3"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # A robots.txt that cannot be fetched counts as "allowed" (Scrapy's policy); the
+    # page request that follows fails or succeeds on its own and is recorded on the
+    # source.  Scrapy logs the robots.txt failure as an ERROR with a traceback, which
+    # would drown real errors in a daemon log.
+    logging.getLogger("scrapy.downloadermiddlewares.robotstxt").setLevel(logging.DEBUG if verbose else logging.CRITICAL)

@@ -64,7 +64,7 @@ def make_item(raw: RawItem, now: datetime, base_language: str | None = None) -> 
     # The operator's per-source language beats the feed's own claim, which is often a
     # template default ("en-us" on an Arabic feed).
     lang = base_language or raw.language
-    language = lang.split("-")[0].split("_")[0].strip().lower()[:8] if lang else None
+    language = lang.split("-")[0].split("_")[0].strip().lower()[:8] if lang else guess_language(f"{title} {summary}")
     return Item(
         key=item_key(guid, url),
         guid=guid,
@@ -90,3 +90,39 @@ def make_document(title: str, summary: str, text: str, language: str | None) -> 
     else:
         body = f"{summary}\n\n{text}"
     return Document(title=title, body=body, language=language)
+
+
+_URDU_LETTERS = frozenset("ٹڈڑںےۓ")
+_PERSIAN_LETTERS = frozenset("پچژگک")
+_UKRAINIAN_LETTERS = frozenset("іїєґІЇЄҐ")
+
+
+def guess_language(text: str) -> str | None:
+    """The language of ``text`` when its script says it unambiguously, else ``None``.
+
+    Hangul is Korean; Cyrillic is Russian unless Ukrainian-only letters appear; Arabic
+    script is Arabic unless Urdu- or Persian-only letters appear.  Latin script is left
+    undecided (too many languages share it): such items simply carry no language, and
+    rules with a ``languages`` filter skip them.
+    """
+    counts = {"ko": 0, "cyr": 0, "ar": 0}
+    uk = ur = fa = False
+    for ch in text[:2000]:
+        code = ord(ch)
+        if 0xAC00 <= code <= 0xD7A3 or 0x1100 <= code <= 0x11FF or 0x3130 <= code <= 0x318F:
+            counts["ko"] += 1
+        elif 0x0400 <= code <= 0x04FF:
+            counts["cyr"] += 1
+            uk = uk or ch in _UKRAINIAN_LETTERS
+        elif 0x0600 <= code <= 0x06FF:
+            counts["ar"] += 1
+            ur = ur or ch in _URDU_LETTERS
+            fa = fa or ch in _PERSIAN_LETTERS
+    script, n = max(counts.items(), key=lambda kv: kv[1])
+    if n < 3:
+        return None
+    if script == "cyr":
+        return "uk" if uk else "ru"
+    if script == "ar":
+        return "ur" if ur else "fa" if fa else "ar"
+    return script

@@ -26,7 +26,7 @@ from monitor.core.delivery import first_delivery_time
 from monitor.core.items import make_document, make_item
 from monitor.core.models import PollOutcome
 from monitor.core.policy import PollContext, decide_alerts, rule_applies
-from monitor.core.schedule import adapt, bounds_for, is_silent, next_poll
+from monitor.core.schedule import Rhythm, adapt, bounds_for, is_silent, next_poll
 from monitor.runtime import Runtime
 from monitor.services.operators import notify_operators
 from monitor.services.stories import StoryAssigner
@@ -216,6 +216,9 @@ class Ingestor:
             mean_gap=mean_gap,
             floor=floor,
         )
+        if row.first_success is None:
+            # A first poll's entries are the backlog, not a sign of how often it publishes.
+            rhythm = Rhythm(max(bounds.interval, floor) if floor else bounds.interval, None)
         silence_noticed = None
         if new_items == 0 and row.silence_noticed is None and is_silent(now, row.last_new_item, mean_gap):
             silence_noticed = now

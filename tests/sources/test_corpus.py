@@ -103,7 +103,8 @@ def test_every_corpus_file_ingests(tmp_path: Path, database_url: str, feed_serve
         kind = "sitemap" if path.parent.name == "sitemaps" and "feed-with" not in path.name else "feed"
         sources.append(Source(name_of(path), feed_server.base + route, kind))
     # full_text off: corpus entries link to the real web, and tests never leave loopback.
-    config = write_config(tmp_path, sources, fetch="full_text = false")
+    # A generous timeout: 77 sources on one shared 2-core machine; timeouts are tested elsewhere.
+    config = write_config(tmp_path, sources, fetch='full_text = false\ntimeout = "30s"')
     output = run_once(config, database_url, timeout=300)
     assert "Traceback" not in output
 

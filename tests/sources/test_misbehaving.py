@@ -36,7 +36,7 @@ def _send(h: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str
 
 
 def slow(h: BaseHTTPRequestHandler) -> None:
-    time.sleep(4)
+    time.sleep(10)
     _send(h, 200, FEED.encode(), {"Content-Type": "application/rss+xml", "Content-Length": str(len(FEED))})
 
 
@@ -113,7 +113,7 @@ def test_misbehaving_server(tmp_path: Path, database_url: str, feed_server: Feed
     # than the robots.txt case: Scrapy keys robots.txt by host:port, not by scheme.)
     plain = FeedServer()
     sources.append(Source("tls", f"https://127.0.0.1:{plain.port}/feed.xml"))
-    config = write_config(tmp_path, sources, fetch='timeout = "2s"\nmax_body = "100KB"\nfull_text = false')
+    config = write_config(tmp_path, sources, fetch='timeout = "4s"\nmax_body = "100KB"\nfull_text = false')
     before = datetime.now(UTC)
     output = run_once(config, database_url)
     (tmp_path / "output.txt").write_text(output + "\n".join(str(r) for r in s.requests))

@@ -195,3 +195,18 @@ def test_first_poll_is_silent_for_every_type(
     run_once(config, database_url)
     assert all(len(stored(database_url, n)) == 1 for n in ("f", "m", "l"))
     assert smtp_server.messages == []  # type: ignore[attr-defined]
+
+
+def test_adaptive_schedule_follows_publishing(tmp_path: Path, database_url: str, feed_server: FeedServer) -> None:
+    entries = [("b1", "Backlog", "x")]
+    url = feed_server.serve("/feed.xml", rss(entries))
+    config = write_config(tmp_path, [Source("wire", url)], fetch="full_text = false")
+    run_once(config, database_url)
+    assert states(database_url)["wire"].poll_interval == 300  # first poll: the backlog says nothing
+    entries += [("n1", "New one", "x"), ("n2", "New two", "x")]
+    feed_server.serve("/feed.xml", rss(entries))
+    run_once(config, database_url)
+    busy = states(database_url)["wire"]
+    assert busy.poll_interval == 150 and busy.last_new_item is not None
+    run_once(config, database_url)  # body unchanged: nothing new, the interval lengthens again
+    assert states(database_url)["wire"].poll_interval == 187

@@ -1,0 +1,62 @@
+"""Items: clean text, identity, dates and the script-based language guess."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitor.core.items import MAX_TITLE, guess_language, html_to_text, make_document, make_item
+from monitor.core.models import RawItem
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("김정은, 푸틴과 정상회담", "ko"),
+        ("Путин посетил Курск", "ru"),
+        ("Зеленський і Путін у Курській області", "uk"),
+        ("كيم جونغ أون يرسل تهنئة لبوتين", "ar"),
+        ("پاکستان میں انتخابات ہوئے", "ur"),
+        ("Kim Jong Un meets Putin", None),
+        ("", None),
+    ],
+)
+def test_guess_language_by_script(text: str, language: str | None) -> None:
+    assert guess_language(text) == language
+
+
+def test_language_hint_order() -> None:
+    raw = RawItem(guid="1", url="https://x.org/1", title="Путин", language="en-US")
+    assert make_item(raw, NOW, "ru") is not None
+    assert make_item(raw, NOW, "ru").language == "ru"  # type: ignore[union-attr]
+    assert make_item(raw, NOW).language == "en"  # type: ignore[union-attr]
+    bare = RawItem(guid="1", url=None, title="Путин посетил Курск")
+    assert make_item(bare, NOW).language == "ru"  # type: ignore[union-attr]
+
+
+def test_future_and_absurd_dates_are_dropped() -> None:
+    for published in (NOW + timedelta(days=2), datetime(1970, 1, 1, tzinfo=UTC)):
+        item = make_item(RawItem(guid="1", url=None, title="t", published=published), NOW)
+        assert item is not None
+        assert item.published is None
+    kept = make_item(RawItem(guid="1", url=None, title="t", published=NOW - timedelta(hours=1)), NOW)
+    assert kept is not None
+    assert kept.published == NOW - timedelta(hours=1)
+
+
+def test_no_identity_no_item_and_bounded_fields() -> None:
+    assert make_item(RawItem(guid=None, url=None, title="orphan"), NOW) is None
+    item = make_item(RawItem(guid="g", url=None, title="x" * 50_000, summary="<p>a</p><script>evil()</script>"), NOW)
+    assert item is not None
+    assert len(item.title) == MAX_TITLE
+    assert item.summary == "a"
+
+
+def test_html_to_text_and_document_body() -> None:
+    assert html_to_text("<p>One &amp; two</p><p>three</p>") == "One & two\nthree"
+    assert make_document("t", "summary", "", None).body == "summary"
+    assert make_document("t", "sum", "the sum and more", None).body == "the sum and more"
+    assert make_document("t", "lead", "body text", None).body == "lead\n\nbody text"
