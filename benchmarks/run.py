@@ -341,6 +341,8 @@ def _port_free(port: int) -> bool:
     import socket
 
     with socket.socket() as s:
+        # As nginx binds: connections of the last run in TIME_WAIT must not count as "taken".
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

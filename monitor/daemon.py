@@ -28,6 +28,7 @@ from monitor.core.models import PollOutcome, PollTarget
 from monitor.errors import WirewatchError
 from monitor.metrics import Metrics
 from monitor.server import StatusServer
+from monitor.services.backfill import run_backfills
 from monitor.services.dispatch import DispatchSummary
 from monitor.services.ingest import IngestSummary
 from monitor.services.operators import notify_operators
@@ -245,6 +246,7 @@ async def run_once(app: App, progress: Callable[[IngestSummary], None] | None = 
     now = utcnow()
     config = app.config
     await asyncio.to_thread(app.store.sync_sources, [(s.name, s.type, s.url) for s in config.sources], now)
+    await asyncio.to_thread(run_backfills, app.store, app.holder.get(), utcnow)
     names, report.skipped = pollable(app)
     for name in report.skipped:
         log.warning("source %s: type %r is not supported by this build yet; skipped", name, config.source(name).type)  # type: ignore[union-attr]
@@ -304,6 +306,7 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload("SIGHUP")))
 
         await asyncio.to_thread(self._sync_sources)
+        await asyncio.to_thread(run_backfills, self.app.store, self.app.holder.get(), utcnow)
         listen = self.app.config.server.listen
         if listen:
             self.server = StatusServer(listen, self.health, self.metrics.render)
@@ -383,6 +386,8 @@ class Daemon:
         error = await asyncio.to_thread(self.app.holder.reload)
         if error is None:
             await asyncio.to_thread(self._sync_sources)
+            await asyncio.to_thread(run_backfills, self.app.store, self.app.holder.get(), utcnow)
+            self.last_reload_error = None
             log.info(
                 "config reloaded (%s): %d sources, %d rules",
                 why,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from monitor.config import SourceConfig
 from monitor.core.delivery import first_delivery_time
@@ -46,6 +46,59 @@ class IngestSummary:
     alerts: int = 0
     error: str | None = None
     error_class: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MatchInput:
+    """A stored item as matching and alerting see it."""
+
+    item_id: int
+    story_id: int | None
+    title: str
+    summary: str
+    text: str
+    language: str | None
+    published: datetime | None
+    first_seen: datetime
+
+
+def match_item(
+    rt: Runtime,
+    ctx: PollContext,
+    item: MatchInput,
+    now: datetime,
+    *,
+    store: SqlStore,
+    conn: Connection,
+    only: frozenset[str] | None = None,
+) -> tuple[frozenset[str], list[NewAlert]] | None:
+    """Match one stored item, store its matches; return the rules that fired and the alerts policy allows.
+
+    ``None`` when no rule fired.  ``only`` restricts matching to some rules (a backfill).
+    Shared by ingest (new items) and backfill (stored items, for a new rule).
+    """
+    doc = make_document(item.title, item.summary, item.text, item.language)
+    hits = [
+        h
+        for h in rt.matcher.match(doc)
+        if h.rule in rt.rules
+        and (only is None or h.rule in only)
+        and rule_applies(rt.rules[h.rule], ctx.source, item.language)
+    ]
+    if not hits:
+        return None
+    store.insert_matches(conn, item.item_id, hits, now)
+    config = rt.config
+    alerts: list[NewAlert] = []
+    for decision in decide_alerts(hits, rt.rules, ctx, published=item.published, first_seen=item.first_seen, now=now):
+        sub = config.subscriber(decision.subscriber)
+        when = (
+            first_delivery_time(sub.mode, sub.digest_at, sub.timezone, now, severity=decision.severity) if sub else now
+        )
+        alerts.append(
+            NewAlert(item.item_id, decision.rule, decision.subscriber, decision.severity, when, story_id=item.story_id)
+        )
+    return frozenset(h.rule for h in hits), alerts
 
 
 class Ingestor:
@@ -141,35 +194,26 @@ class Ingestor:
             enqueued: list[NewAlert] = []
             for stored in new:
                 it = stored.item
-                doc = make_document(it.title, it.summary, it.text, it.language)
-                hits = [
-                    h
-                    for h in rt.matcher.match(doc)
-                    if h.rule in rt.rules and rule_applies(rt.rules[h.rule], outcome.source, it.language)
-                ]
-                if not hits:
-                    continue
-                matched += 1
-                self.store.insert_matches(conn, stored.id, hits, now)
-                for decision in decide_alerts(
-                    hits, rt.rules, ctx, published=it.published, first_seen=stored.first_seen, now=now
-                ):
-                    sub = config.subscriber(decision.subscriber)
-                    when = (
-                        first_delivery_time(sub.mode, sub.digest_at, sub.timezone, now, severity=decision.severity)
-                        if sub
-                        else now
-                    )
-                    enqueued.append(
-                        NewAlert(
-                            stored.id,
-                            decision.rule,
-                            decision.subscriber,
-                            decision.severity,
-                            when,
-                            story_id=story_of[stored.id].story_id,
-                        )
-                    )
+                result = match_item(
+                    rt,
+                    ctx,
+                    MatchInput(
+                        stored.id,
+                        story_of[stored.id].story_id,
+                        it.title,
+                        it.summary,
+                        it.text,
+                        it.language,
+                        it.published,
+                        stored.first_seen,
+                    ),
+                    now,
+                    store=self.store,
+                    conn=conn,
+                )
+                if result is not None:
+                    matched += 1
+                    enqueued.extend(result[1])
             count = self.store.enqueue_alerts(conn, enqueued, now)
         summary = IngestSummary(outcome.source, "ok", len(outcome.items), len(new), matched, count)
         if outcome.warning:

@@ -208,3 +208,14 @@ story_bands = Table(
     Column("item_id", ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
     Index(None, "item_id"),
 )
+
+# Rule backfills done (revision 0005): a ``backfill = true`` rule runs over stored items
+# once per version of its query, so a restart or an unrelated reload never repeats it.
+rule_backfills = Table(
+    "rule_backfills",
+    metadata,
+    Column("rule", String(64), primary_key=True),
+    Column("query_hash", String(64), primary_key=True),
+    Column("done_at", UtcDateTime, nullable=False),
+    Column("matched", Integer, nullable=False),
+)

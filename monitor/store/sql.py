@@ -33,7 +33,7 @@ from monitor.core.dedupe import (
 )
 from monitor.core.models import Item, RuleHit
 from monitor.errors import StorageError
-from monitor.store.schema import alerts, items, matches, messages, sources, stories, story_bands
+from monitor.store.schema import alerts, items, matches, messages, rule_backfills, sources, stories, story_bands
 
 log = logging.getLogger(__name__)
 
@@ -469,6 +469,41 @@ class SqlStore:
         with self.begin() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
+    def items_for_backfill(self, since: datetime) -> list[dict[str, Any]]:
+        """Stored items first seen since ``since``, with what matching and alerting need."""
+        query = (
+            select(
+                items.c.id,
+                items.c.story_id,
+                items.c.title,
+                items.c.summary,
+                items.c.text,
+                items.c.language,
+                items.c.published,
+                items.c.first_seen,
+                sources.c.name.label("source"),
+            )
+            .join(sources, sources.c.id == items.c.source_id)
+            .where(items.c.first_seen >= since)
+            .order_by(items.c.id)
+        )
+        with self.begin() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def backfills_done(self) -> set[tuple[str, str]]:
+        with self.begin() as conn:
+            return {
+                (r.rule, r.query_hash) for r in conn.execute(select(rule_backfills.c.rule, rule_backfills.c.query_hash))
+            }
+
+    def record_backfill(self, conn: Connection, rule: str, query_hash: str, matched: int, now: datetime) -> None:
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        conn.execute(
+            insert(rule_backfills)
+            .values(rule=rule, query_hash=query_hash, done_at=now, matched=matched)
+            .on_conflict_do_nothing(index_elements=["rule", "query_hash"])
+        )
+
     def purge_unmatched(self, older_than: datetime) -> int:
         """Delete items first seen before ``older_than`` that no rule matched."""
         stmt = delete(items).where(
@@ -776,9 +811,7 @@ class SqlStore:
 
     def join_story(self, conn: Connection, story_id: int, item_id: int, now: datetime) -> None:
         conn.execute(update(items).where(items.c.id == item_id).values(story_id=story_id))
-        conn.execute(
-            update(stories).where(stories.c.id == story_id).values(size=stories.c.size + 1, last_seen=now)
-        )
+        conn.execute(update(stories).where(stories.c.id == story_id).values(size=stories.c.size + 1, last_seen=now))
 
     def merge_stories(self, conn: Connection, into: int, other: int, now: datetime) -> None:
         """Fold story ``other`` into ``into``: its items, its size, and its alerts where ``into`` has none.

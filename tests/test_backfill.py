@@ -1,0 +1,59 @@
+"""Rule changes: a new rule sees only new items, unless it says ``backfill = true``;
+a backfill runs once per query, not on every restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import run_cli
+from tests.feeds import rss
+from tests.servers import FeedServer, WebhookReceiver
+
+BASE = """
+[fetch]
+host_delay = "0s"
+full_text = false
+obey_robots = false
+[alerts]
+first_poll = "silent"
+[[sources]]
+name = "wire"
+url = "{url}"
+[terms]
+kursk = ["Kursk"]
+putin = ["Putin"]
+[[rules]]
+name = "putin"
+query = "putin"
+notify = ["chat"]
+{extra}
+[[subscribers]]
+name = "chat"
+urls = ["{hook}"]
+max_per_hour = 1000
+"""
+
+
+def test_backfill_alerts_stored_items_once_and_plain_rules_do_not(
+    tmp_path: Path, database_url: str, feed_server: FeedServer, webhook: WebhookReceiver
+) -> None:
+    url = feed_server.serve("/feed.xml", rss([("1", "Shelling in Kursk", ""), ("2", "Kursk: evacuation", "")]))
+    config = tmp_path / "config.toml"
+
+    def run(extra: str) -> None:
+        config.write_text(BASE.format(url=url, hook=webhook.url(), extra=extra), encoding="utf-8")
+        result = run_cli("run", "--once", config=config, database_url=database_url)
+        assert result.returncode == 0, result.stderr
+
+    run("")  # first poll: stored silently
+    assert webhook.posts == []
+    run('[[rules]]\nname = "kursk"\nquery = "kursk"\nnotify = ["chat"]\n')  # a new plain rule: nothing
+    assert webhook.posts == []
+    backfilled = '[[rules]]\nname = "kursk-bf"\nquery = "kursk"\nnotify = ["chat"]\nbackfill = true\n'
+    run(backfilled)
+    assert len(webhook.posts) == 2
+    assert all("kursk-bf" in p["message"] for p in webhook.posts)
+    run(backfilled)  # a restart does not backfill again
+    assert len(webhook.posts) == 2
+    run(backfilled.replace('query = "kursk"', 'query = "kursk OR putin"'))  # changed query: backfilled once more,
+    assert len(webhook.posts) == 2  # but the outbox never alerts an item twice for one rule
