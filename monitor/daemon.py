@@ -170,7 +170,9 @@ class Poller:
                             source_id=t.source_id,
                             source=t.name,
                             status="error",
-                            error=f"no spider named {spider_name!r} in crawler/spiders (have: {', '.join(loader.list())})",
+                            error=(
+                                f"no spider named {spider_name!r} in crawler/spiders (have: {', '.join(loader.list())})"
+                            ),
                             error_class="permanent",
                         )
                         await asyncio.to_thread(ingest, ingest_missing)

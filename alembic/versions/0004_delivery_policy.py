@@ -34,7 +34,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_messages")),
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_messages_subscriber_planned_at"), ["subscriber", "planned_at"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_messages_subscriber_planned_at"), ["subscriber", "planned_at"], unique=False
+        )
 
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("hold_reason", sa.String(length=16), nullable=True))

@@ -59,7 +59,6 @@ from monitor.store.sql import AlertRow, SqlStore
 log = logging.getLogger(__name__)
 
 
-
 class Notifier(Protocol):
     def send(self, targets: Sequence[tuple[int, str]], message: Message) -> list[UrlResult]: ...
 

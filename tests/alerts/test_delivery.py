@@ -8,8 +8,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
-from monitor.core.delivery import HELD_QUIET, HELD_RATE
 from monitor.config import AlertsConfig
+from monitor.core.delivery import HELD_QUIET, HELD_RATE
 from monitor.services.operators import notify_operators
 from tests.alerts.conftest import World, utc
 from tests.servers import SmtpServer, WebhookReceiver
@@ -299,7 +299,9 @@ def test_killed_between_claim_and_send_is_sent_once_after_restart(make_world: Ma
     try:
         world.clock.set(start + timedelta(minutes=1))
         assert world.dispatch().claimed == 0  # still leased to the dead process
-        world.clock.set(datetime.now(UTC) + AlertsConfig().send_lease + timedelta(seconds=1))  # the restart, after the lease
+        world.clock.set(
+            datetime.now(UTC) + AlertsConfig().send_lease + timedelta(seconds=1)
+        )  # the restart, after the lease
         assert world.dispatch().sent == 1
         world.clock.advance(timedelta(hours=1))
         world.dispatch()

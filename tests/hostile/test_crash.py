@@ -93,10 +93,14 @@ def test_kill_9_at_random_points(tmp_path: Path, feed_server: FeedServer, webhoo
     delivered = collections.Counter(
         f"Kursk front item {m.group(1)}" for p in webhook.posts for m in [TITLE.search(str(p["message"]))] if m
     )
-    alerts = json.loads(run_cli("alerts", "--json", "--limit", "100000", config=config, database_url=database_url).stdout)
+    alerts = json.loads(
+        run_cli("alerts", "--json", "--limit", "100000", config=config, database_url=database_url).stdout
+    )
     attempts = {a["title"]: a["attempts"] for a in alerts["alerts"]}
     missing = sorted(expected - set(delivered))
-    assert not missing, f"never alerted: {[(a['title'], a['status']) for a in alerts['alerts'] if a['title'] in missing]}"
+    assert not missing, (
+        f"never alerted: {[(a['title'], a['status']) for a in alerts['alerts'] if a['title'] in missing]}"
+    )
     duplicated = {t: n for t, n in delivered.items() if n > 1}
     for title in duplicated:
         assert attempts[title] >= 2, f"{title} sent twice without a second claim"
