@@ -284,6 +284,10 @@ def header(results: dict[str, Any]) -> list[str]:
         "",
         f"Versions: {versions}.",
         "",
+        "Parts (when, code, 1-min load average at start): "
+        + "; ".join(f"{k}: {v}" for k, v in results.get("parts", {}).items())
+        + ".",
+        "",
         (
             f"`[fetch]` extras this tree accepted: `{results.get('fetch_extra')}` "
             "(the latency runs use them; `full_text_max` is left at its default)."

@@ -51,6 +51,9 @@ from benchmarks.tools import (
 from tests.servers import WebhookReceiver
 
 HERE = Path(__file__).resolve().parent
+# Full text at 10,000 feeds would be up to 67,000 article pages (well over 10 minutes):
+# larger scales compare the feed work only, as reader and feedparser do it.
+FULL_TEXT_MAX_FEEDS = 2000
 PROFILE_RATE = 25
 PROFILE_SCALE = (300, 10)  # small: a native profile slows wirewatch down about 1.5x
 PARTS = ("ceiling", "poll", "latency", "matching", "profile", "dedupe")
@@ -143,7 +146,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": machine(),
         "versions": tool_versions(),
         "fetch_extra": fetch_extra,
-        "parts": {**previous.get("parts", {}), **dict.fromkeys(parts, datetime.now(UTC).isoformat(timespec="seconds"))},
+        "parts": {
+            **previous.get("parts", {}),
+            **dict.fromkeys(
+                parts,
+                f"{datetime.now(UTC).isoformat(timespec='seconds')}, {commit}, load {os.getloadavg()[0]:.1f}",
+            ),
+        },
     }
     port = args.port if _port_free(args.port) else free_port()
     web_root = WORK / "webs"
@@ -184,17 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             kept = [r for r in previous.get("poll", []) if (r["feeds"], r["items_per_feed"]) not in measured]
             records: list[bench_poll.PollRecord] = []
             for index, (feeds, items) in enumerate(scales):
-                # Full text at 10,000 feeds would be 50,000 article pages (over 10 minutes):
-                # the large scale compares the feed work only, as reader and feedparser do it.
-                tools = (
-                    ("wirewatch", "wirewatch-feeds", "reader", "feedparser")
-                    if index == 0
-                    else (
-                        "wirewatch-feeds",
-                        "reader",
-                        "feedparser",
-                    )
-                )
+                tools: tuple[str, ...] = ("wirewatch-feeds", "reader", "feedparser")
+                if feeds <= FULL_TEXT_MAX_FEEDS:
+                    tools = ("wirewatch", *tools)
                 records += bench_poll.run_scale(ctx, feeds, items, repeat if index == 0 else 1, tools)
                 _save(work, results | {"poll": kept + bench_poll.to_json(records)})
             results["poll"] = kept + bench_poll.to_json(records)

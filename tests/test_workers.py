@@ -7,6 +7,7 @@ worker's leases run out so the others finish its work.
 from __future__ import annotations
 
 import collections
+import json
 import os
 import signal
 import subprocess
@@ -50,7 +51,7 @@ def _run(tmp_path: Path, feed_server: FeedServer, webhook: WebhookReceiver, data
     config = tmp_path / "config.toml"
     config.write_text(
         '[fetch]\nhost_delay = "0s"\nper_host = 8\nfull_text = false\nobey_robots = false\n'
-        '[alerts]\nfirst_poll = "alert"\n'
+        '[alerts]\nfirst_poll = "alert"\nsend_lease = "10s"\n'
         + "\n".join(sources)
         + '[terms]\nkursk = ["Kursk"]\n'
         + '[[rules]]\nname = "kursk"\nquery = "kursk"\nnotify = ["chat"]\n'
@@ -84,8 +85,13 @@ def _run(tmp_path: Path, feed_server: FeedServer, webhook: WebhookReceiver, data
         assert killed
         counts = collections.Counter(_guid(p) for p in webhook.posts)
         assert len(counts) == FEEDS, f"{len(counts)} of {FEEDS} items alerted"
+        # A duplicate is allowed only in the documented window: the killed worker sent the
+        # alert but died before marking it, so its row was claimed a second time.
+        listed = run_cli("alerts", "--json", "--limit", "1000", config=config, database_url=database_url)
+        attempts = {_guid({"message": a["title"]}): a["attempts"] for a in json.loads(listed.stdout)["alerts"]}
         duplicates = {g: n for g, n in counts.items() if n > 1}
-        assert not duplicates, f"alerted more than once: {duplicates}"
+        assert all(attempts[g] >= 2 for g in duplicates), f"alerted twice without a second claim: {duplicates}"
+        assert len(duplicates) <= 1, f"more duplicates than one kill can explain: {duplicates}"
         for i in range(FEEDS):
             assert feed_server.hits(f"/f{i}.xml"), f"feed {i} never polled"
     finally:
