@@ -225,17 +225,24 @@ class SqlStore:
         Sources removed from the config keep their rows (and items); they are simply no
         longer polled.  A changed URL resets the validators, which belonged to the old one.
         """
+        wanted = list(configured)
+        if not wanted:
+            return
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         with self.begin() as conn:
-            existing = {r.name: r for r in conn.execute(select(sources.c.name, sources.c.url, sources.c.type))}
-            for name, kind, url in configured:
-                row = existing.get(name)
-                if row is None:
-                    conn.execute(
-                        sources.insert().values(
-                            name=name, type=kind, url=url, next_due=now, created_at=now, consecutive_failures=0
-                        )
-                    )
-                elif row.url != url or row.type != kind:
+            # Insert-or-ignore: several workers starting at once all sync the same config.
+            conn.execute(
+                insert(sources).on_conflict_do_nothing(index_elements=["name"]),
+                [
+                    {"name": n, "type": k, "url": u, "next_due": now, "created_at": now, "consecutive_failures": 0}
+                    for n, k, u in wanted
+                ],
+            )
+            stored = {
+                r.name: (r.type, r.url) for r in conn.execute(select(sources.c.name, sources.c.type, sources.c.url))
+            }
+            for name, kind, url in wanted:
+                if stored.get(name) != (kind, url):
                     conn.execute(
                         update(sources)
                         .where(sources.c.name == name)
