@@ -149,3 +149,34 @@ def test_bad_query_exits_2_naming_the_rule(tmp_path: Path, smtp_server: SmtpServ
         assert result.returncode == 2, result.stderr
         assert "'kim-putin'.query" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_rules_test_backtests_stored_items_with_spans(
+    tmp_path: Path, database_url: str, feed_server: FeedServer, smtp_server: SmtpServer, webhook: WebhookReceiver
+) -> None:
+    url = feed_server.serve(
+        "/feed.xml",
+        rss(
+            [
+                ("1", "كيم جونغ أون يرسل تهنئة لبوتين", "الزعيم الكوري الشمالي كيم جونغ أون والرئيس بوتين"),
+                ("2", "Ким Чен Ын и Путина обсудили Курск", ""),
+                ("3", "Kim Kardashian visits Seoul", "No politics."),
+            ]
+        ),
+    )
+    config = write_config(tmp_path, url, smtp_server, webhook)
+    assert run_cli("run", "--once", config=config, database_url=database_url).returncode == 0
+    result = run_cli(
+        "rules", "test", "--rule", "kim-putin", "--since", "1h", "--json", config=config, database_url=database_url
+    )
+    assert result.returncode == 0, result.stderr
+    matches = json.loads(result.stdout)["matches"]
+    assert sorted(m["title"][:3] for m in matches) == ["Ким", "كيم"]
+    arabic = next(m for m in matches if m["title"].startswith("كيم"))
+    assert {s["text"] for s in arabic["spans"]} >= {"كيم جونغ أون", "لبوتين"}
+    text = run_cli("rules", "test", config=config, database_url=database_url)
+    assert "[[Путина]]" in text.stdout
+    assert "2 matches in 3 items" in text.stdout
+    assert smtp_server.messages == []  # a backtest sends nothing
+    unknown = run_cli("rules", "test", "--rule", "nope", config=config, database_url=database_url)
+    assert unknown.returncode == 2
