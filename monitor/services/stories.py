@@ -14,6 +14,8 @@ returned story ids, and the alerts table's unique (story, rule, subscriber) does
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 # Candidates verified per item: the LSH ranks them by shared bands, so a real copy is near
 # the top; the bound keeps the cost per item flat however many items share a band.
 MAX_CANDIDATES = 10
+SHINGLE_CACHE = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,29 @@ class Assignment:
 class StoryAssigner:
     def __init__(self, store: SqlStore) -> None:
         self.store = store
+        # item id → shingles of its text.  Stored items never change (an edit is a new
+        # item or ignored), so this can only go stale by id reuse after a purge, which
+        # touches old items only.  It spares re-reading and re-shingling the same
+        # candidates for every copy of a story: the cold-ingest hot spot in benchmarks/.
+        self._shingles: OrderedDict[int, frozenset[int]] = OrderedDict()
+        self._lock = threading.Lock()  # ingest runs in several worker threads
+
+    def _remember(self, item_id: int, sh: frozenset[int]) -> None:
+        with self._lock:
+            self._shingles[item_id] = sh
+            self._shingles.move_to_end(item_id)
+            while len(self._shingles) > SHINGLE_CACHE:
+                self._shingles.popitem(last=False)
+
+    def _candidate_shingles(self, conn: Connection, found: Sequence[tuple[int, int]]) -> list[frozenset[int]]:
+        with self._lock:
+            known = {item_id: self._shingles.get(item_id) for item_id, _ in found}
+        missing = [item_id for item_id, sh in known.items() if sh is None]
+        for item_id, (title, summary, text) in self.store.item_texts(conn, missing).items():
+            sh = shingles(make_fingerprint(None, title, summary, text).words)
+            known[item_id] = sh
+            self._remember(item_id, sh)
+        return [known.get(item_id) or frozenset() for item_id, _ in found]
 
     def assign(self, conn: Connection, new: Sequence[StoredItem], now: datetime) -> dict[int, Assignment]:
         """Assign each of ``new`` (in order) to a story; item id → assignment."""
@@ -65,6 +91,7 @@ class StoryAssigner:
         out: dict[int, Assignment] = {}
         for stored, fp, keys, sh in prepared:
             assignment = self._assign_one(conn, stored, fp, keys, sh, now)
+            self._remember(stored.id, sh)
             if assignment.via != "text":
                 self.store.insert_bands(conn, stored.id, keys)
             out[stored.id] = assignment
@@ -93,7 +120,7 @@ class StoryAssigner:
         if keys and via != "text":
             found = self.store.story_candidates(conn, keys, now - STORY_WINDOW, MAX_CANDIDATES)
             candidates = [
-                (c.story_id, shingles(make_fingerprint(None, c.title, c.summary, c.text).words)) for c in found
+                (story_id, sh_) for (_, story_id), sh_ in zip(found, self._candidate_shingles(conn, found), strict=True)
             ]
             if story is None:
                 story = best_match(sh, candidates)

@@ -133,17 +133,6 @@ class StoredItem:
     fingerprint: Fingerprint | None = None  # dedupe keys computed on insert (issue 4)
 
 
-@dataclass(frozen=True, slots=True)
-class StoryCandidate:
-    """A stored item that may be a near-duplicate of a new one, with what verification needs."""
-
-    item_id: int
-    story_id: int
-    title: str
-    summary: str
-    text: str
-
-
 # The advisory lock that serialises story assignment on PostgreSQL ("wwstory" in ASCII).
 STORY_LOCK_ID = 0x77_77_73_74_6F_72_79
 
@@ -785,25 +774,32 @@ class SqlStore:
 
     def story_candidates(
         self, conn: Connection, keys: Sequence[int], since: datetime, limit: int
-    ) -> list[StoryCandidate]:
-        """Items first seen since ``since`` that share LSH band keys with ``keys``, most shared first."""
+    ) -> list[tuple[int, int]]:
+        """``(item_id, story_id)`` of items first seen since ``since`` sharing LSH band keys with ``keys``.
+
+        Most shared bands first.  Texts are fetched separately (:meth:`item_texts`) so a
+        caller that remembers a candidate's shingles never reads its text again.
+        """
         if not keys:
             return []
-        hits = (
-            select(story_bands.c.item_id, func.count().label("hits"))
+        rows = conn.execute(
+            select(story_bands.c.item_id, items.c.story_id)
             .join(items, items.c.id == story_bands.c.item_id)
             .where(story_bands.c.key.in_(list(keys)), items.c.first_seen >= since, items.c.story_id.is_not(None))
-            .group_by(story_bands.c.item_id)
+            .group_by(story_bands.c.item_id, items.c.story_id)
             .order_by(func.count().desc(), story_bands.c.item_id.desc())
             .limit(limit)
-            .subquery()
         )
+        return [(r.item_id, r.story_id) for r in rows]
+
+    def item_texts(self, conn: Connection, ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
+        """``item_id → (title, summary, text)``."""
+        if not ids:
+            return {}
         rows = conn.execute(
-            select(items.c.id, items.c.story_id, items.c.title, items.c.summary, items.c.text, hits.c.hits)
-            .join(hits, hits.c.item_id == items.c.id)
-            .order_by(hits.c.hits.desc(), items.c.id.desc())
+            select(items.c.id, items.c.title, items.c.summary, items.c.text).where(items.c.id.in_(list(ids)))
         )
-        return [StoryCandidate(r.id, r.story_id, r.title, r.summary, r.text) for r in rows]
+        return {r.id: (r.title, r.summary, r.text) for r in rows}
 
     def create_story(self, conn: Connection, item_id: int, title: str, now: datetime) -> int:
         story_id = int(
