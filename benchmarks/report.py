@@ -277,9 +277,9 @@ def header(results: dict[str, Any]) -> list[str]:
     load = ", ".join(f"{x:.2f}" for x in m.get("load_at_start", ()))
     return [
         (
-            f"Run {results['started']} on {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}; "
-            f"code: {results['commit']}; load average at start {load}; "
-            f"run took {results.get('seconds', 0) / 60:.1f} min."
+            f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}.  "
+            f"Last invocation: {results['started']}, code {results['commit']}, load average at start {load}, "
+            f"{results.get('seconds', 0) / 60:.1f} min (a run of some parts keeps the other parts' last results)."
         ),
         "",
         f"Versions: {versions}.",
@@ -317,3 +317,20 @@ def write(path: Path, results: dict[str, Any], *, generated_only: bool = False) 
         path.write_text(before + generated + after, encoding="utf-8")
     else:
         path.write_text(text.rstrip() + "\n\n" + generated + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Re-render RESULTS.md from a results.json without measuring anything."""
+    import argparse
+    import json
+
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("results", type=Path, help="e.g. benchmarks/work/full/results.json")
+    p.add_argument("out", type=Path, help="e.g. benchmarks/RESULTS.md")
+    args = p.parse_args(argv)
+    write(args.out, json.loads(args.results.read_text(encoding="utf-8")))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -88,9 +88,20 @@ class StoryAssigner:
             fp = stored.fingerprint or make_fingerprint(it.url, it.title, it.summary, it.text)
             prepared.append((stored, fp, band_keys(fp.words), shingles(fp.words)))
         self.store.lock_stories(conn)
+        # Exact identities for the whole batch in two queries; kept current below as this
+        # batch's own items are filed (a later item may be a copy of an earlier one).
+        by_url, by_text = self.store.stories_for_keys(
+            conn,
+            [fp.url_key for _, fp, _, _ in prepared if fp.url_key is not None],
+            [fp.text_hash for _, fp, _, _ in prepared if fp.text_hash is not None],
+        )
         out: dict[int, Assignment] = {}
         for stored, fp, keys, sh in prepared:
-            assignment = self._assign_one(conn, stored, fp, keys, sh, now)
+            assignment = self._assign_one(conn, stored, fp, keys, sh, now, by_url, by_text)
+            if fp.url_key is not None:
+                by_url.setdefault(fp.url_key, assignment.story_id)
+            if fp.text_hash is not None:
+                by_text.setdefault(fp.text_hash, assignment.story_id)
             self._remember(stored.id, sh)
             if assignment.via != "text":
                 self.store.insert_bands(conn, stored.id, keys)
@@ -108,13 +119,15 @@ class StoryAssigner:
         keys: Sequence[int],
         sh: frozenset[int],
         now: datetime,
+        by_url: dict[str, int],
+        by_text: dict[str, int],
     ) -> Assignment:
         story: int | None = None
         via = "new"
         if fp.url_key is not None:
-            story, via = self.store.story_with_key(conn, url_key=fp.url_key), "url"
+            story, via = by_url.get(fp.url_key), "url"
         if story is None and fp.text_hash is not None:
-            story, via = self.store.story_with_key(conn, text_hash=fp.text_hash), "text"
+            story, via = by_text.get(fp.text_hash), "text"
         if story is None:
             via = "near"
         if keys and via != "text":
@@ -134,6 +147,10 @@ class StoryAssigner:
                 for other in sorted(verified_stories(sh, candidates) - {story}):
                     into, gone = min(story, other), max(story, other)
                     self.store.merge_stories(conn, into, gone, now)
+                    for index in (by_url, by_text):
+                        for key, value in index.items():
+                            if value == gone:
+                                index[key] = into
                     log.info("story %d merged into story %d (bridged by item %d)", gone, into, stored.id)
                     story = into
         if story is None:

@@ -760,17 +760,22 @@ class SqlStore:
         if self.dialect == "postgresql":
             conn.execute(select(func.pg_advisory_xact_lock(STORY_LOCK_ID)))
 
-    def story_with_key(
-        self, conn: Connection, *, url_key: str | None = None, text_hash: str | None = None
-    ) -> int | None:
-        """The oldest story holding an item with this article URL key or this text hash."""
-        column, value = (items.c.url_key, url_key) if url_key is not None else (items.c.text_hash, text_hash)
-        if value is None:
-            return None
-        found = conn.execute(
-            select(func.min(items.c.story_id)).where(column == value, items.c.story_id.is_not(None))
-        ).scalar()
-        return int(found) if found is not None else None
+    def stories_for_keys(
+        self, conn: Connection, url_keys: Sequence[str], text_hashes: Sequence[str]
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        """For a batch: the oldest story per article URL key, and per text hash (two queries)."""
+        out: list[dict[str, int]] = []
+        for column, values in ((items.c.url_key, url_keys), (items.c.text_hash, text_hashes)):
+            found: dict[str, int] = {}
+            if values:
+                rows = conn.execute(
+                    select(column, func.min(items.c.story_id))
+                    .where(column.in_(sorted(set(values))), items.c.story_id.is_not(None))
+                    .group_by(column)
+                )
+                found = {str(r[0]): int(r[1]) for r in rows}
+            out.append(found)
+        return out[0], out[1]
 
     def story_candidates(
         self, conn: Connection, keys: Sequence[int], since: datetime, limit: int
