@@ -38,7 +38,9 @@ log = logging.getLogger(__name__)
 # Candidates verified per item: the LSH ranks them by shared bands, so a real copy is near
 # the top; the bound keeps the cost per item flat however many items share a band.
 MAX_CANDIDATES = 10
-SHINGLE_CACHE = 50_000
+# Copies of a story arrive close together, so a few thousand recent items cover most
+# candidates; a frozenset of shingles costs ~10-30 kB, so the bound is also a memory bound.
+SHINGLE_CACHE = 4_000
 
 
 @dataclass(frozen=True, slots=True)
