@@ -40,7 +40,7 @@ def run_backfills(store: SqlStore, runtime: Runtime, clock: Callable[[], datetim
     if not pending:
         return {}
     now = clock()
-    rows = store.items_for_backfill(now - config.alerts.max_age)
+    rows = store.recent_items(now - config.alerts.max_age, None, limit=1_000_000)
     only = frozenset(pending)
     matched = dict.fromkeys(pending, 0)
     with store.begin() as conn:

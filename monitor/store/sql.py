@@ -442,9 +442,11 @@ class SqlStore:
         return found
 
     def recent_items(self, since: datetime | None, source: str | None, limit: int) -> list[dict[str, Any]]:
+        """Stored items, newest first, with what listing, backtesting and backfill need."""
         query = (
             select(
                 items.c.id,
+                items.c.story_id,
                 items.c.title,
                 items.c.url,
                 sources.c.name.label("source"),
@@ -462,27 +464,6 @@ class SqlStore:
             query = query.where(items.c.first_seen >= since)
         if source is not None:
             query = query.where(sources.c.name == source)
-        with self.begin() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
-
-    def items_for_backfill(self, since: datetime) -> list[dict[str, Any]]:
-        """Stored items first seen since ``since``, with what matching and alerting need."""
-        query = (
-            select(
-                items.c.id,
-                items.c.story_id,
-                items.c.title,
-                items.c.summary,
-                items.c.text,
-                items.c.language,
-                items.c.published,
-                items.c.first_seen,
-                sources.c.name.label("source"),
-            )
-            .join(sources, sources.c.id == items.c.source_id)
-            .where(items.c.first_seen >= since)
-            .order_by(items.c.id)
-        )
         with self.begin() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
