@@ -28,7 +28,8 @@ services:
 	bash .ci/services.sh
 
 test: install services  ## the whole suite: real SQLite, PostgreSQL, HTTP, SMTP and webhook servers
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest -n 2 -m "not serial"
+	$(PY) -m pytest -m serial
 
 lint: install
 	$(VENV)/bin/ruff check .

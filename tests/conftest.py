@@ -6,13 +6,18 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from tests.servers import FeedServer, SmtpServer, WebhookReceiver
+
+if TYPE_CHECKING:
+    from tests.daemons import Daemon
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("WIREWATCH_CORPUS", ROOT.parent / "shared" / "corpus"))
@@ -21,7 +26,8 @@ PG_ADMIN_URL = os.environ.get("WIREWATCH_TEST_PG", "postgresql+psycopg://postgre
 
 def _pg_database() -> Iterator[str]:
     name = f"ww_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    # No pool: a test may restart PostgreSQL, and the drop must not reuse a dead connection.
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -84,3 +90,22 @@ def run_cli(
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("WIREWATCH_")}
     full_env.update(env or {})
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=full_env, check=False)
+
+
+@pytest.fixture
+def daemon_factory(tmp_path: Path) -> Iterator[Callable[[Path, str], Daemon]]:
+    from tests.daemons import Daemon
+
+    started: list[Daemon] = []
+
+    def start(config: Path, database_url: str) -> Daemon:
+        d = Daemon(config, database_url, tmp_path / f"daemon{len(started)}.log")
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()
+        d.log_file.close()

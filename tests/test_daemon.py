@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import run_cli
+from tests.daemons import Daemon
 from tests.feeds import rss
 from tests.servers import FeedServer, WebhookReceiver, free_port
 
@@ -59,60 +56,6 @@ notify = ["chat"]
 name = "chat"
 urls = ["{hook}"]
 """
-
-
-class Daemon:
-    def __init__(self, config: Path, database_url: str, log: Path) -> None:
-        self.log = log
-        self.log_file = log.open("w")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("WIREWATCH_")}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "--config", str(config), "--database-url", database_url, "run"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=self.log_file,
-        )
-
-    def output(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-    def wait_for(self, predicate: Callable[[], bool], what: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError(
-                    f"daemon exited ({self.proc.returncode}) while waiting for {what}:\n{self.output()}"
-                )
-            time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}:\n{self.output()}")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=60)
-        finally:
-            self.log_file.close()
-
-
-@pytest.fixture
-def daemon_factory(tmp_path: Path) -> Iterator[Callable[[Path, str], Daemon]]:
-    started: list[Daemon] = []
-
-    def start(config: Path, database_url: str) -> Daemon:
-        d = Daemon(config, database_url, tmp_path / f"daemon{len(started)}.log")
-        started.append(d)
-        return d
-
-    yield start
-    for d in started:
-        if d.proc.poll() is None:
-            d.proc.kill()
-            d.proc.wait()
-        d.log_file.close()
 
 
 def test_daemon_alerts_reloads_and_stops_cleanly(
