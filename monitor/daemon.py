@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -108,6 +109,12 @@ class Poller:
         self.owner = owner
         self.progress = progress
         self.runners: set[Any] = set()
+        # One ingest at a time per process.  Ingest is CPU-bound Python plus one database
+        # writer (SQLite admits one; story assignment takes one advisory lock on
+        # PostgreSQL): parallel ingest threads only fought over the GIL and the write lock,
+        # and starved the reactor thread until downloads hit their timeouts under load.
+        # Waiting on this lock costs no CPU.
+        self.ingest_lock = threading.Lock()
 
     def targets(self, states: list[SourceState]) -> list[PollTarget]:
         config = self.app.config
@@ -147,7 +154,8 @@ class Poller:
 
         def ingest(outcome: PollOutcome) -> None:
             seen.add(outcome.source_id)
-            summary = self.app.ingestor.ingest(outcome)
+            with self.ingest_lock:
+                summary = self.app.ingestor.ingest(outcome)
             summaries.append(summary)
             if self.progress is not None:
                 self.progress(summary)
