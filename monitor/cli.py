@@ -200,8 +200,6 @@ def _print_cycle(report: Any) -> None:
     queued = sum(s.alerts for s in report.polled)
     for s in failed:
         print(f"source {s.source}: FAILED: {s.error}")
-    for name in report.skipped:
-        print(f"source {name}: skipped (type not supported yet)")
     d = report.dispatch
     print(
         f"polled {len(report.polled)} sources ({len(ok)} ok, {len(failed)} failed): {new} new items, "

@@ -39,7 +39,6 @@ from monitor.store.sql import SourceState
 log = logging.getLogger(__name__)
 
 REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
-SUPPORTED_TYPES = ("feed", "sitemap", "listing", "spider")
 # A tick is one cheap UPDATE … RETURNING that claims due sources; a short tick keeps the
 # delay between a source falling due and its poll small.
 TICK_SECONDS = 1.0
@@ -97,7 +96,6 @@ def run_on_reactor(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
 @dataclass
 class CycleReport:
     polled: list[IngestSummary] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
     dispatch: DispatchSummary = field(default_factory=DispatchSummary)
 
 
@@ -247,17 +245,9 @@ def crawl_timeout(app: App, sources: int = BATCH) -> float:
     return max(300.0, fetch.timeout.total_seconds() * 4) + 0.1 * sources
 
 
-def pollable(app: App) -> tuple[list[str], list[str]]:
-    """Names of enabled sources this build can poll, and of those it must skip (with a reason logged)."""
-    names, skipped = [], []
-    for s in app.config.sources:
-        if not s.enabled:
-            continue
-        if s.type in SUPPORTED_TYPES:
-            names.append(s.name)
-        else:
-            skipped.append(s.name)
-    return names, skipped
+def pollable(app: App) -> list[str]:
+    """Names of the enabled sources (every type the config accepts has a spider)."""
+    return [s.name for s in app.config.sources if s.enabled]
 
 
 async def run_once(app: App, progress: Callable[[IngestSummary], None] | None = None) -> CycleReport:
@@ -267,9 +257,7 @@ async def run_once(app: App, progress: Callable[[IngestSummary], None] | None = 
     config = app.config
     await asyncio.to_thread(app.store.sync_sources, [(s.name, s.type, s.url) for s in config.sources], now)
     await asyncio.to_thread(run_backfills, app.store, app.holder.get(), utcnow)
-    names, report.skipped = pollable(app)
-    for name in report.skipped:
-        log.warning("source %s: type %r is not supported by this build yet; skipped", name, config.source(name).type)  # type: ignore[union-attr]
+    names = pollable(app)
     poller = Poller(app, owner=_owner(), progress=progress)
     states = await asyncio.to_thread(app.store.source_states, names)
     report.polled = await poller.crawl(poller.targets(states), crawl_timeout(app, len(states)))
@@ -372,7 +360,7 @@ class Daemon:
         self.last_tick = time.monotonic()
         if self.stopping.is_set():
             return
-        names, _skipped = pollable(self.app)
+        names = pollable(self.app)
         timeout = crawl_timeout(self.app)
         states = await asyncio.to_thread(
             self.app.store.claim_due_sources, names, utcnow(), SOURCE_LEASE, self.owner, BATCH
