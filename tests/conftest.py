@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     from tests.daemons import Daemon
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = Path(os.environ.get("WIREWATCH_CORPUS", ROOT.parent / "shared" / "corpus"))
+# Real feeds, sitemaps and pages copied from the shared corpus, with their provenance
+# (tests/data/corpus/SOURCES.md, LICENSES.md): the suite reads nothing outside the checkout.
+CORPUS = ROOT / "tests" / "data" / "corpus"
 PG_ADMIN_URL = os.environ.get("WIREWATCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
