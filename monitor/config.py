@@ -31,9 +31,19 @@ MODES = ("realtime", "digest")
 SEVERITIES = ("normal", "critical")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _TERM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# ${NAME}, or ${NAME:-default} (the shell's form: the default when NAME is unset or empty).
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _USERINFO = re.compile(r"(?<=://)([^/@:\s]*):([^/@\s]+)@")
+
+
+def _unset_vars(template: str, env: Mapping[str, str]) -> list[str]:
+    """The variables ``template`` needs that ``env`` lacks (one with a default is never lacking)."""
+    return [m.group(1) for m in _ENV.finditer(template) if m.group(2) is None and m.group(1) not in env]
+
+
+def _expand(template: str, env: Mapping[str, str]) -> str:
+    return _ENV.sub(lambda m: env.get(m.group(1)) or (m.group(2) or ""), template)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,12 +128,11 @@ class SubscriberConfig:
         urls: list[tuple[int, str]] = []
         missing: list[str] = []
         for index, template in enumerate(self.urls):
-            names = _ENV.findall(template)
-            absent = [n for n in names if n not in env]
+            absent = _unset_vars(template, env)
             if absent:
                 missing.extend(absent)
                 continue
-            urls.append((index, _ENV.sub(lambda m: env[m.group(1)], template)))
+            urls.append((index, _expand(template, env)))
         return urls, missing
 
 
@@ -428,9 +437,9 @@ def _subscribers(v: _Validator, items: Any, env: Mapping[str, str]) -> list[Subs
         if not urls:
             v.error(f"{where}.urls", "a subscriber needs at least one Apprise URL")
         for j, url in enumerate(urls):
-            if not re.match(r"^(\$\{[A-Za-z_][A-Za-z0-9_]*\}|[a-z][a-z0-9+.-]*://)", url):
+            if not re.match(r"^(\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}|[a-z][a-z0-9+.-]*://)", url):
                 v.error(f"{where}.urls[{j}]", f"not an Apprise URL: {redact(url)!r}")
-            absent = sorted({var for var in _ENV.findall(url) if var not in env})
+            absent = sorted(set(_unset_vars(url, env)))
             if absent:
                 names = ", ".join(absent)
                 v.warn(

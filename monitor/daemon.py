@@ -27,7 +27,7 @@ from typing import Any
 
 from monitor.app import App, utcnow
 from monitor.core.models import PollOutcome, PollTarget
-from monitor.errors import WirewatchError
+from monitor.errors import StorageError, WirewatchError
 from monitor.metrics import Metrics
 from monitor.server import StatusServer
 from monitor.services.backfill import run_backfills
@@ -51,6 +51,11 @@ BATCH = 100
 # with -9 releases its sources to the others within about a minute.
 SOURCE_LEASE = timedelta(seconds=60)
 RENEW_SECONDS = 20.0
+# How long a stop waits for in-flight polls to commit; well inside compose's 60 s grace
+# period and the systemd unit's TimeoutStopSec.
+STOP_SECONDS = 20.0
+# How long a stop waits for a running scheduler job (a claim, a dispatch) to finish.
+JOB_DRAIN_SECONDS = 10.0
 # /healthz turns 503 when sources are being polled but none has succeeded for this long.
 HEALTHY_SILENCE = timedelta(hours=1)
 
@@ -107,6 +112,7 @@ class Poller:
         self.owner = owner
         self.progress = progress
         self.runners: set[Any] = set()
+        self.stopped = False
         # One ingest at a time per process.  Ingest is CPU-bound Python plus one database
         # writer (SQLite admits one; story assignment takes one advisory lock on
         # PostgreSQL): parallel ingest threads only fought over the GIL and the write lock,
@@ -144,7 +150,8 @@ class Poller:
         from crawler.spiders.base import SourceOptions
         from crawler.spiders.feeds import FeedSpider
 
-        if not targets:
+        if not targets or self.stopped:
+            # Stopping: the claimed sources stay leased until the lease runs out, then are due again.
             return []
         config = self.app.config
         summaries: list[IngestSummary] = []
@@ -221,6 +228,7 @@ class Poller:
         return summaries
 
     async def stop(self) -> None:
+        self.stopped = True
         for runner in list(self.runners):
             await runner.stop()
 
@@ -280,6 +288,8 @@ class Daemon:
         self.last_tick: float | None = None
         self.server: StatusServer | None = None
         self.last_reload_error: str | None = None
+        self.database_error: str | None = None
+        self.jobs_running = 0
 
     def health(self) -> dict[str, Any]:
         """The ``/healthz`` report; runs in the status server's thread."""
@@ -315,7 +325,9 @@ class Daemon:
 
         await asyncio.to_thread(self._sync_sources)
         await asyncio.to_thread(run_backfills, self.app.store, self.app.holder.get(), utcnow)
-        listen = self.app.config.server.listen
+        # WIREWATCH_LISTEN overrides [server] listen, as WIREWATCH_DATABASE_URL does [storage] url:
+        # a container turns its health check on without a config of its own.
+        listen = os.environ.get("WIREWATCH_LISTEN") or self.app.config.server.listen
         if listen:
             self.server = StatusServer(listen, self.health, self.metrics.render)
             self.server.start()
@@ -324,11 +336,14 @@ class Daemon:
             event_loop=loop,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
         )
-        scheduler.add_job(self.poll_due, "interval", seconds=TICK_SECONDS, next_run_time=utcnow(), id="poll")
-        scheduler.add_job(self.dispatch, "interval", seconds=DISPATCH_SECONDS, next_run_time=utcnow(), id="dispatch")
-        scheduler.add_job(self.watch_config, "interval", seconds=RELOAD_SECONDS, id="reload")
+        job = self._tracked
+        scheduler.add_job(job(self.poll_due), "interval", seconds=TICK_SECONDS, next_run_time=utcnow(), id="poll")
+        scheduler.add_job(
+            job(self.dispatch), "interval", seconds=DISPATCH_SECONDS, next_run_time=utcnow(), id="dispatch"
+        )
+        scheduler.add_job(job(self.watch_config), "interval", seconds=RELOAD_SECONDS, id="reload")
         if self.role == "all":
-            scheduler.add_job(self.purge, "interval", hours=1, next_run_time=utcnow(), id="purge")
+            scheduler.add_job(job(self.purge), "interval", hours=1, next_run_time=utcnow(), id="purge")
         scheduler.start()
         log.info(
             "wirewatch daemon started (%d sources, %d rules); pid %d",
@@ -338,14 +353,45 @@ class Daemon:
         )
         await self.stopping.wait()
         log.info("stopping: finishing in-flight polls")
+        scheduler.pause()
+        # A job that is running (a claim, a dispatch) finishes rather than being cancelled
+        # mid-statement by the scheduler's shutdown.
+        deadline = time.monotonic() + JOB_DRAIN_SECONDS
+        while self.jobs_running and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         scheduler.shutdown(wait=False)
         await self.poller.stop()
         if self.tasks:
-            await asyncio.wait(self.tasks, timeout=60)
+            _, pending = await asyncio.wait(self.tasks, timeout=STOP_SECONDS)
+            if pending:
+                # Nothing is lost: a poll that did not commit leaves its sources leased, and
+                # they are due again when the lease runs out.
+                log.warning(
+                    "stopping: %d poll(s) still running after %.0fs abandoned; their sources are polled "
+                    "again after their lease",
+                    len(pending),
+                    STOP_SECONDS,
+                )
+                for task in pending:
+                    task.cancel()
+                await asyncio.wait(pending, timeout=5)
         if self.server is not None:
             self.server.stop()
         log.info("stopped cleanly")
         return 0
+
+    def _tracked(self, job: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], Coroutine[Any, Any, None]]:
+        """``job`` counted while it runs, so a stop can let it finish."""
+
+        async def run() -> None:
+            self.jobs_running += 1
+            try:
+                await job()
+            finally:
+                self.jobs_running -= 1
+
+        run.__name__ = run.__qualname__ = job.__name__
+        return run
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -362,9 +408,14 @@ class Daemon:
             return
         names = pollable(self.app)
         timeout = crawl_timeout(self.app)
-        states = await asyncio.to_thread(
-            self.app.store.claim_due_sources, names, utcnow(), SOURCE_LEASE, self.owner, BATCH
-        )
+        try:
+            states = await asyncio.to_thread(
+                self.app.store.claim_due_sources, names, utcnow(), SOURCE_LEASE, self.owner, BATCH
+            )
+        except StorageError as exc:
+            self._database_down("poll", exc)
+            return
+        self._database_up()
         if states:
             self._spawn(self._crawl(states, timeout))
 
@@ -383,8 +434,23 @@ class Daemon:
     async def dispatch(self) -> None:
         if not self.stopping.is_set():
             started = time.monotonic()
-            summary = await asyncio.to_thread(self.app.dispatcher.dispatch_due)
+            try:
+                summary = await asyncio.to_thread(self.app.dispatcher.dispatch_due)
+            except StorageError as exc:
+                self._database_down("dispatch", exc)
+                return
             self.metrics.record_dispatch(summary, time.monotonic() - started)
+
+    def _database_down(self, job: str, exc: StorageError) -> None:
+        """A database that is restarting or unreachable: one line per outage, not a traceback per tick."""
+        if self.database_error is None:
+            log.warning("%s: %s; retrying every tick until the database answers", job, exc)
+        self.database_error = str(exc)
+
+    def _database_up(self) -> None:
+        if self.database_error is not None:
+            log.info("database reachable again")
+            self.database_error = None
 
     async def watch_config(self) -> None:
         if self.app.holder.changed_on_disk():

@@ -1,12 +1,14 @@
 """Run Alembic migrations from inside wirewatch (``wirewatch db upgrade``).
 
 Responsible for finding the migration scripts and running them against an engine.
-The scripts live in the top-level ``alembic/`` folder of the project; a deployment may
+The scripts live in the top-level ``alembic/`` folder of the project, which an installed
+wheel carries as the package ``monitor.migrations`` (see setup.py); a deployment may
 point elsewhere with ``WIREWATCH_ALEMBIC_DIR``.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -20,7 +22,17 @@ from alembic import command
 
 def alembic_dir() -> Path:
     override = os.environ.get("WIREWATCH_ALEMBIC_DIR")
-    return Path(override) if override else Path(__file__).resolve().parents[2] / "alembic"
+    if override:
+        return Path(override)
+    # An installed wheel (or an editable install's finder) knows monitor.migrations; a
+    # plain checkout on sys.path does not, and has the folder beside the package.
+    try:
+        spec = importlib.util.find_spec("monitor.migrations")
+    except ModuleNotFoundError:
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return Path(__file__).resolve().parents[2] / "alembic"
 
 
 def _config() -> AlembicConfig:

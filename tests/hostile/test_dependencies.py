@@ -1,13 +1,13 @@
 """Dependencies failing under a running daemon: PostgreSQL restarted, a webhook that is slow.
 
-``serial``: restarting PostgreSQL would break every other test's connections, so these
-run alone, after the parallel suite (see the Makefile's ``test`` target).
+The restart test restarts a throwaway PostgreSQL server of its own (tests/pgserver.py),
+never the machine's cluster.  ``serial``: both tests measure timing under a live daemon,
+so they run alone, after the parallel suite (see the Makefile's ``test`` target).
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +17,7 @@ import pytest
 from tests.conftest import run_cli
 from tests.daemons import Daemon
 from tests.feeds import rss
+from tests.pgserver import ThrowawayPostgres
 from tests.servers import FeedServer, WebhookReceiver
 
 pytestmark = pytest.mark.serial
@@ -46,25 +47,11 @@ max_per_hour = 1000
 """
 
 
-def _restart_postgresql() -> None:
-    version = sorted(p.name for p in Path("/etc/postgresql").iterdir())[0]
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"], check=True, capture_output=True
-    )
-    for _ in range(60):
-        if subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1"], check=False).returncode == 0:
-            return
-        time.sleep(0.5)
-    raise AssertionError("PostgreSQL did not come back")
-
-
 def test_postgresql_restart_mid_run_loses_nothing(
     tmp_path: Path, feed_server: FeedServer, webhook: WebhookReceiver, daemon_factory: Callable[[Path, str], Daemon]
 ) -> None:
-    from tests.conftest import _pg_database
-
-    gen = _pg_database()
-    database_url = next(gen)
+    server = ThrowawayPostgres().start()
+    database_url = server.url
     try:
         url = feed_server.serve("/feed.xml", rss([("1", "Kursk: first report", "")]))
         config = tmp_path / "config.toml"
@@ -72,7 +59,8 @@ def test_postgresql_restart_mid_run_loses_nothing(
         daemon = daemon_factory(config, database_url)
         daemon.wait_for(lambda: len(webhook.posts) == 1, "the first alert")
 
-        _restart_postgresql()  # every pooled connection of the daemon is now dead
+        server.restart()  # every pooled connection of the daemon is now dead
+        server.wait_ready()
         feed_server.serve("/feed.xml", rss([("1", "Kursk: first report", ""), ("2", "Kursk: second report", "")]))
         daemon.wait_for(lambda: len(webhook.posts) == 2, "an alert after the restart", timeout=60)
         time.sleep(3)  # several more polls: nothing is stored or sent twice
@@ -82,7 +70,7 @@ def test_postgresql_restart_mid_run_loses_nothing(
         items = json.loads(run_cli("items", "--json", config=config, database_url=database_url).stdout)["items"]
         assert sorted(i["title"] for i in items) == ["Kursk: first report", "Kursk: second report"]
     finally:
-        gen.close()
+        server.stop()
 
 
 def test_slow_webhook_does_not_hold_up_polling(
