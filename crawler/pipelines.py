@@ -1,14 +1,14 @@
-"""IngestPipeline: hand each poll outcome to the ingest service, off the reactor thread.
+"""IngestPipeline: hand each poll outcome to the ingest stage.
 
-The pipeline knows nothing about the database: the composition root injects the ingest
-callable through the ``WIREWATCH_INGEST`` setting.  Database work is blocking, so it
-runs in a worker thread; the reactor keeps downloading meanwhile.
+The pipeline knows nothing about the database: the composition root injects an async
+sink through the ``WIREWATCH_INGEST`` setting (the ingest stage's queue, which commits in
+batches on a thread of its own).  Awaiting it is the back-pressure: a full ingest queue
+slows the crawl rather than growing without bound; the reactor keeps downloading.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from scrapy.crawler import Crawler
@@ -17,7 +17,7 @@ from monitor.core.models import PollOutcome
 
 
 class IngestPipeline:
-    def __init__(self, ingest: Callable[[PollOutcome], Any] | None) -> None:
+    def __init__(self, ingest: Callable[[PollOutcome], Awaitable[None]] | None) -> None:
         self.ingest = ingest
 
     @classmethod
@@ -26,5 +26,5 @@ class IngestPipeline:
 
     async def process_item(self, item: Any) -> Any:
         if self.ingest is not None and isinstance(item, PollOutcome):
-            await asyncio.to_thread(self.ingest, item)
+            await self.ingest(item)
         return item

@@ -18,9 +18,9 @@ import logging
 import os
 import signal
 import socket
-import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -34,6 +34,7 @@ from monitor.services.backfill import run_backfills
 from monitor.services.dispatch import DispatchSummary
 from monitor.services.ingest import IngestSummary
 from monitor.services.operators import notify_operators
+from monitor.stages.batch import BatchStage
 from monitor.store.sql import SourceState
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,12 @@ RELOAD_SECONDS = 2.0
 # Sources claimed per tick by one process: small enough that several workers share a
 # large due set fairly, large enough to keep Scrapy's concurrency busy.
 BATCH = 100
+# The ingest stage: up to INGEST_BATCH polls per transaction, gathered for at most
+# INGEST_LINGER seconds once the first is queued; at most INGEST_QUEUE polls wait (beyond,
+# fetchers wait: back-pressure, and bounded memory on a cold poll of thousands of feeds).
+INGEST_BATCH = 64
+INGEST_LINGER = 0.05
+INGEST_QUEUE = 256
 # A polled source's lease is short and renewed while its crawl runs, so a worker killed
 # with -9 releases its sources to the others within about a minute.
 SOURCE_LEASE = timedelta(seconds=60)
@@ -107,18 +114,24 @@ class CycleReport:
 class Poller:
     """Runs crawls for batches of sources and records an outcome for every one of them."""
 
-    def __init__(self, app: App, owner: str, progress: Callable[[IngestSummary], None] | None = None) -> None:
+    def __init__(
+        self,
+        app: App,
+        owner: str,
+        ingest: BatchStage[PollOutcome, IngestSummary],
+        control: Executor,
+        progress: Callable[[IngestSummary], None] | None = None,
+    ) -> None:
         self.app = app
         self.owner = owner
+        # The ingest stage: one writer per process, batching across polls.  Fetchers hand
+        # it outcomes and go on downloading; they never wait on the database themselves.
+        self.ingest = ingest
+        # Claims and lease renewals run here, never behind an ingest or a parse.
+        self.control = control
         self.progress = progress
         self.runners: set[Any] = set()
         self.stopped = False
-        # One ingest at a time per process.  Ingest is CPU-bound Python plus one database
-        # writer (SQLite admits one; story assignment takes one advisory lock on
-        # PostgreSQL): parallel ingest threads only fought over the GIL and the write lock,
-        # and starved the reactor thread until downloads hit their timeouts under load.
-        # Waiting on this lock costs no CPU.
-        self.ingest_lock = threading.Lock()
 
     def targets(self, states: list[SourceState]) -> list[PollTarget]:
         config = self.app.config
@@ -157,10 +170,9 @@ class Poller:
         summaries: list[IngestSummary] = []
         seen: set[int] = set()
 
-        def ingest(outcome: PollOutcome) -> None:
+        async def ingest(outcome: PollOutcome) -> None:
             seen.add(outcome.source_id)
-            with self.ingest_lock:
-                summary = self.app.ingestor.ingest(outcome)
+            summary = await self.ingest.put(outcome)
             summaries.append(summary)
             if self.progress is not None:
                 self.progress(summary)
@@ -193,7 +205,7 @@ class Poller:
                             ),
                             error_class="permanent",
                         )
-                        await asyncio.to_thread(ingest, ingest_missing)
+                        await ingest(ingest_missing)
                     continue
                 tasks.append(
                     runner.crawl(
@@ -224,7 +236,7 @@ class Poller:
                     error="poll did not complete (crawl timed out or was stopped)",
                     error_class="temporary",
                 )
-                summaries.append(await asyncio.to_thread(self.app.ingestor.ingest, outcome))
+                await ingest(outcome)
         return summaries
 
     async def stop(self) -> None:
@@ -238,8 +250,8 @@ class Poller:
             await asyncio.sleep(RENEW_SECONDS)
             pending = [i for i in ids if i not in done]
             if pending:
-                await asyncio.to_thread(
-                    self.app.store.renew_source_leases, pending, self.owner, utcnow() + SOURCE_LEASE
+                await asyncio.get_running_loop().run_in_executor(
+                    self.control, self.app.store.renew_source_leases, pending, self.owner, utcnow() + SOURCE_LEASE
                 )
 
 
@@ -266,11 +278,23 @@ async def run_once(app: App, progress: Callable[[IngestSummary], None] | None = 
     await asyncio.to_thread(app.store.sync_sources, [(s.name, s.type, s.url) for s in config.sources], now)
     await asyncio.to_thread(run_backfills, app.store, app.holder.get(), utcnow)
     names = pollable(app)
-    poller = Poller(app, owner=_owner(), progress=progress)
-    states = await asyncio.to_thread(app.store.source_states, names)
-    report.polled = await poller.crawl(poller.targets(states), crawl_timeout(app, len(states)))
+    ingest = make_ingest_stage(app)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="control") as control:
+        poller = Poller(app, owner=_owner(), ingest=ingest, control=control, progress=progress)
+        states = await asyncio.to_thread(app.store.source_states, names)
+        report.polled = await poller.crawl(poller.targets(states), crawl_timeout(app, len(states)))
+    await ingest.close()
     report.dispatch = await asyncio.to_thread(app.dispatcher.dispatch_due)
     return report
+
+
+def make_ingest_stage(app: App) -> BatchStage[PollOutcome, IngestSummary]:
+    """The ingest stage of one process: batches of polls, one writer thread."""
+
+    def ingest_batch(outcomes: Sequence[PollOutcome]) -> list[IngestSummary]:
+        return [app.ingestor.ingest(outcome) for outcome in outcomes]
+
+    return BatchStage("ingest", ingest_batch, batch=INGEST_BATCH, linger=INGEST_LINGER, maxsize=INGEST_QUEUE)
 
 
 class Daemon:
@@ -281,7 +305,13 @@ class Daemon:
         self.app = app
         self.role = role
         self.owner = _owner()
-        self.poller = Poller(app, self.owner)
+        # Each stage's own executor: claims and renewals, ingest (one writer) and dispatch
+        # never queue behind one another (a shared pool let a cold ingest delay lease
+        # renewals by 8-11 s).
+        self.control = ThreadPoolExecutor(max_workers=2, thread_name_prefix="control")
+        self.dispatch_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dispatch")
+        self.ingest = make_ingest_stage(app)
+        self.poller = Poller(app, self.owner, self.ingest, self.control)
         self.stopping = asyncio.Event()
         self.tasks: set[asyncio.Task[Any]] = set()
         self.metrics = Metrics(app.store.alert_counts)
@@ -375,6 +405,9 @@ class Daemon:
                 for task in pending:
                     task.cancel()
                 await asyncio.wait(pending, timeout=5)
+        await self.ingest.close()
+        self.control.shutdown(wait=False)
+        self.dispatch_pool.shutdown(wait=True)
         if self.server is not None:
             self.server.stop()
         log.info("stopped cleanly")
@@ -409,8 +442,8 @@ class Daemon:
         names = pollable(self.app)
         timeout = crawl_timeout(self.app)
         try:
-            states = await asyncio.to_thread(
-                self.app.store.claim_due_sources, names, utcnow(), SOURCE_LEASE, self.owner, BATCH
+            states = await asyncio.get_running_loop().run_in_executor(
+                self.control, self.app.store.claim_due_sources, names, utcnow(), SOURCE_LEASE, self.owner, BATCH
             )
         except StorageError as exc:
             self._database_down("poll", exc)
@@ -435,7 +468,9 @@ class Daemon:
         if not self.stopping.is_set():
             started = time.monotonic()
             try:
-                summary = await asyncio.to_thread(self.app.dispatcher.dispatch_due)
+                summary = await asyncio.get_running_loop().run_in_executor(
+                    self.dispatch_pool, self.app.dispatcher.dispatch_due
+                )
             except StorageError as exc:
                 self._database_down("dispatch", exc)
                 return
