@@ -55,6 +55,7 @@ class StorageConfig:
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     listen: str = ""  # "" = no HTTP server
+    processes: int = 0  # processes of `wirewatch run` on PostgreSQL; 0 = one per core
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,11 +235,12 @@ def _storage(v: _Validator, t: Mapping[str, Any]) -> StorageConfig:
 
 
 def _server(v: _Validator, t: Mapping[str, Any]) -> ServerConfig:
-    v.keys("server", t, {"listen"})
+    v.keys("server", t, {"listen", "processes"})
     listen = v.string("server.listen", t.get("listen", ""), allow_empty=True)
     if listen and not re.match(r"^[^\s:]+:\d{1,5}$", listen):
         v.error("server.listen", f"expected HOST:PORT, got {listen!r}")
-    return ServerConfig(listen=listen)
+    processes = v.integer("server.processes", t.get("processes", 0), 0, 256)
+    return ServerConfig(listen=listen, processes=processes)
 
 
 def _fetch(v: _Validator, t: Mapping[str, Any]) -> FetchConfig:

@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -36,6 +37,7 @@ from monitor.services.ingest import IngestSummary
 from monitor.services.operators import notify_operators
 from monitor.stages.batch import BatchStage
 from monitor.store.sql import SourceState
+from monitor.workers import WorkerProcesses, worker_argv, worker_count
 
 log = logging.getLogger(__name__)
 
@@ -320,6 +322,7 @@ class Daemon:
         self.last_reload_error: str | None = None
         self.database_error: str | None = None
         self.jobs_running = 0
+        self.worker_watch: asyncio.Future[None] | None = None
 
     def health(self) -> dict[str, Any]:
         """The ``/healthz`` report; runs in the status server's thread."""
@@ -355,6 +358,7 @@ class Daemon:
 
         await asyncio.to_thread(self._sync_sources)
         await asyncio.to_thread(run_backfills, self.app.store, self.app.holder.get(), utcnow)
+        workers = self._start_workers()
         # WIREWATCH_LISTEN overrides [server] listen, as WIREWATCH_DATABASE_URL does [storage] url:
         # a container turns its health check on without a config of its own.
         listen = os.environ.get("WIREWATCH_LISTEN") or self.app.config.server.listen
@@ -391,6 +395,11 @@ class Daemon:
             await asyncio.sleep(0.05)
         scheduler.shutdown(wait=False)
         await self.poller.stop()
+        if workers is not None:
+            # They stop as this process does, each finishing its own in-flight work.
+            if self.worker_watch is not None:
+                self.worker_watch.cancel()
+            await workers.stop(STOP_SECONDS + 10)
         if self.tasks:
             _, pending = await asyncio.wait(self.tasks, timeout=STOP_SECONDS)
             if pending:
@@ -412,6 +421,22 @@ class Daemon:
             self.server.stop()
         log.info("stopped cleanly")
         return 0
+
+    def _start_workers(self) -> WorkerProcesses | None:
+        """On PostgreSQL, the other cores' worker processes (see monitor/workers.py)."""
+        if self.role != "all":
+            return None
+        count = worker_count(self.app.config.server.processes, self.app.store.dialect)
+        if not count:
+            return None
+        env = dict(os.environ)
+        # The URL goes by environment, not the command line, so its password stays out of ps.
+        env["WIREWATCH_DATABASE_URL"] = self.app.store.engine.url.render_as_string(hide_password=False)
+        workers = WorkerProcesses(count, worker_argv(sys.argv[1:]), env)
+        workers.start()
+        self.worker_watch = asyncio.ensure_future(workers.watch())
+        log.info("started %d worker process(es) beside this one", count)
+        return workers
 
     def _tracked(self, job: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], Coroutine[Any, Any, None]]:
         """``job`` counted while it runs, so a stop can let it finish."""
