@@ -69,13 +69,21 @@ class BatchStage(Generic[In, Out]):
         if self._task is None:
             self._task = asyncio.ensure_future(self._run())
 
-    async def put(self, item: In) -> Out:
-        """Queue ``item`` (waiting while the queue is full) and return its result once done."""
+    async def submit(self, item: In) -> asyncio.Future[Out]:
+        """Queue ``item``, waiting only while the queue is full; the future resolves when it is done.
+
+        A producer that must not wait on the work itself (the feed poller) submits and goes
+        on, and awaits the futures at the end.
+        """
         self.start()
         future: asyncio.Future[Out] = asyncio.get_running_loop().create_future()
         self._idle.clear()
         await self.queue.put((item, future, time.monotonic()))
-        return await future
+        return future
+
+    async def put(self, item: In) -> Out:
+        """Queue ``item`` (waiting while the queue is full) and return its result once done."""
+        return await (await self.submit(item))
 
     async def drain(self) -> None:
         """Wait until everything queued so far has been processed."""
