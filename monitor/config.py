@@ -11,6 +11,7 @@ touch the database or the network.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -61,6 +62,8 @@ class FetchConfig:
     adaptive: bool = True  # poll sources that publish often more often, quiet ones less
     min_interval: timedelta = timedelta(minutes=1)  # adaptive bounds (a source may override)
     max_interval: timedelta = timedelta(hours=6)
+    # Networks the egress policy lets fetches reach although they are private/loopback.
+    allow_private: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +252,7 @@ def _fetch(v: _Validator, t: Mapping[str, Any]) -> FetchConfig:
             "adaptive",
             "min_interval",
             "max_interval",
+            "allow_private",
         },
     )
     d = FetchConfig()
@@ -265,7 +269,19 @@ def _fetch(v: _Validator, t: Mapping[str, Any]) -> FetchConfig:
         adaptive=v.boolean("fetch.adaptive", t.get("adaptive", d.adaptive)),
         min_interval=v.duration("fetch.min_interval", t.get("min_interval"), d.min_interval),
         max_interval=v.duration("fetch.max_interval", t.get("max_interval"), d.max_interval),
+        allow_private=_networks(v, "fetch.allow_private", t.get("allow_private", [])),
     )
+
+
+def _networks(v: _Validator, where: str, value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    out = []
+    for i, text in enumerate(v.strings(where, value)):
+        try:
+            # strict: "10.1.2.3/24" is almost always a typo for a network; say so.
+            out.append(ipaddress.ip_network(text.strip(), strict=True))
+        except ValueError as exc:
+            v.error(f"{where}[{i}]", f"not an IP network such as '10.1.2.0/24': {exc}")
+    return tuple(out)
 
 
 def _alerts(v: _Validator, t: Mapping[str, Any]) -> AlertsConfig:

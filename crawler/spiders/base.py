@@ -40,6 +40,7 @@ from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
+from crawler.handlers import SOURCE_META, EgressRefused
 from crawler.middlewares import HostBackoff
 from monitor.core.extract import extract_article
 from monitor.core.items import html_to_text, make_item
@@ -125,6 +126,8 @@ class SourceSpider(scrapy.Spider):
             headers["If-Modified-Since"] = poll.target.last_modified
         full_meta: dict[str, Any] = {
             "poll": poll,
+            # The egress policy lets a source reach its own (possibly private) origin.
+            SOURCE_META: poll.target.url,
             "handle_httpstatus_list": HANDLED_STATUSES,
             "dont_retry": True,
             **(meta or {}),
@@ -322,6 +325,9 @@ def describe_failure(failure: Failure) -> tuple[str, str, float | None]:
     exc = failure.value
     if isinstance(exc, HostBackoff):
         return str(exc), "temporary", exc.retry_after
+    if isinstance(exc, EgressRefused):
+        url = failure.request.url  # type: ignore[attr-defined]
+        return f"refused {url[:200]}: {exc}", "permanent", None
     if isinstance(exc, HttpError):
         response = exc.response
         location = response.headers.get(b"Location")
