@@ -27,7 +27,7 @@ from typing import Any
 
 from monitor.app import App, utcnow
 from monitor.core.models import PollOutcome, PollTarget
-from monitor.errors import WirewatchError
+from monitor.errors import StorageError, WirewatchError
 from monitor.metrics import Metrics
 from monitor.server import StatusServer
 from monitor.services.backfill import run_backfills
@@ -280,6 +280,7 @@ class Daemon:
         self.last_tick: float | None = None
         self.server: StatusServer | None = None
         self.last_reload_error: str | None = None
+        self.last_storage_error: str | None = None
 
     def health(self) -> dict[str, Any]:
         """The ``/healthz`` report; runs in the status server's thread."""
@@ -362,9 +363,17 @@ class Daemon:
             return
         names = pollable(self.app)
         timeout = crawl_timeout(self.app)
-        states = await asyncio.to_thread(
-            self.app.store.claim_due_sources, names, utcnow(), SOURCE_LEASE, self.owner, BATCH
-        )
+        try:
+            states = await asyncio.to_thread(
+                self.app.store.claim_due_sources, names, utcnow(), SOURCE_LEASE, self.owner, BATCH
+            )
+        except StorageError as exc:
+            # Every tick would fail the same way: say it once; /healthz reports it meanwhile.
+            if str(exc) != self.last_storage_error:
+                self.last_storage_error = str(exc)
+                log.critical("polling stopped: %s", exc)
+            return
+        self.last_storage_error = None
         if states:
             self._spawn(self._crawl(states, timeout))
 
@@ -383,7 +392,13 @@ class Daemon:
     async def dispatch(self) -> None:
         if not self.stopping.is_set():
             started = time.monotonic()
-            summary = await asyncio.to_thread(self.app.dispatcher.dispatch_due)
+            try:
+                summary = await asyncio.to_thread(self.app.dispatcher.dispatch_due)
+            except StorageError as exc:
+                if str(exc) != self.last_storage_error:
+                    self.last_storage_error = str(exc)
+                    log.critical("dispatch stopped: %s", exc)
+                return
             self.metrics.record_dispatch(summary, time.monotonic() - started)
 
     async def watch_config(self) -> None:
