@@ -159,6 +159,44 @@ class Config:
         return self._subscribers_by_name.get(name)
 
 
+_SECRET_KEY = re.compile(r"token|key|secret|pass|pwd|auth|sig|hook|access|cred", re.IGNORECASE)
+_URL_PART = re.compile(r"[/?&=#@:,\s]+")
+_QUOTES = "\"' \t\r\n"
+
+
+def subscriber_secrets(config: Config, env: Mapping[str, str]) -> set[str]:
+    """Every string of the subscribers' resolved URLs that must never be logged.
+
+    The whole resolved URL (as written and with quotes left from an env file stripped),
+    every value substituted from the environment, every password, the values of
+    secret-looking query keys, and token-like URL parts (16+ characters mixing letters
+    and digits: Telegram, Discord and Slack carry their tokens in the path).
+    """
+    out: set[str] = set()
+    for sub in config.subscribers:
+        for template in sub.urls:
+            for name in _ENV.findall(template):
+                if name in env:
+                    out.update({env[name], env[name].strip(_QUOTES)})
+        resolved, _missing = sub.resolve_urls(env)
+        for _index, url in resolved:
+            out.update({url, url.strip(_QUOTES)})
+            bare = url.strip(_QUOTES)
+            rest = bare.split("://", 1)[1] if "://" in bare else bare
+            m = _USERINFO.search("x://" + rest)
+            if m:
+                out.add(m.group(2))
+            query = rest.split("?", 1)[1] if "?" in rest else ""
+            for pair in query.split("&"):
+                key, _, value = pair.partition("=")
+                if value and _SECRET_KEY.search(key):
+                    out.add(value)
+            for part in _URL_PART.split(rest):
+                if len(part) >= 16 and re.search(r"\d", part) and re.search(r"[A-Za-z]", part):
+                    out.add(part)
+    return {s for s in out if s}
+
+
 def redact(text: str) -> str:
     """Hide the password part of any ``scheme://user:password@`` in ``text``."""
     return _USERINFO.sub(lambda m: f"{m.group(1)}:***@", text)
