@@ -206,16 +206,57 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     """Read and validate the config file; raise :class:`ConfigError` listing every problem."""
     file = str(path)
     try:
-        raw = Path(path).read_bytes()
+        with Path(path).open("rb") as f:
+            # Read one byte more than allowed: enough to know it is too big, never more.
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError([ConfigProblem(file, "file", f"cannot read: {exc.strerror}")]) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            [ConfigProblem(file, "file", f"larger than {MAX_CONFIG_BYTES // 1_000_000} MB; is this the right file?")]
+        )
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError([ConfigProblem(file, "file", f"not UTF-8 (byte {exc.start})")]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([ConfigProblem(file, "file", f"invalid TOML: {exc}")]) from None
-    return parse_config(data, file, os.environ if env is None else env)
+    except RecursionError:
+        # tomllib recurses per nested array or inline table.
+        raise ConfigError([ConfigProblem(file, "file", _TOO_DEEP)]) from None
+    where = _too_deep(data)
+    if where is not None:
+        raise ConfigError([ConfigProblem(file, where, _TOO_DEEP)])
+    try:
+        return parse_config(data, file, os.environ if env is None else env)
+    except RecursionError:
+        # A value that parses as TOML but not as what it stands for (a query of
+        # thousands of nested parentheses): still the operator's edit, not a crash.
+        raise ConfigError([ConfigProblem(file, "file", "a value is nested too deeply to be read")]) from None
+
+
+# A config of 10,000 rules and their terms is about 2 MB; anything far bigger is a mistake.
+MAX_CONFIG_BYTES = 16_000_000
+# The deepest a valid config goes is 3 ([[rules]] → table → list of strings).
+MAX_CONFIG_DEPTH = 8
+_TOO_DEEP = f"nested more than {MAX_CONFIG_DEPTH} levels deep (arrays or tables); no valid setting is"
+
+
+def _too_deep(data: Any) -> str | None:
+    """The dotted path of the first value nested deeper than MAX_CONFIG_DEPTH, or ``None``.
+
+    Iterative, so the check itself cannot overflow the stack.
+    """
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        if depth > MAX_CONFIG_DEPTH:
+            return where or "file"
+        if isinstance(value, dict):
+            stack.extend((v, f"{where}.{k}" if where else str(k), depth + 1) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value))
+    return None
 
 
 def parse_config(data: Mapping[str, Any], file: str, env: Mapping[str, str]) -> Config:
