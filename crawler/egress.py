@@ -40,9 +40,7 @@ class EgressPolicy:
     def from_config(cls, fetch: FetchConfig) -> EgressPolicy:
         return cls(allow_private=tuple(fetch.allow_private))
 
-    def refusal(
-        self, ip: str, port: int, *, source_url: str | None = None, host: str | None = None
-    ) -> str | None:
+    def refusal(self, ip: str, port: int, *, source_url: str | None = None, host: str | None = None) -> str | None:
         """None when connecting to ip:port is allowed, else the reason in words.
 
         ``source_url`` is the configured URL of the source the request is made for.  When

@@ -30,11 +30,11 @@ from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet import error
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
-from twisted.internet.interfaces import IHostnameResolver, IHostResolution, IResolutionReceiver
+from twisted.internet.interfaces import IHostnameResolver, IResolutionReceiver
 from twisted.python.failure import Failure
 from twisted.web.client import URI, HTTPConnectionPool
 from twisted.web.error import SchemeNotSupported
-from zope.interface import implementer
+from zope.interface import implementer  # type: ignore[import-untyped]
 
 from crawler.egress import EgressPolicy
 
@@ -67,29 +67,29 @@ def make_check(policy: EgressPolicy, host: str, sources: Sequence[str]) -> Check
 class _FilteringResolver:
     """Passes on only the resolved addresses ``check`` allows; remembers why others went."""
 
-    def __init__(self, inner: IHostnameResolver, check: Check) -> None:
+    def __init__(self, inner: Any, check: Check) -> None:
         self.inner = inner
         self.check = check
         self.refusals: list[str] = []
 
-    def resolveHostName(  # noqa: N802 - Twisted's interface
+    def resolveHostName(  # Twisted's interface names, camelCase
         self,
-        resolutionReceiver: IResolutionReceiver,
+        resolutionReceiver: Any,
         hostName: str,
         portNumber: int = 0,
         addressTypes: Sequence[Any] | None = None,
         transportSemantics: str = "TCP",
-    ) -> IHostResolution:
+    ) -> Any:
         outer = self
 
         @implementer(IResolutionReceiver)
         class Receiver:
             @staticmethod
-            def resolutionBegan(resolution: IHostResolution) -> None:  # noqa: N802
+            def resolutionBegan(resolution: Any) -> None:
                 resolutionReceiver.resolutionBegan(resolution)
 
             @staticmethod
-            def addressResolved(address: Any) -> None:  # noqa: N802
+            def addressResolved(address: Any) -> None:
                 reason = outer.check(address.host, address.port)
                 if reason is None:
                     resolutionReceiver.addressResolved(address)
@@ -97,10 +97,11 @@ class _FilteringResolver:
                     outer.refusals.append(reason)
 
             @staticmethod
-            def resolutionComplete() -> None:  # noqa: N802
+            def resolutionComplete() -> None:
                 resolutionReceiver.resolutionComplete()
 
-        return self.inner.resolveHostName(Receiver(), hostName, portNumber, addressTypes, transportSemantics)
+        inner: Any = self.inner
+        return inner.resolveHostName(Receiver(), hostName, portNumber, addressTypes, transportSemantics)
 
 
 class _CheckedEndpoint(HostnameEndpoint):
@@ -112,15 +113,16 @@ class _CheckedEndpoint(HostnameEndpoint):
         self._filter: _FilteringResolver | None = None
         super().__init__(reactor, host, port, **kwargs)
 
-    def _getNameResolverAndMaybeWarn(self, reactor: object) -> IHostnameResolver:  # noqa: N802
+    def _getNameResolverAndMaybeWarn(self, reactor: object) -> Any:
         self._filter = _FilteringResolver(super()._getNameResolverAndMaybeWarn(reactor), self._check)
         return self._filter
 
-    def connect(self, protocolFactory: Any) -> Deferred[Any]:  # noqa: N803
+    def connect(self, protocolFactory: Any) -> Deferred[Any]:
         d = super().connect(protocolFactory)
 
         def refused(failure: Failure) -> Failure:
-            if self._filter is not None and self._filter.refusals and failure.check(error.DNSLookupError):
+            lookup_failed: Any = failure.check(error.DNSLookupError)  # type: ignore[no-untyped-call]
+            if self._filter is not None and self._filter.refusals and lookup_failed:
                 raise EgressRefused(self._filter.refusals[0])
             return failure
 
@@ -138,7 +140,7 @@ class _EndpointFactory:
         self._bindAddress = bind
         self.check = check
 
-    def endpointForURI(self, uri: URI) -> Any:  # noqa: N802
+    def endpointForURI(self, uri: URI) -> Any:
         kwargs: dict[str, Any] = {"bindAddress": self._bindAddress}
         if self._connectTimeout is not None:
             kwargs["timeout"] = self._connectTimeout
@@ -147,7 +149,8 @@ class _EndpointFactory:
         if uri.scheme == b"http":
             return endpoint
         if uri.scheme == b"https":
-            return wrapClientTLS(self.policy_for_https.creatorForNetloc(uri.host, uri.port), endpoint)
+            tls_inner: Any = endpoint
+            return wrapClientTLS(self.policy_for_https.creatorForNetloc(uri.host, uri.port), tls_inner)
         raise SchemeNotSupported(f"Unsupported scheme: {uri.scheme!r}")
 
 
@@ -158,7 +161,7 @@ class _CheckedPool:
         self.pool = pool
         self.check = check
 
-    def getConnection(self, key: Any, endpoint: Any) -> Deferred[Any]:  # noqa: N802
+    def getConnection(self, key: Any, endpoint: Any) -> Deferred[Any]:
         d: Deferred[Any] = self.pool.getConnection(key, endpoint)
 
         def checked(proto: Any) -> Any:
@@ -197,7 +200,7 @@ class _EgressScrapyAgent(_ScrapyAgent):
                 self._check,
             )
             agent._endpointFactory = factory
-            agent._pool = _CheckedPool(agent._pool, self._check)
+            agent._pool = _CheckedPool(agent._pool, self._check)  # type: ignore[assignment]
         return agent
 
 

@@ -31,7 +31,7 @@ class IngestPipeline:
         if self.ingest is not None and isinstance(item, PollOutcome):
             try:
                 await asyncio.to_thread(self.ingest, item)
-            except Exception as exc:  # noqa: BLE001 - one poll's failure; the others go on
+            except Exception as exc:  # one poll's failure; the others go on
                 # One summary line, never the outcome's entries.  Nothing is lost: the
                 # source's lease runs out and it is polled again.
                 log.error(

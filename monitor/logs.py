@@ -70,7 +70,7 @@ def _masking_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         return record
     try:
         message = record.getMessage()
-    except Exception:  # noqa: BLE001 - a bad format string is logging's to report, unmasked args dropped
+    except Exception:  # a bad format string: logging reports it; the raw msg is masked
         message = str(record.msg)
     record.msg, record.args = _SECRETS.mask(message), None
     if record.exc_info and not record.exc_text:

@@ -239,9 +239,7 @@ class SourceSpider(scrapy.Spider):
         t = poll.target
         oversized = [f for raw in poll.items for f in oversized_fields(raw)]
         if oversized:
-            poll.warnings.insert(
-                0, f"{len(oversized)} oversized field(s) stored shortened: {', '.join(oversized[:3])}"
-            )
+            poll.warnings.insert(0, f"{len(oversized)} oversized field(s) stored shortened: {', '.join(oversized[:3])}")
         yield PollOutcome(
             source_id=t.source_id,
             source=t.name,
@@ -316,7 +314,7 @@ class SourceSpider(scrapy.Spider):
                     poll.items[index] = dataclasses.replace(
                         raw, text=extracted.text, title=raw.title or extracted.title
                     )
-        except Exception as exc:  # noqa: BLE001 - one page's failure is recorded on its item, never the poll's
+        except Exception as exc:  # one page's failure is recorded on its item, never the poll's
             # trafilatura and lxml raise many types on hostile markup; whatever it is,
             # the item is stored with what the feed gave, and the source's other items too.
             poll.warnings.append(f"article {_short(response.url)}: could not be read ({type(exc).__name__})")

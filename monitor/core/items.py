@@ -106,7 +106,11 @@ def make_item(raw: RawItem, now: datetime, base_language: str | None = None) -> 
     # The operator's per-source language beats the feed's own claim, which is often a
     # template default ("en-us" on an Arabic feed).
     lang = base_language or raw.language
-    language = lang.split("-")[0].split("_")[0].strip().lower()[:MAX_LANGUAGE] if lang else guess_language(f"{title} {summary}")
+    language = (
+        lang.split("-")[0].split("_")[0].strip().lower()[:MAX_LANGUAGE]
+        if lang
+        else guess_language(f"{title} {summary}")
+    )
     return Item(
         key=key,
         guid=guid,
