@@ -7,6 +7,7 @@ import os
 from alembic import context
 from sqlalchemy import Connection
 
+from monitor.store.migrate import transaction
 from monitor.store.schema import metadata
 from monitor.store.sql import make_engine
 
@@ -30,6 +31,7 @@ if connection is not None:
 else:
     url = config.get_main_option("sqlalchemy.url") or os.environ.get("WIREWATCH_DATABASE_URL", "sqlite:///wirewatch.db")
     engine = make_engine(url)
-    with engine.begin() as conn:
+    # One real transaction on SQLite too (see monitor/store/migrate.py).
+    with transaction(engine) as conn:
         _run(conn)
     engine.dispose()

@@ -8,12 +8,15 @@ slows the crawl rather than growing without bound; the reactor keeps downloading
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from scrapy.crawler import Crawler
 
 from monitor.core.models import PollOutcome
+
+log = logging.getLogger(__name__)
 
 
 class IngestPipeline:
@@ -26,5 +29,16 @@ class IngestPipeline:
 
     async def process_item(self, item: Any) -> Any:
         if self.ingest is not None and isinstance(item, PollOutcome):
-            await self.ingest(item)
+            try:
+                await self.ingest(item)
+            except Exception as exc:  # one poll's failure; the others go on
+                # One summary line, never the outcome's entries.  Nothing is lost: the
+                # source's lease runs out and it is polled again.
+                log.error(
+                    "source %s: ingest of %d entries failed, polled again later: %s: %s",
+                    item.source,
+                    len(item.items),
+                    type(exc).__name__,
+                    str(exc)[:300],
+                )
         return item

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from crawler.egress import EgressPolicy
+
 BOT_NAME = "wirewatch"
 SPIDER_MODULES = ["crawler.spiders"]
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
@@ -32,7 +34,15 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.HostBackoffMiddleware": 950,
 }
 # Only http(s) is ever fetched: a feed must not make us read local files or S3 buckets.
-DOWNLOAD_HANDLERS = {"file": None, "s3": None, "ftp": None, "data": None}
+# http(s) goes through the egress policy (crawler/egress.py), checked on the address connected to.
+DOWNLOAD_HANDLERS = {
+    "file": None,
+    "s3": None,
+    "ftp": None,
+    "data": None,
+    "http": "crawler.handlers.EgressHTTPDownloadHandler",
+    "https": "crawler.handlers.EgressHTTPDownloadHandler",
+}
 # A certificate that does not verify is a TLS error recorded on the source, not ignored.
 DOWNLOAD_VERIFY_CERTIFICATES = True
 # A body cut short still goes to the parser, which keeps what parses (and says so).
@@ -76,5 +86,6 @@ def make_settings(fetch: Any, ingest: Any = None) -> dict[str, Any]:
         "DOWNLOAD_DELAY": fetch.host_delay.total_seconds(),
         "DOWNLOAD_DELAY_JITTER": 0,
         "WIREWATCH_INGEST": ingest,
+        "WIREWATCH_EGRESS": EgressPolicy.from_config(fetch),
         "LOGSTATS_INTERVAL": 0,
     }

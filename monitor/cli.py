@@ -475,13 +475,16 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
     import os
 
     from monitor.app import config_path
+    from monitor.config import subscriber_secrets
     from monitor.core.render import Message
+    from monitor.logs import register_secrets
     from monitor.notify.apprise import AppriseNotifier
 
     config = load_config(config_path(args.config))
     sub = config.subscriber(args.subscriber)
     if sub is None:
         raise ConfigError([_problem(config.path, "subscriber", f"no subscriber named {args.subscriber!r}")])
+    register_secrets(subscriber_secrets(config, os.environ))  # Apprise logs what it cannot parse
     urls, missing = sub.resolve_urls(os.environ)
     message = Message(
         subject="[wirewatch] test message",

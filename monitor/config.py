@@ -11,6 +11,7 @@ touch the database or the network.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -72,6 +73,8 @@ class FetchConfig:
     adaptive: bool = True  # poll sources that publish often more often, quiet ones less
     min_interval: timedelta = timedelta(minutes=1)  # adaptive bounds (a source may override)
     max_interval: timedelta = timedelta(hours=6)
+    # Networks the egress policy lets fetches reach although they are private/loopback.
+    allow_private: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +169,44 @@ class Config:
         return self._subscribers_by_name.get(name)
 
 
+_SECRET_KEY = re.compile(r"token|key|secret|pass|pwd|auth|sig|hook|access|cred", re.IGNORECASE)
+_URL_PART = re.compile(r"[/?&=#@:,\s]+")
+_QUOTES = "\"' \t\r\n"
+
+
+def subscriber_secrets(config: Config, env: Mapping[str, str]) -> set[str]:
+    """Every string of the subscribers' resolved URLs that must never be logged.
+
+    The whole resolved URL (as written and with quotes left from an env file stripped),
+    every value substituted from the environment, every password, the values of
+    secret-looking query keys, and token-like URL parts (16+ characters mixing letters
+    and digits: Telegram, Discord and Slack carry their tokens in the path).
+    """
+    out: set[str] = set()
+    for sub in config.subscribers:
+        for template in sub.urls:
+            for name in _ENV.findall(template):
+                if name in env:
+                    out.update({env[name], env[name].strip(_QUOTES)})
+        resolved, _missing = sub.resolve_urls(env)
+        for _index, url in resolved:
+            out.update({url, url.strip(_QUOTES)})
+            bare = url.strip(_QUOTES)
+            rest = bare.split("://", 1)[1] if "://" in bare else bare
+            m = _USERINFO.search("x://" + rest)
+            if m:
+                out.add(m.group(2))
+            query = rest.split("?", 1)[1] if "?" in rest else ""
+            for pair in query.split("&"):
+                key, _, value = pair.partition("=")
+                if value and _SECRET_KEY.search(key):
+                    out.add(value)
+            for part in _URL_PART.split(rest):
+                if len(part) >= 16 and re.search(r"\d", part) and re.search(r"[A-Za-z]", part):
+                    out.add(part)
+    return {s for s in out if s}
+
+
 def redact(text: str) -> str:
     """Hide the password part of any ``scheme://user:password@`` in ``text``."""
     return _USERINFO.sub(lambda m: f"{m.group(1)}:***@", text)
@@ -175,16 +216,57 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     """Read and validate the config file; raise :class:`ConfigError` listing every problem."""
     file = str(path)
     try:
-        raw = Path(path).read_bytes()
+        with Path(path).open("rb") as f:
+            # Read one byte more than allowed: enough to know it is too big, never more.
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError([ConfigProblem(file, "file", f"cannot read: {exc.strerror}")]) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            [ConfigProblem(file, "file", f"larger than {MAX_CONFIG_BYTES // 1_000_000} MB; is this the right file?")]
+        )
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError([ConfigProblem(file, "file", f"not UTF-8 (byte {exc.start})")]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([ConfigProblem(file, "file", f"invalid TOML: {exc}")]) from None
-    return parse_config(data, file, os.environ if env is None else env)
+    except RecursionError:
+        # tomllib recurses per nested array or inline table.
+        raise ConfigError([ConfigProblem(file, "file", _TOO_DEEP)]) from None
+    where = _too_deep(data)
+    if where is not None:
+        raise ConfigError([ConfigProblem(file, where, _TOO_DEEP)])
+    try:
+        return parse_config(data, file, os.environ if env is None else env)
+    except RecursionError:
+        # A value that parses as TOML but not as what it stands for (a query of
+        # thousands of nested parentheses): still the operator's edit, not a crash.
+        raise ConfigError([ConfigProblem(file, "file", "a value is nested too deeply to be read")]) from None
+
+
+# A config of 10,000 rules and their terms is about 2 MB; anything far bigger is a mistake.
+MAX_CONFIG_BYTES = 16_000_000
+# The deepest a valid config goes is 3 ([[rules]] → table → list of strings).
+MAX_CONFIG_DEPTH = 8
+_TOO_DEEP = f"nested more than {MAX_CONFIG_DEPTH} levels deep (arrays or tables); no valid setting is"
+
+
+def _too_deep(data: Any) -> str | None:
+    """The dotted path of the first value nested deeper than MAX_CONFIG_DEPTH, or ``None``.
+
+    Iterative, so the check itself cannot overflow the stack.
+    """
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        if depth > MAX_CONFIG_DEPTH:
+            return where or "file"
+        if isinstance(value, dict):
+            stack.extend((v, f"{where}.{k}" if where else str(k), depth + 1) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value))
+    return None
 
 
 def parse_config(data: Mapping[str, Any], file: str, env: Mapping[str, str]) -> Config:
@@ -260,6 +342,7 @@ def _fetch(v: _Validator, t: Mapping[str, Any]) -> FetchConfig:
             "adaptive",
             "min_interval",
             "max_interval",
+            "allow_private",
         },
     )
     d = FetchConfig()
@@ -276,7 +359,19 @@ def _fetch(v: _Validator, t: Mapping[str, Any]) -> FetchConfig:
         adaptive=v.boolean("fetch.adaptive", t.get("adaptive", d.adaptive)),
         min_interval=v.duration("fetch.min_interval", t.get("min_interval"), d.min_interval),
         max_interval=v.duration("fetch.max_interval", t.get("max_interval"), d.max_interval),
+        allow_private=_networks(v, "fetch.allow_private", t.get("allow_private", [])),
     )
+
+
+def _networks(v: _Validator, where: str, value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    out = []
+    for i, text in enumerate(v.strings(where, value)):
+        try:
+            # strict: "10.1.2.3/24" is almost always a typo for a network; say so.
+            out.append(ipaddress.ip_network(text.strip(), strict=True))
+        except ValueError as exc:
+            v.error(f"{where}[{i}]", f"not an IP network such as '10.1.2.0/24': {exc}")
+    return tuple(out)
 
 
 def _alerts(v: _Validator, t: Mapping[str, Any]) -> AlertsConfig:

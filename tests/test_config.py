@@ -137,3 +137,21 @@ def test_bundled_config_is_valid() -> None:
     for term in ("kim_jong_un", "putin", "kursk", "troops"):
         assert term in config.terms
     assert config.rules
+
+
+def test_pathological_configs_give_a_clear_error_never_a_traceback(tmp_path: Path) -> None:
+    cases = {
+        "nested-arrays": "x = " + "[" * 100_000 + "]" * 100_000,
+        "nested-tables": "x = " + "{a = " * 5_000 + "1" + "}" * 5_000,
+        "deep-but-parses": "[fetch]\nuser_agent = " + "[" * 20 + '"a"' + "]" * 20,
+        "deep-query": '[terms]\na = ["a"]\n[[rules]]\nname = "r"\nquery = "' + "(" * 50_000 + "a" + ")" * 50_000 + '"',
+        "huge": "# " + "x" * 17_000_000,
+    }
+    for name, text in cases.items():
+        path = tmp_path / f"{name}.toml"
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(ConfigError) as info:
+            load_config(path, env={})
+        message = str(info.value)
+        assert str(path) in message, name
+        assert "nested" in message or "larger than" in message, (name, message)

@@ -118,9 +118,21 @@ def test_daemon_alerts_reloads_and_stops_cleanly(
     daemon.proc.send_signal(signal.SIGHUP)
     daemon.wait_for(lambda: "config reload (SIGHUP) failed" in daemon.output(), "the SIGHUP reload")
 
+    # A pathological edit (arrays nested 50,000 deep: tomllib's recursion) is a bad edit
+    # like any other: no RecursionError traceback, and the operators are told.
+    config.write_text(
+        CONFIG.format(url=url, hook=webhook.url(), rule="x", query="kursk", port=port)
+        + "deep = "
+        + "[" * 50_000
+        + "]" * 50_000
+        + "\n"
+    )
+    daemon.wait_for(lambda: any("nested" in str(p) for p in webhook.posts), "the notice of the deep edit")
+
     assert daemon.stop() == 0
     assert "stopped cleanly" in daemon.output()
     assert "Traceback" not in daemon.output()
+    assert "RecursionError" not in daemon.output()
 
 
 def test_sigterm_mid_ingest_loses_nothing_and_duplicates_nothing(

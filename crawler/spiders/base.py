@@ -40,15 +40,18 @@ from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
+from crawler.handlers import SOURCE_META, EgressRefused
 from crawler.middlewares import HostBackoff
 from monitor.core.extract import extract_article
-from monitor.core.items import html_to_text, make_item
+from monitor.core.items import html_to_text, make_item, oversized_fields
 from monitor.core.models import PollOutcome, PollTarget, RawItem
 
 # Statuses that reach the callback instead of being dropped by HttpErrorMiddleware.
 # Redirects (301/302/307/308) are deliberately absent: RedirectMiddleware follows them.
 HANDLED_STATUSES = [304, *range(400, 600)]
 PERMANENT_STATUSES = {400, 401, 403, 404, 405, 406, 410, 414, 451}
+# Scrapy's URLLENGTH_LIMIT (UrlLengthMiddleware drops longer requests without an errback).
+URL_LIMIT = 2083
 # A summary shorter than this (in characters of text) is a teaser, not the article.
 SHORT_SUMMARY = 400
 _MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-)?max-age\s*=\s*(\d+)", re.IGNORECASE)
@@ -125,6 +128,8 @@ class SourceSpider(scrapy.Spider):
             headers["If-Modified-Since"] = poll.target.last_modified
         full_meta: dict[str, Any] = {
             "poll": poll,
+            # The egress policy lets a source reach its own (possibly private) origin.
+            SOURCE_META: poll.target.url,
             "handle_httpstatus_list": HANDLED_STATUSES,
             "dont_retry": True,
             **(meta or {}),
@@ -155,7 +160,7 @@ class SourceSpider(scrapy.Spider):
                 retry_after=retry_after,
             )
             return
-        poll.warnings.append(f"{request.meta.get('role')} {request.url}: {message}")
+        poll.warnings.append(f"{request.meta.get('role')} {_short(request.url)}: {message}")
         async for out in self.settle(poll):
             yield out
 
@@ -232,6 +237,9 @@ class SourceSpider(scrapy.Spider):
             return
         poll.done = True
         t = poll.target
+        oversized = [f for raw in poll.items for f in oversized_fields(raw)]
+        if oversized:
+            poll.warnings.insert(0, f"{len(oversized)} oversized field(s) stored shortened: {', '.join(oversized[:3])}")
         yield PollOutcome(
             source_id=t.source_id,
             source=t.name,
@@ -263,6 +271,11 @@ class SourceSpider(scrapy.Spider):
             wanted = [(i, key) for i, key in wanted if key not in known]
         for index, _key in wanted[: self.full_text_max]:
             url = poll.items[index].url or ""
+            if len(url) > URL_LIMIT:
+                # Scrapy's UrlLengthMiddleware would drop this request silently, and the
+                # poll would wait for it until the crawl timed out: say so, store the item.
+                poll.warnings.append(f"article link of {len(url):,} characters not fetched (limit {URL_LIMIT:,})")
+                continue
             yield self.request(
                 poll,
                 url,
@@ -291,16 +304,30 @@ class SourceSpider(scrapy.Spider):
     async def parse_article(self, response: Response) -> AsyncIterator[Any]:
         poll: Poll = response.meta["poll"]
         index: int = response.meta["index"]
-        poll.pending -= 1
-        if response.status >= 400:
-            poll.warnings.append(f"article {response.url}: HTTP {response.status}")
-        elif isinstance(response, TextResponse):
-            extracted = await asyncio.to_thread(extract_article, response.text, response.url)
-            raw = poll.items[index]
-            if extracted.text:
-                poll.items[index] = dataclasses.replace(raw, text=extracted.text, title=raw.title or extracted.title)
+        try:
+            if response.status >= 400:
+                poll.warnings.append(f"article {_short(response.url)}: HTTP {response.status}")
+            elif isinstance(response, TextResponse):
+                extracted = await asyncio.to_thread(extract_article, response.text, response.url)
+                raw = poll.items[index]
+                if extracted.text:
+                    poll.items[index] = dataclasses.replace(
+                        raw, text=extracted.text, title=raw.title or extracted.title
+                    )
+        except Exception as exc:  # one page's failure is recorded on its item, never the poll's
+            # trafilatura and lxml raise many types on hostile markup; whatever it is,
+            # the item is stored with what the feed gave, and the source's other items too.
+            poll.warnings.append(f"article {_short(response.url)}: could not be read ({type(exc).__name__})")
+        finally:
+            # Only now: counting the request as settled before the extraction (in a
+            # thread) returned let a faster sibling finish the poll without this text.
+            poll.pending -= 1
         async for out in self.settle(poll):
             yield out
+
+
+def _short(url: str) -> str:
+    return url if len(url) <= 200 else url[:200] + "…"
 
 
 def http_error_outcome(target: PollTarget, response: Response) -> PollOutcome:
@@ -322,6 +349,9 @@ def describe_failure(failure: Failure) -> tuple[str, str, float | None]:
     exc = failure.value
     if isinstance(exc, HostBackoff):
         return str(exc), "temporary", exc.retry_after
+    if isinstance(exc, EgressRefused):
+        url = failure.request.url  # type: ignore[attr-defined]
+        return f"refused {url[:200]}: {exc}", "permanent", None
     if isinstance(exc, HttpError):
         response = exc.response
         location = response.headers.get(b"Location")

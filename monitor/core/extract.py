@@ -84,7 +84,9 @@ def json_ld_body(html: str) -> str:
     for blob in Selector(text=html).css('script[type="application/ld+json"]::text').getall():
         try:
             data = json.loads(blob)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
+            # RecursionError: JSON nested thousands deep (the json module recurses per
+            # level); one hostile page made the whole crawl hang before this.
             continue
         stack = [data]
         while stack:

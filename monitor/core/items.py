@@ -1,9 +1,13 @@
 """From a ``RawItem`` to an ``Item``: clean text, canonical URL, identity key, sane dates.
 
 Responsible for everything that makes one entry comparable with another and safe to
-store: markup stripped from summaries, control characters and NULs removed, titles and
-texts bounded in length, dates in the future or absurdly old dropped (the store then
-falls back to the first-seen time).  Pure: ``now`` is passed in.
+store: markup stripped from summaries, control characters and NULs removed, every
+stored field bounded in length (a hostile entry with a 2 MB link made a 6 MB database
+and 2 MB of ``items`` output), dates in the future or absurdly old dropped (the store
+then falls back to the first-seen time).  Identity keys are computed from the whole
+link before it is shortened (the GUID is shortened first, as it always was), so bounding
+never changes a stored key.  :func:`oversized_fields` names what was shortened, so the
+crawler can record it as a warning on the source.  Pure: ``now`` is passed in.
 """
 
 from __future__ import annotations
@@ -19,6 +23,13 @@ MAX_TITLE = 1_000
 MAX_SUMMARY = 20_000
 MAX_TEXT = 200_000
 MAX_GUID = 2_000
+# Browsers and Scrapy (URLLENGTH_LIMIT) stop at 2,083 characters; a link twice that long
+# is not a link anyone can follow.  Stored shortened; never fetched.
+MAX_URL = 4_096
+MAX_LANGUAGE = 8
+# Markup is reduced before the length bound; reading more than this of a fragment could
+# only produce text that is then cut (and costs regex time on hostile input).
+MAX_HTML = 2_000_000
 # A feed clock a little ahead of ours is normal; a date far ahead is a bug or a lie.
 FUTURE_SLACK = timedelta(hours=1)
 OLDEST = datetime(1995, 1, 1).astimezone()
@@ -33,11 +44,39 @@ _NEWLINES = re.compile(r"\s*\n\s*")
 
 def html_to_text(fragment: str) -> str:
     """Plain text from an HTML fragment: scripts dropped, blocks become newlines, entities decoded."""
-    text = _SCRIPT.sub(" ", fragment)
+    text = _drop_scripts(fragment[:MAX_HTML])
     text = _BLOCK.sub("\n", text)
     text = _TAG.sub(" ", text)
     text = html.unescape(text)
     return clean_text(text)
+
+
+_SCRIPT_OPEN = re.compile(r"<(script|style)\b", re.IGNORECASE)
+
+
+def _drop_scripts(html_text: str) -> str:
+    """Remove ``<script>``/``<style>`` elements in linear time.
+
+    A regex with ``.*?`` up to the closing tag rescans the rest of the text for every
+    unclosed opening tag: quadratic, and a fragment of 100,000 ``<script>`` took minutes.
+    An element with no closing tag runs to the end, as in a browser.
+    """
+    lower = html_text.lower()
+    out: list[str] = []
+    pos = 0
+    while True:
+        m = _SCRIPT_OPEN.search(html_text, pos)
+        if m is None:
+            out.append(html_text[pos:])
+            break
+        out.append(html_text[pos : m.start()])
+        out.append(" ")
+        close = lower.find(f"</{m.group(1).lower()}", m.end())
+        if close < 0:
+            break
+        end = lower.find(">", close)
+        pos = len(html_text) if end < 0 else end + 1
+    return "".join(out)
 
 
 def clean_text(text: str) -> str:
@@ -53,6 +92,9 @@ def make_item(raw: RawItem, now: datetime, base_language: str | None = None) -> 
     guid = clean_text(raw.guid)[:MAX_GUID] if raw.guid else None
     if not guid and not url:
         return None
+    # Exactly as before the link was bounded (the GUID always was): stored keys never move.
+    key = item_key(guid, url)
+    url = url[:MAX_URL]
     title = clean_text(html_to_text(raw.title))[:MAX_TITLE]
     summary = html_to_text(raw.summary)[:MAX_SUMMARY] if raw.summary else ""
     text = clean_text(raw.text)[:MAX_TEXT] if raw.text else ""
@@ -64,9 +106,13 @@ def make_item(raw: RawItem, now: datetime, base_language: str | None = None) -> 
     # The operator's per-source language beats the feed's own claim, which is often a
     # template default ("en-us" on an Arabic feed).
     lang = base_language or raw.language
-    language = lang.split("-")[0].split("_")[0].strip().lower()[:8] if lang else guess_language(f"{title} {summary}")
+    language = (
+        lang.split("-")[0].split("_")[0].strip().lower()[:MAX_LANGUAGE]
+        if lang
+        else guess_language(f"{title} {summary}")
+    )
     return Item(
-        key=item_key(guid, url),
+        key=key,
         guid=guid,
         url=url or (guid or ""),
         canonical_url=canonical_url(url) if url else "",
@@ -76,6 +122,22 @@ def make_item(raw: RawItem, now: datetime, base_language: str | None = None) -> 
         language=language or None,
         published=published,
     )
+
+
+def oversized_fields(raw: RawItem) -> list[str]:
+    """The fields of ``raw`` that :func:`make_item` stores shortened (for a warning)."""
+    out = []
+    if raw.url and len(raw.url.strip()) > MAX_URL:
+        out.append(f"link of {len(raw.url):,} characters")
+    if raw.guid and len(raw.guid) > MAX_GUID:
+        out.append(f"GUID of {len(raw.guid):,} characters")
+    if len(raw.title) > MAX_TITLE * 4:
+        out.append(f"title of {len(raw.title):,} characters")
+    if len(raw.summary) > MAX_HTML:
+        out.append(f"summary of {len(raw.summary):,} characters")
+    if len(raw.text) > MAX_TEXT:
+        out.append(f"text of {len(raw.text):,} characters")
+    return out
 
 
 def make_document(title: str, summary: str, text: str, language: str | None) -> Document:

@@ -82,7 +82,7 @@ class PollTarget:
     max_body: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class PollOutcome:
     """What polling one source produced: entries, "not modified", or an error.
 
@@ -108,3 +108,15 @@ class PollOutcome:
     warning: str | None = None
     language: str | None = None
     min_interval: float | None = None
+
+    def __repr__(self) -> str:
+        # One short line whoever prints it (Scrapy logs items it scraped or failed to
+        # process): the entries' text never goes into a log (7.8 MB lines before).
+        parts = [f"source={self.source!r}", f"status={self.status!r}", f"items={len(self.items)}"]
+        if self.http_status is not None:
+            parts.append(f"http_status={self.http_status}")
+        for name in ("error", "warning"):
+            value = getattr(self, name)
+            if value:
+                parts.append(f"{name}={value[:200]!r}")
+        return f"PollOutcome({', '.join(parts)})"

@@ -73,3 +73,48 @@ urls = [
     assert bad.returncode == 3
     assert DB_SECRET not in bad.stdout + bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_malformed_subscriber_urls_are_masked_in_third_party_log_lines(
+    tmp_path: Path, feed_server: FeedServer, webhook: WebhookReceiver, database_url: str
+) -> None:
+    """Apprise logs a URL it cannot parse whole: no scheme, or quotes left from an env file."""
+    url = feed_server.serve("/feed.xml", rss([("1", "Putin in Kursk", "")]))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[fetch]
+host_delay = "0s"
+full_text = false
+[alerts]
+first_poll = "alert"
+[[sources]]
+name = "wire"
+url = "{url}"
+[terms]
+putin = ["Putin"]
+[[rules]]
+name = "putin"
+query = "putin"
+notify = ["ops"]
+[[subscribers]]
+name = "ops"
+urls = ["${{NO_SCHEME_URL}}", "${{QUOTED_URL}}", "{webhook.url()}"]
+""",
+        encoding="utf-8",
+    )
+    no_scheme_token, quoted_token = "Tok-NoScheme-8812x", "Tok-Quoted-4471y"
+    env = {
+        "NO_SCHEME_URL": f"127.0.0.1:{webhook.port}/hook?token={no_scheme_token}",
+        "QUOTED_URL": f'"json://127.0.0.1:{webhook.port}/hook?token={quoted_token}"',
+    }
+    outputs = []
+    for args in (("-v", "run", "--once"), ("run", "--once"), ("notify-test", "ops"), ("-v", "notify-test", "ops")):
+        result = run_cli(*args, config=config, database_url=database_url, env=env)
+        outputs.append(result.stdout + result.stderr)
+    everything = "\n".join(outputs)
+    assert "apprise: Unsupported URL: ***" in everything  # Apprise did log it, masked
+    for secret in (no_scheme_token, quoted_token, env["NO_SCHEME_URL"]):
+        assert secret not in everything
+    alerts = run_cli("alerts", "--json", config=config, database_url=database_url, env=env).stdout
+    assert no_scheme_token not in alerts and quoted_token not in alerts

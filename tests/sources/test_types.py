@@ -171,8 +171,8 @@ def test_spider_source_and_unknown_spider(tmp_path: Path, database_url: str, fee
     items = stored(database_url, "next-site")
     assert [i["title"] for i in items] == ["Kim and Putin sign treaty", "Other story"]
     assert items[0]["url"] == s.base + "/world/kim-putin"
-    assert "The treaty text." in items[0]["text"]
     st = states(database_url)
+    assert "The treaty text." in items[0]["text"], (st["next-site"].last_warning, [p for p, _ in s.requests])
     assert st["no-such"].error_class == "permanent" and "no spider named 'nope'" in (st["no-such"].last_error or "")
 
 
