@@ -17,7 +17,7 @@ request to the host that was queued meanwhile got ``None`` and was let through
 from __future__ import annotations
 
 import time
-from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from scrapy import Request
@@ -29,6 +29,8 @@ from scrapy.robotstxt import RobotParser
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
+
+from monitor.core.http import parse_retry_after
 
 BACKOFF_STATUSES = {429, 503}
 # Without Retry-After, keep away from the host for the rest of this crawl at least this long.
@@ -63,7 +65,10 @@ class HostBackoffMiddleware:
 
     def process_response(self, request: Request, response: Response, spider: Any = None) -> Response:
         if response.status in BACKOFF_STATUSES:
-            wait = _retry_after(response.headers.get(b"Retry-After")) or DEFAULT_BACKOFF
+            wait = (
+                parse_retry_after(response.headers.get(b"Retry-After"), datetime.now(UTC), MAX_BACKOFF)
+                or DEFAULT_BACKOFF
+            )
             host = urlparse_cached(request).netloc
             self.until[host] = max(self.until.get(host, 0.0), time.monotonic() + wait)
         return response
@@ -78,19 +83,6 @@ class SchemeGuardMiddleware:
         scheme = urlparse_cached(request).scheme
         if scheme not in ("http", "https"):
             raise IgnoreRequest(f"refused {scheme}: URL {request.url[:200]} (only http and https are fetched)")
-
-
-def _retry_after(value: bytes | None) -> float | None:
-    if not value:
-        return None
-    text = value.decode("latin-1").strip()
-    if text.isdigit():
-        return min(float(text), MAX_BACKOFF)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, min(when.timestamp() - time.time(), MAX_BACKOFF))
 
 
 class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):
