@@ -30,8 +30,8 @@ from typing import Any
 from urllib.parse import urljoin
 from xml.parsers import expat
 
-import feedparser
 import fastfeedparser
+import feedparser
 
 from monitor.core.encoding import (
     TooLarge,
@@ -270,7 +270,7 @@ def parse_fast(xml_utf8: bytes, url: str, note: str | None = None) -> ParsedFeed
         if not all(_text_field(seg, f, required=False) for f in dates):
             return None
         if atom:
-            if seg.count(b"<link") != 1 or b'rel="alternate"' not in seg and b"rel=" in seg:
+            if seg.count(b"<link") != 1 or (b'rel="alternate"' not in seg and b"rel=" in seg):
                 return None
         else:
             guid_open = seg[seg.find(b"<guid") : seg.find(b">", seg.find(b"<guid"))]
