@@ -22,7 +22,8 @@ PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 406, 410, 414, 451})
 # The statuses that mean "you are asking too often / I am overloaded": back off the host.
 BACKOFF_STATUSES = frozenset({429, 503})
 
-_MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-)?max-age\s*=\s*(\d+)", re.IGNORECASE)
+# max-age only: s-maxage is for shared caches, and we are a private client.
+_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 
 ErrorClass = Literal["temporary", "permanent"]
 
@@ -49,7 +50,7 @@ def parse_retry_after(value: str | bytes | None, now: datetime, cap: float = MAX
 
 
 def parse_max_age(cache_control: str | bytes | None) -> float | None:
-    """Cache-Control ``max-age`` (or ``s-maxage``) in seconds; ``None`` when absent."""
+    """Cache-Control ``max-age`` in seconds; ``None`` when absent."""
     if not cache_control:
         return None
     text = cache_control.decode("latin-1") if isinstance(cache_control, bytes) else cache_control
