@@ -30,6 +30,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 
+from crawler.policy import FetchPolicy
 from monitor.core.http import parse_retry_after
 
 BACKOFF_STATUSES = {429, 503}
@@ -48,15 +49,26 @@ class HostBackoff(IgnoreRequest):
 
 
 class HostBackoffMiddleware:
-    def __init__(self) -> None:
+    """Per-crawl 429/503 backoff; with the process's ``FetchPolicy`` (``WIREWATCH_POLICY``), its backoff too.
+
+    With a policy, a host that told the aiohttp poller (or an earlier crawl) to back off
+    is not asked by this crawl either, and what this crawl hears is recorded there.
+    """
+
+    def __init__(self, policy: FetchPolicy | None = None) -> None:
         self.until: dict[str, float] = {}
+        self.policy = policy
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> HostBackoffMiddleware:
-        return cls()
+        return cls(crawler.settings.get("WIREWATCH_POLICY"))
 
     def process_request(self, request: Request, spider: Any = None) -> None:
         host = urlparse_cached(request).netloc
+        if self.policy is not None and not request.url.endswith("/robots.txt"):
+            shared = self.policy.backoff_left(request.url)
+            if shared is not None:
+                raise HostBackoff(host, shared)
         until = self.until.get(host)
         if until is not None and not request.url.endswith("/robots.txt"):
             left = until - time.monotonic()
@@ -64,6 +76,8 @@ class HostBackoffMiddleware:
                 raise HostBackoff(host, left)
 
     def process_response(self, request: Request, response: Response, spider: Any = None) -> Response:
+        if self.policy is not None:
+            self.policy.note_response(request.url, response.status, response.headers.get(b"Retry-After"))
         if response.status in BACKOFF_STATUSES:
             wait = (
                 parse_retry_after(response.headers.get(b"Retry-After"), datetime.now(UTC), MAX_BACKOFF)

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +33,15 @@ class Fetch:
     obey_robots: bool = True
 
 
-def poll_scrapy(targets: list[PollTarget], fetch: Fetch) -> dict[str, dict[str, Any]]:
-    spec = {"fetch": dataclasses.asdict(fetch), "targets": [dataclasses.asdict(t) for t in targets]}
+def poll_scrapy(
+    targets: list[PollTarget], fetch: Fetch, backoff: Sequence[tuple[str, float]] = ()
+) -> dict[str, dict[str, Any]]:
+    """``backoff``: (URL, seconds) its host already asked the process's policy to wait."""
+    spec = {
+        "fetch": dataclasses.asdict(fetch),
+        "targets": [dataclasses.asdict(t) for t in targets],
+        "backoff": list(backoff),
+    }
     result = subprocess.run(
         [sys.executable, "-m", "tests.crawler.scrapy_client"],
         input=json.dumps(spec),
@@ -47,7 +55,9 @@ def poll_scrapy(targets: list[PollTarget], fetch: Fetch) -> dict[str, dict[str, 
     return {o["source"]: o for o in json.loads(result.stdout)}
 
 
-def poll_aiohttp(targets: list[PollTarget], fetch: Fetch) -> dict[str, dict[str, Any]]:
+def poll_aiohttp(
+    targets: list[PollTarget], fetch: Fetch, backoff: Sequence[tuple[str, float]] = ()
+) -> dict[str, dict[str, Any]]:
     async def run() -> dict[str, dict[str, Any]]:
         policy = FetchPolicy(
             user_agent=fetch.user_agent,
@@ -56,6 +66,8 @@ def poll_aiohttp(targets: list[PollTarget], fetch: Fetch) -> dict[str, dict[str,
             max_body=fetch.max_body,
             obey_robots=fetch.obey_robots,
         )
+        for url, seconds in backoff:
+            policy.note_response(url, 429, str(seconds))
         async with FeedPoller(policy, concurrency=fetch.concurrency, timeout=fetch.timeout) as poller:
             return {o.source: outcome_to_json(o) async for o in poller.poll(targets)}
 

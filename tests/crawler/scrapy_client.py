@@ -18,6 +18,7 @@ from tests.crawler.outcomes import outcome_to_json
 def main() -> int:
     from scrapy.crawler import CrawlerProcess
 
+    from crawler.policy import FetchPolicy
     from crawler.settings import make_settings
     from crawler.spiders.base import SourceOptions
     from crawler.spiders.feeds import FeedSpider
@@ -38,7 +39,11 @@ def main() -> int:
     )
     targets = [PollTarget(**t) for t in spec["targets"]]
     outcomes: list[dict[str, Any]] = []
-    settings = make_settings(config, lambda o: outcomes.append(outcome_to_json(o)))
+    # The process's one policy, as the daemon would share it with the aiohttp poller.
+    policy = FetchPolicy.from_config(config)
+    for url, seconds in spec.get("backoff", []):
+        policy.note_response(url, 429, str(seconds))
+    settings = make_settings(config, lambda o: outcomes.append(outcome_to_json(o)), policy)
     settings["LOG_LEVEL"] = "ERROR"
     process = CrawlerProcess(settings)
     options = {t.source_id: SourceOptions(full_text=False) for t in targets}

@@ -22,7 +22,7 @@ from tests.servers import FeedServer, Route, free_port
 from tests.sources.test_misbehaving import FEED, redirect, slow, truncated_transfer
 from tests.sources.test_types import news_sitemap
 
-Client = Callable[[list[PollTarget], Fetch], dict[str, dict[str, Any]]]
+Client = Callable[..., dict[str, dict[str, Any]]]
 
 
 @pytest.fixture(params=sorted(CLIENTS))
@@ -189,3 +189,18 @@ def test_a_feed_source_that_serves_a_sitemap_and_a_corpus_feed(client: Client, f
     got = client(_targets({"sniffed": s.base + "/feed.xml", "ru": s.base + "/ru.xml"}), Fetch())
     assert [i["title"] for i in got["sniffed"]["items"]] == ["Kursk"]
     assert [i["title"] for i in got["ru"]["items"]] == ["Путин встретился с Ким Чен Ыном"]
+
+
+def test_a_host_in_backoff_in_the_process_policy_is_asked_by_neither_client(
+    client: Client, feed_server: FeedServer
+) -> None:
+    """The one policy: a 429 heard earlier (by either client, in any crawl) holds for both."""
+    feed_server.serve("/feed.xml", FEED)
+    got = client(
+        _targets({"held": feed_server.base + "/feed.xml"}),
+        Fetch(obey_robots=False),
+        backoff=[(feed_server.base + "/other.xml", 600)],
+    )["held"]
+    assert (got["status"], got["error_class"]) == ("error", "temporary")
+    assert "back off" in got["error"] and 590 < got["retry_after"] <= 600
+    assert feed_server.hits("/feed.xml") == []
