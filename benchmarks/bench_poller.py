@@ -115,13 +115,20 @@ def main(argv: list[str] | None = None) -> int:
         "probe": [],
     }
     executors = [e for e in args.executors.split(",") if e]
+    results["parse"] = parse_speed(root)
+    log(f"parse speed: {json.dumps(results['parse'])}")
     with nginx:
         prefix = f"/web-{args.feeds}x{args.items}"
         paths = [prefix + gen_web.feed_path(f) for f in range(args.feeds)]
         ceiling = {}
         for name, conditional in (("feed_200", False), ("feed_304", True)):
             m = bench_ceiling.measure(
-                nginx, work / "ceiling" / name, paths, conditional=conditional, seconds=args.ceiling_seconds, connections=64
+                nginx,
+                work / "ceiling" / name,
+                paths,
+                conditional=conditional,
+                seconds=args.ceiling_seconds,
+                connections=64,
             )
             m.pop("raw", None)
             ceiling[name] = m
@@ -154,6 +161,44 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+PARSE_SPEED = """
+import glob, json, sys, time
+import fastfeedparser
+from monitor.core import feeds
+from monitor.core.encoding import decode, xml_as_utf8
+paths = sorted(p for p in glob.glob(sys.argv[1] + "/f/*") if not p.endswith(".json"))
+bodies = [open(p, "rb").read() for p in paths]
+xml = [xml_as_utf8(decode(b).text) for b in bodies]
+def cpu(fn, docs):
+    best = None
+    for _ in range(3):
+        start = time.process_time()
+        n = sum(fn(d) for d in docs)
+        spent = time.process_time() - start
+        best = spent if best is None or spent < best else best
+    return n, best
+out = {"feeds": len(xml)}
+for name, fn, docs in (
+    ("fastfeedparser.parse", lambda x: len(fastfeedparser.parse(x)["entries"]), xml),
+    ("core.feeds.parse_fast (with its checks)", lambda x: len(feeds.parse_fast(x, "u").items), xml),
+    ("feedparser (core.feeds.parse_reference)", lambda x: len(feeds.parse_reference(x, "u").items), xml),
+    ("core.feeds.parse_feed (bytes: decode + parse)", lambda b: len(feeds.parse_feed(b, "u").items), bodies),
+):
+    n, spent = cpu(fn, docs)
+    out[name] = {"entries": n, "cpu": spent}
+print(json.dumps(out))
+"""
+
+
+def parse_speed(root: Path) -> dict[str, Any]:
+    """Entries/s of CPU for each parser on the same bytes (the web's RSS and Atom feeds), best of 3."""
+    run = run_measured([str(PROJECT_PYTHON), "-c", PARSE_SPEED, str(root)], time_limit=600, cwd=ROOT)
+    if run.returncode != 0:
+        raise RuntimeError(f"parse speed failed: {run.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
+    return result
+
+
 def versions() -> dict[str, str]:
     code = (
         "import importlib.metadata as m, sys; print(sys.version.split()[0], "
@@ -174,12 +219,18 @@ def render(r: dict[str, Any]) -> str:
     lines = [
         "# The poller alone (crawler/poller.py)",
         "",
-        f"`benchmarks/bench_poller.py`, one run: the generated web ({r['feeds']:,} feeds × {r['items']}, "
-        f"RSS / Atom / JSON Feed in four languages) on nginx on loopback, {r['repeat']} rounds, medians.",
-        "No database and no Scrapy: `FeedPoller` with one `ClientSession`, `TCPConnector(limit=64)`, "
-        "`per_host = 64`, robots off; each poll is a fresh child process measured with `wait4`.",
-        f"Load average before / after: {', '.join(f'{x:.2f}' for x in r['load_before'])} / "
-        f"{', '.join(f'{x:.2f}' for x in r['load_after'])} (the 2-core machine is shared).",
+        (
+            f"`benchmarks/bench_poller.py`, one run: the generated web ({r['feeds']:,} feeds × {r['items']}, "
+            f"RSS / Atom / JSON Feed in four languages) on nginx on loopback, {r['repeat']} rounds, medians."
+        ),
+        (
+            "No database and no Scrapy: `FeedPoller` with one `ClientSession`, `TCPConnector(limit=64)`, "
+            "`per_host = 64`, robots off; each poll is a fresh child process measured with `wait4`."
+        ),
+        (
+            f"Load average before / after: {', '.join(f'{x:.2f}' for x in r['load_before'])} / "
+            f"{', '.join(f'{x:.2f}' for x in r['load_after'])} (the 2-core machine is shared)."
+        ),
         "",
         "## Ceiling (wrk -t1 -c64, same nginx, same run)",
         "",
@@ -192,8 +243,10 @@ def render(r: dict[str, Any]) -> str:
         "",
         "## Cold (every feed fetched and parsed) and warm (all 304)",
         "",
-        "| parse executor | cold items parsed/s | cold CPU s / 1,000 items | cold wall s | warm feeds/s |"
-        " warm CPU s / 1,000 feeds | peak RSS MiB | × reader cold | × reader warm | warm / nginx 304 |",
+        (
+            "| parse executor | cold items parsed/s | cold CPU s / 1,000 items | cold wall s | warm feeds/s |"
+            " warm CPU s / 1,000 feeds | peak RSS MiB | × reader cold | × reader warm | warm / nginx 304 |"
+        ),
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for executor in dict.fromkeys(run["executor"] for run in r["runs"]):
@@ -213,10 +266,12 @@ def render(r: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        f"× reader uses the issue's figures for lemon24/reader on the same web and machine kind "
-        f"(~{READER_WARM_FEEDS_S:.0f} feeds/s warm, ~{READER_COLD_ITEMS_S:,.0f} items/s cold), not a run of reader "
-        "in this one. CPU is the poll's own (imports and start-up excluded; a process pool's workers are "
-        "counted when they are shut down).",
+        (
+            f"× reader uses the issue's figures for lemon24/reader on the same web and machine kind "
+            f"(~{READER_WARM_FEEDS_S:.0f} feeds/s warm, ~{READER_COLD_ITEMS_S:,.0f} items/s cold), not a run of reader "
+            "in this one. CPU is the poll's own (imports and start-up excluded; "
+            "a process pool's workers' CPU in the parse calls is added)."
+        ),
         "",
         "## Client probe: aiohttp against pycurl's multi interface (bare conditional GETs, all 304)",
         "",
@@ -229,6 +284,18 @@ def render(r: dict[str, Any]) -> str:
             rate = _median([x["requests"] / x["wall"] for x in runs])
             cpu = _median([x["cpu"] / x["requests"] * 1000 for x in runs])
             lines.append(f"| {client} | {rate:,.0f} | {cpu:.3f} | {max(x['max_rss_mib'] for x in runs):.0f} |")
+    parse = r.get("parse")
+    if parse:
+        lines += [
+            "",
+            f"## Parsing, the same bytes ({parse['feeds']} RSS and Atom feeds of the web; CPU, best of 3)",
+            "",
+            "| parser | entries | entries/s of CPU |",
+            "|---|---:|---:|",
+        ]
+        for name, m in parse.items():
+            if isinstance(m, dict):
+                lines.append(f"| {name} | {m['entries']:,} | {m['entries'] / m['cpu']:,.0f} |")
     lines += ["", f"Versions: {json.dumps(r['versions'])}", ""]
     return "\n".join(lines)
 

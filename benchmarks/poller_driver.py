@@ -95,9 +95,7 @@ async def poll(args: argparse.Namespace) -> dict[str, Any]:
     if args.executor == "process":
         # Start the workers (and their imports) before the clock starts.
         list(executor.map(parse_for_poll, [b"<rss/>"] * args.workers, ["u"] * args.workers, [{}] * args.workers))
-    policy = FetchPolicy(
-        user_agent="wirewatch-bench/1", per_host=args.concurrency, host_delay=0.0, obey_robots=False
-    )
+    policy = FetchPolicy(user_agent="wirewatch-bench/1", per_host=args.concurrency, host_delay=0.0, obey_robots=False)
     statuses: Counter[str] = Counter()
     items = 0
     new_state: dict[str, dict[str, str | None]] = {}
@@ -108,7 +106,11 @@ async def poll(args: argparse.Namespace) -> dict[str, Any]:
             statuses[outcome.status] += 1
             items += len(outcome.items)
             url = by_id[outcome.source_id].url
-            new_state[url] = {"etag": outcome.etag, "last_modified": outcome.last_modified, "body_hash": outcome.body_hash}
+            new_state[url] = {
+                "etag": outcome.etag,
+                "last_modified": outcome.last_modified,
+                "body_hash": outcome.body_hash,
+            }
             if outcome.status == "error" and statuses["error"] <= 3:
                 print(f"error {url}: {outcome.error}", file=sys.stderr)
     wall = time.perf_counter() - wall0
