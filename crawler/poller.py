@@ -27,7 +27,7 @@ import contextvars
 import hashlib
 import logging
 import zlib
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -161,7 +161,7 @@ class FeedPoller:
         egress: EgressCheck | None = None,
         executor: Executor | None = None,
         max_in_flight: int = MAX_IN_FLIGHT,
-        now: Any = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.policy = policy
         self.concurrency = concurrency
@@ -170,7 +170,7 @@ class FeedPoller:
         self.max_in_flight = max(1, max_in_flight)
         self._own_executor = executor is None
         self._executor: Executor = executor or ThreadPoolExecutor(1, thread_name_prefix="wirewatch-parse")
-        self._now = now or (lambda: datetime.now(UTC))
+        self._now: Callable[[], datetime] = now or (lambda: datetime.now(UTC))
         self._session: aiohttp.ClientSession | None = None
 
     # ------------------------------------------------------------------ lifecycle
