@@ -13,15 +13,13 @@ import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ProcessPoolExecutor
 from http.server import BaseHTTPRequestHandler
-from multiprocessing import get_context
 from typing import Any
 
 import pytest
 
 from crawler.policy import FetchPolicy, HostBackoff
-from crawler.poller import FeedPoller
+from crawler.poller import FeedPoller, make_parse_pool
 from monitor.core.models import PollOutcome, PollTarget
 from tests.feeds import rss
 from tests.servers import FeedServer, Route
@@ -239,7 +237,7 @@ def test_parsing_in_a_process_pool(feed_server: FeedServer) -> None:
     feed_server.serve("/page.html", "<html><head></head><body>no feed</body></html>", content_type="text/html")
 
     async def main() -> dict[str, PollOutcome]:
-        with ProcessPoolExecutor(1, mp_context=get_context("forkserver")) as pool:
+        with make_parse_pool(1) as pool:
             async with FeedPoller(policy(obey_robots=False), timeout=5, executor=pool) as poller:
                 return await poll_all(
                     poller,
