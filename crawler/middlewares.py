@@ -17,7 +17,7 @@ request to the host that was queued meanwhile got ``None`` and was let through
 from __future__ import annotations
 
 import time
-from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from scrapy import Request
@@ -29,6 +29,9 @@ from scrapy.robotstxt import RobotParser
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
+
+from crawler.policy import FetchPolicy
+from monitor.core.http import parse_retry_after
 
 BACKOFF_STATUSES = {429, 503}
 # Without Retry-After, keep away from the host for the rest of this crawl at least this long.
@@ -46,15 +49,26 @@ class HostBackoff(IgnoreRequest):
 
 
 class HostBackoffMiddleware:
-    def __init__(self) -> None:
+    """Per-crawl 429/503 backoff; with the process's ``FetchPolicy`` (``WIREWATCH_POLICY``), its backoff too.
+
+    With a policy, a host that told the aiohttp poller (or an earlier crawl) to back off
+    is not asked by this crawl either, and what this crawl hears is recorded there.
+    """
+
+    def __init__(self, policy: FetchPolicy | None = None) -> None:
         self.until: dict[str, float] = {}
+        self.policy = policy
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> HostBackoffMiddleware:
-        return cls()
+        return cls(crawler.settings.get("WIREWATCH_POLICY"))
 
     def process_request(self, request: Request, spider: Any = None) -> None:
         host = urlparse_cached(request).netloc
+        if self.policy is not None and not request.url.endswith("/robots.txt"):
+            shared = self.policy.backoff_left(request.url)
+            if shared is not None:
+                raise HostBackoff(host, shared)
         until = self.until.get(host)
         if until is not None and not request.url.endswith("/robots.txt"):
             left = until - time.monotonic()
@@ -62,8 +76,13 @@ class HostBackoffMiddleware:
                 raise HostBackoff(host, left)
 
     def process_response(self, request: Request, response: Response, spider: Any = None) -> Response:
+        if self.policy is not None:
+            self.policy.note_response(request.url, response.status, response.headers.get(b"Retry-After"))
         if response.status in BACKOFF_STATUSES:
-            wait = _retry_after(response.headers.get(b"Retry-After")) or DEFAULT_BACKOFF
+            wait = (
+                parse_retry_after(response.headers.get(b"Retry-After"), datetime.now(UTC), MAX_BACKOFF)
+                or DEFAULT_BACKOFF
+            )
             host = urlparse_cached(request).netloc
             self.until[host] = max(self.until.get(host, 0.0), time.monotonic() + wait)
         return response
@@ -78,19 +97,6 @@ class SchemeGuardMiddleware:
         scheme = urlparse_cached(request).scheme
         if scheme not in ("http", "https"):
             raise IgnoreRequest(f"refused {scheme}: URL {request.url[:200]} (only http and https are fetched)")
-
-
-def _retry_after(value: bytes | None) -> float | None:
-    if not value:
-        return None
-    text = value.decode("latin-1").strip()
-    if text.isdigit():
-        return min(float(text), MAX_BACKOFF)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, min(when.timestamp() - time.time(), MAX_BACKOFF))
 
 
 class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):

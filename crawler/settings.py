@@ -52,11 +52,13 @@ CONCURRENT_ITEMS = 16
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 
 
-def make_settings(fetch: Any, ingest: Any = None) -> dict[str, Any]:
+def make_settings(fetch: Any, ingest: Any = None, policy: Any = None) -> dict[str, Any]:
     """Settings for one crawl from a :class:`monitor.config.FetchConfig`.
 
     ``ingest`` is the callable the :class:`~crawler.pipelines.IngestPipeline` hands each
     poll outcome to; it is injected here so the crawler never imports the services.
+    ``policy`` is the process's :class:`~crawler.policy.FetchPolicy`, shared with the
+    aiohttp poller (429/503 backoff holds across both clients and across crawls).
     """
     return {
         "BOT_NAME": BOT_NAME,
@@ -87,5 +89,6 @@ def make_settings(fetch: Any, ingest: Any = None) -> dict[str, Any]:
         "DOWNLOAD_DELAY_JITTER": 0,
         "WIREWATCH_INGEST": ingest,
         "WIREWATCH_EGRESS": EgressPolicy.from_config(fetch),
+        "WIREWATCH_POLICY": policy,
         "LOGSTATS_INTERVAL": 0,
     }

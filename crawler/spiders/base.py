@@ -21,7 +21,6 @@ import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,6 +42,7 @@ from twisted.python.failure import Failure
 from crawler.handlers import SOURCE_META, EgressRefused
 from crawler.middlewares import HostBackoff
 from monitor.core.extract import extract_article
+from monitor.core.http import parse_retry_after
 from monitor.core.items import html_to_text, make_item, oversized_fields
 from monitor.core.models import PollOutcome, PollTarget, RawItem
 
@@ -386,22 +386,6 @@ def describe_failure(failure: Failure) -> tuple[str, str, float | None]:
     # The network stack (Twisted) raises many more types; all of them are one poll's
     # failure, recorded on the source and retried with backoff.
     return f"{name}: {exc}"[:500], "temporary", None
-
-
-def parse_retry_after(value: bytes | None, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), at most a day."""
-    if not value:
-        return None
-    text = value.decode("latin-1").strip()
-    if text.isdigit():
-        return min(float(text), 86400.0)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, min((when - now).total_seconds(), 86400.0))
 
 
 def max_age(response: Response) -> float | None:
