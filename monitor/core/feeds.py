@@ -144,11 +144,15 @@ def _parse_xml_feed(xml_utf8: bytes, url: str, note: str | None) -> ParsedFeed:
         # feedparser reads a document cut short as far as it goes (and says "malformed").
         note = _join(note, f"feed has {total:,} entries; read the first {MAX_ENTRIES:,} (the newest)")
     fast = parse_fast(xml_utf8, url, note)
-    return fast if fast is not None else parse_reference(xml_utf8, url, note)
+    return fast if fast is not None else parse_reference(xml_utf8, url, note, capped=total is not None)
 
 
-def parse_reference(xml_utf8: bytes, url: str, note: str | None = None) -> ParsedFeed:
-    """The reference reading of an XML feed (feedparser), for whatever the fast path declines."""
+def parse_reference(xml_utf8: bytes, url: str, note: str | None = None, *, capped: bool = False) -> ParsedFeed:
+    """The reference reading of an XML feed (feedparser), for whatever the fast path declines.
+
+    ``capped``: the document was cut after MAX_ENTRIES entries, so feedparser's complaint
+    that it ends early is expected and not reported.
+    """
     parsed: Any = feedparser.parse(
         io.BytesIO(xml_utf8),
         response_headers={"content-type": "application/xml; charset=utf-8", "content-location": url},
@@ -169,7 +173,7 @@ def parse_reference(xml_utf8: bytes, url: str, note: str | None = None) -> Parse
             out.append(raw)
     warning = note
     exc = parsed.get("bozo_exception")
-    if parsed.get("bozo") and type(exc).__name__ not in _HARMLESS and total is None:
+    if parsed.get("bozo") and type(exc).__name__ not in _HARMLESS and not capped:
         warning = _join(note, f"malformed feed, kept {len(out)} entries: {_reason(exc)}")
     ttl = feed_meta.get("ttl")
     ttl_minutes = int(ttl) if isinstance(ttl, str) and ttl.strip().isdigit() else None
