@@ -20,7 +20,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -56,6 +56,8 @@ BATCH = 100
 INGEST_BATCH = 64
 INGEST_LINGER = 0.05
 INGEST_QUEUE = 256
+# Feed outcomes on their way to full text and the ingest queue at once, at most.
+HANDOFF_LIMIT = 256
 # A polled source's lease is short and renewed while its crawl runs, so a worker killed
 # with -9 releases its sources to the others within about a minute.
 SOURCE_LEASE = timedelta(seconds=60)
@@ -134,6 +136,10 @@ class Poller:
         self.progress = progress
         self.runners: set[Any] = set()
         self.stopped = False
+        self.policy: Any = None
+        self.feed_poller: Any = None
+        self.fetch_config: Any = None
+        self.retired: list[Any] = []
 
     def targets(self, states: list[SourceState]) -> list[PollTarget]:
         config = self.app.config
@@ -155,20 +161,96 @@ class Poller:
             )
         return out
 
-    async def crawl(self, targets: list[PollTarget], timeout: float) -> list[IngestSummary]:
-        """Poll ``targets`` in one Scrapy crawl; a target with no outcome is recorded as failed."""
-        from scrapy.crawler import AsyncCrawlerRunner
-        from scrapy.settings import Settings
-        from scrapy.spiderloader import SpiderLoader
+    def _clients(self) -> tuple[Any, Any]:
+        """The process's FetchPolicy and FeedPoller, made anew when ``[fetch]`` changes on reload."""
+        from crawler.egress import EgressPolicy
+        from crawler.policy import FetchPolicy
+        from crawler.poller import FeedPoller
 
-        from crawler.settings import make_settings
-        from crawler.spiders.base import SourceOptions
-        from crawler.spiders.feeds import FeedSpider
+        fetch = self.app.config.fetch
+        if self.feed_poller is None or self.fetch_config != fetch:
+            if self.feed_poller is not None:
+                self.retired.append(self.feed_poller)
+            self.policy = FetchPolicy.from_config(fetch)
+            self.feed_poller = FeedPoller(
+                self.policy,
+                concurrency=fetch.concurrency,
+                timeout=fetch.timeout.total_seconds(),
+                egress=EgressPolicy.from_config(fetch).refusal,
+            )
+            self.fetch_config = fetch
+        return self.policy, self.feed_poller
+
+    async def close(self) -> None:
+        for poller in [*self.retired, self.feed_poller]:
+            if poller is not None:
+                await poller.close()
+        self.retired.clear()
+        self.feed_poller = None
+
+    async def _poll_feeds(self, targets: list[PollTarget], ingest: Callable[[PollOutcome], Awaitable[None]]) -> None:
+        """Feed and sitemap sources through the aiohttp FeedPoller, full text added, into ingest.
+
+        Each outcome goes on to its full text and the ingest queue as a task of its own,
+        so the poller never waits on an article page or a commit; at most
+        HANDOFF_LIMIT such hand-offs are open at once (back-pressure on the poller).
+        """
+        from crawler.enrich import with_full_text
+
+        _, poller = self._clients()
+        fetch = self.app.config.fetch
+        slots = asyncio.Semaphore(HANDOFF_LIMIT)
+        handoffs: set[asyncio.Task[None]] = set()
+        loop = asyncio.get_running_loop()
+        urls = {t.source_id: t.url for t in targets}
+
+        async def known_keys(source_id: int, keys: Sequence[str]) -> set[str]:
+            return await loop.run_in_executor(self.control, self.app.store.known_keys, source_id, keys)
+
+        async def page(url: str, source_url: str) -> tuple[int | None, bytes, str | None, str | None]:
+            got = await poller.fetch_page(url, source_url=source_url)
+            return got.status, got.body, got.headers.get("content-type"), got.error
+
+        async def handoff(outcome: PollOutcome) -> None:
+            try:
+                if fetch.full_text:
+                    outcome = await with_full_text(
+                        outcome,
+                        page,
+                        known_keys,
+                        source_url=urls.get(outcome.source_id, ""),
+                        max_pages=fetch.full_text_max,
+                    )
+                await ingest(outcome)
+            finally:
+                slots.release()
+
+        async for outcome in poller.poll(targets):
+            await slots.acquire()
+            task = asyncio.ensure_future(handoff(outcome))
+            handoffs.add(task)
+            task.add_done_callback(handoffs.discard)
+        if handoffs:
+            await asyncio.gather(*handoffs, return_exceptions=True)
+
+    async def _feeds_within(
+        self, targets: list[PollTarget], ingest: Callable[[PollOutcome], Awaitable[None]], timeout: float
+    ) -> None:
+        try:
+            await asyncio.wait_for(self._poll_feeds(targets, ingest), timeout)
+        except TimeoutError:
+            log.warning("poll of %d feeds exceeded %.0fs; stopping it", len(targets), timeout)
+
+    async def crawl(self, targets: list[PollTarget], timeout: float) -> list[IngestSummary]:
+        """Poll ``targets`` (feeds and sitemaps with the FeedPoller, the rest in one Scrapy crawl).
+
+        A target with no outcome (the crawl timed out or was stopped) is recorded as failed.
+        """
+        from crawler.poller import POLLED_TYPES
 
         if not targets or self.stopped:
             # Stopping: the claimed sources stay leased until the lease runs out, then are due again.
             return []
-        config = self.app.config
         summaries: list[IngestSummary] = []
         seen: set[int] = set()
 
@@ -179,7 +261,46 @@ class Poller:
             if self.progress is not None:
                 self.progress(summary)
 
-        settings = make_settings(config.fetch, ingest)
+        feeds = [t for t in targets if t.type in POLLED_TYPES]
+        targets_for_scrapy = [t for t in targets if t.type not in POLLED_TYPES]
+        renewer = asyncio.ensure_future(self._renew_leases([t.source_id for t in targets], seen))
+        try:
+            jobs = []
+            if feeds:
+                jobs.append(asyncio.ensure_future(self._feeds_within(feeds, ingest, timeout)))
+            if targets_for_scrapy:
+                # Scrapy stops its own crawl at the timeout (and hands over what it has).
+                jobs.append(asyncio.ensure_future(self._scrapy(targets_for_scrapy, ingest, timeout)))
+            await asyncio.gather(*jobs)
+        finally:
+            renewer.cancel()
+        for t in targets:
+            if t.source_id not in seen:
+                outcome = PollOutcome(
+                    source_id=t.source_id,
+                    source=t.name,
+                    status="error",
+                    error="poll did not complete (crawl timed out or was stopped)",
+                    error_class="temporary",
+                )
+                await ingest(outcome)
+        return summaries
+
+    async def _scrapy(
+        self, targets: list[PollTarget], ingest: Callable[[PollOutcome], Awaitable[None]], timeout: float
+    ) -> None:
+        """Listing and spider sources in one Scrapy crawl, under the process's FetchPolicy."""
+        from scrapy.crawler import AsyncCrawlerRunner
+        from scrapy.settings import Settings
+        from scrapy.spiderloader import SpiderLoader
+
+        from crawler.settings import make_settings
+        from crawler.spiders.base import SourceOptions
+        from crawler.spiders.feeds import FeedSpider
+
+        config = self.app.config
+        policy, _ = self._clients()
+        settings = make_settings(config.fetch, ingest, policy)
         options: dict[int, SourceOptions] = {}
         # Feeds, sitemaps and listing pages share one spider (so one set of per-host
         # download slots); each named site spider runs beside it in the same runner.
@@ -192,7 +313,6 @@ class Poller:
         loader = SpiderLoader.from_settings(Settings(settings))
         runner = AsyncCrawlerRunner(settings)
         self.runners.add(runner)
-        renewer = asyncio.ensure_future(self._renew_leases([t.source_id for t in targets], seen))
         try:
             tasks = []
             for spider_name, batch in batches.items():
@@ -227,19 +347,7 @@ class Poller:
                     await runner.stop()
                     await task
         finally:
-            renewer.cancel()
             self.runners.discard(runner)
-        for t in targets:
-            if t.source_id not in seen:
-                outcome = PollOutcome(
-                    source_id=t.source_id,
-                    source=t.name,
-                    status="error",
-                    error="poll did not complete (crawl timed out or was stopped)",
-                    error_class="temporary",
-                )
-                await ingest(outcome)
-        return summaries
 
     async def stop(self) -> None:
         self.stopped = True
@@ -284,7 +392,10 @@ async def run_once(app: App, progress: Callable[[IngestSummary], None] | None = 
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="control") as control:
         poller = Poller(app, owner=_owner(), ingest=ingest, control=control, progress=progress)
         states = await asyncio.to_thread(app.store.source_states, names)
-        report.polled = await poller.crawl(poller.targets(states), crawl_timeout(app, len(states)))
+        try:
+            report.polled = await poller.crawl(poller.targets(states), crawl_timeout(app, len(states)))
+        finally:
+            await poller.close()
     await ingest.close()
     report.dispatch = await asyncio.to_thread(app.dispatcher.dispatch_due)
     return report
@@ -414,6 +525,7 @@ class Daemon:
                 for task in pending:
                     task.cancel()
                 await asyncio.wait(pending, timeout=5)
+        await self.poller.close()
         await self.ingest.close()
         self.control.shutdown(wait=False)
         self.dispatch_pool.shutdown(wait=True)

@@ -22,7 +22,6 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import scrapy
 from scrapy.exceptions import (
@@ -39,21 +38,18 @@ from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
+from crawler.enrich import URL_LIMIT, needs_text
 from crawler.handlers import SOURCE_META, EgressRefused
 from crawler.middlewares import HostBackoff
 from monitor.core.extract import extract_article
 from monitor.core.http import parse_retry_after
-from monitor.core.items import html_to_text, make_item, oversized_fields
+from monitor.core.items import make_item, oversized_fields
 from monitor.core.models import PollOutcome, PollTarget, RawItem
 
 # Statuses that reach the callback instead of being dropped by HttpErrorMiddleware.
 # Redirects (301/302/307/308) are deliberately absent: RedirectMiddleware follows them.
 HANDLED_STATUSES = [304, *range(400, 600)]
 PERMANENT_STATUSES = {400, 401, 403, 404, 405, 406, 410, 414, 451}
-# Scrapy's URLLENGTH_LIMIT (UrlLengthMiddleware drops longer requests without an errback).
-URL_LIMIT = 2083
-# A summary shorter than this (in characters of text) is a teaser, not the article.
-SHORT_SUMMARY = 400
 _MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-)?max-age\s*=\s*(\d+)", re.IGNORECASE)
 
 KnownKeys = Callable[[int, list[str]], "set[str]"]
@@ -292,9 +288,7 @@ class SourceSpider(scrapy.Spider):
         now = datetime.now(UTC)
         out: list[tuple[int, str]] = []
         for i, raw in enumerate(poll.items):
-            if raw.text or not raw.url or urlsplit(raw.url).scheme not in ("http", "https"):
-                continue
-            if raw.summary and len(html_to_text(raw.summary)) >= SHORT_SUMMARY:
+            if not needs_text(raw):
                 continue
             item = make_item(raw, now)
             if item is not None:
