@@ -420,13 +420,7 @@ class SqlStore:
         unique: dict[str, Item] = {}
         for it in batch:
             unique.setdefault(it.key, it)
-        known: set[str] = set()
-        keys = list(unique)
-        for i in range(0, len(keys), _CHUNK):
-            chunk = keys[i : i + _CHUNK]
-            query = select(items.c.key).where(items.c.source_id == source_id, items.c.key.in_(chunk))
-            known.update(conn.execute(query).scalars())
-        for key in known:
+        for _, key in self.known_item_keys(conn, [(source_id, k) for k in unique]):
             del unique[key]
         if not unique:
             return []
@@ -434,57 +428,16 @@ class SqlStore:
         # link shared by many entries shows only when they are seen together.
         ambiguity = find_ambiguity([make_probe(it.url, it.title, it.summary, it.text) for it in batch])
         prints = {k: make_fingerprint(it.url, it.title, it.summary, it.text, ambiguity) for k, it in unique.items()}
-        seen = self._seen_entries(conn, source_id, list(prints.values()))
+        seen = self.seen_entries(conn, [(source_id, fp) for fp in prints.values()]).get(source_id, [])
         for key, repeat in zip(list(prints), repeats(list(prints.values()), seen, now), strict=True):
             if repeat:
                 del unique[key], prints[key]
-        if not unique:
-            return []
-        rows = [
-            {
-                "source_id": source_id,
-                "key": it.key,
-                "guid": it.guid,
-                "url": it.url,
-                "canonical_url": it.canonical_url,
-                "title": it.title,
-                "summary": it.summary,
-                "text": it.text,
-                "language": it.language,
-                "published": it.published,
-                "first_seen": now,
-                "url_key": prints[it.key].url_key,
-                "title_hash": prints[it.key].title_hash,
-                "text_hash": prints[it.key].text_hash,
-            }
-            for it in unique.values()
-        ]
-        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        stmt = (
-            insert(items)
-            .on_conflict_do_nothing(index_elements=["source_id", "key"])
-            .returning(items.c.id, items.c.key, sort_by_parameter_order=True)
-        )
-        new = conn.execute(stmt, rows).all()
+        ids = self.insert_items(conn, [NewItemRow(source_id, it, prints[k]) for k, it in unique.items()], now)
         return [
-            StoredItem(id=r.id, source=source_name, item=unique[r.key], first_seen=now, fingerprint=prints[r.key])
-            for r in new
+            StoredItem(id=ids[(source_id, k)], source=source_name, item=it, first_seen=now, fingerprint=prints[k])
+            for k, it in unique.items()
+            if (source_id, k) in ids
         ]
-
-    def _seen_entries(self, conn: Connection, source_id: int, prints: Sequence[Fingerprint]) -> list[SeenEntry]:
-        """The source's stored entries that share an exact key with ``prints``."""
-        found: list[SeenEntry] = []
-        columns = (items.c.url_key, items.c.title_hash, items.c.text_hash)
-        for column in columns:
-            values = sorted({v for fp in prints if (v := getattr(fp, column.name))})
-            for i in range(0, len(values), _CHUNK):
-                rows = conn.execute(
-                    select(*columns, items.c.first_seen).where(
-                        items.c.source_id == source_id, column.in_(values[i : i + _CHUNK])
-                    )
-                )
-                found.extend(SeenEntry(r.url_key, r.title_hash, r.text_hash, r.first_seen) for r in rows)
-        return found
 
     # ------------------------------------------------------------------ batched ingest (issue 13)
     #
@@ -582,7 +535,8 @@ class SqlStore:
         insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         stmt = (
             insert(items)
-            .from_select(list(_ITEM_COLUMNS), select(rows).where(true()))  # WHERE: SQLite's upsert-after-SELECT rule
+            # SQLite parses "SELECT … FROM v ON CONFLICT" as a join unless the SELECT has a WHERE.
+            .from_select(list(_ITEM_COLUMNS), select(rows).where(true()))
             .on_conflict_do_nothing(index_elements=["source_id", "key"])
             .returning(items.c.id, items.c.source_id, items.c.key)
         )
@@ -610,7 +564,8 @@ class SqlStore:
         insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         conn.execute(
             insert(matches)
-            .from_select(["item_id", "rule", "spans", "matched_at"], select(rows).where(true()))  # WHERE: SQLite's upsert-after-SELECT rule
+            # WHERE: SQLite's upsert-after-SELECT rule
+            .from_select(["item_id", "rule", "spans", "matched_at"], select(rows).where(true()))
             .on_conflict_do_nothing(index_elements=["item_id", "rule"])
         )
 
