@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, column, func, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import BigInteger, Text, bindparam, cast, column, func, select
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import Subquery
 from sqlalchemy.types import TypeEngine
@@ -57,3 +57,17 @@ def json_rows(
         return select(*(table.c[n] for n in names)).subquery(name)
     each = func.json_each(payload).table_valued("value").alias(f"{name}_r")
     return select(*(func.json_extract(each.c.value, f"$[{i}]").label(n) for i, n in enumerate(names))).subquery(name)
+
+
+def id_list(dialect: Dialect, values: Sequence[int], name: str = "ids") -> Subquery:
+    """A derived table ``name`` with one BIGINT column ``id``: a cheaper :func:`json_rows` for a list of integers.
+
+    PostgreSQL gets a native ``bigint[]`` parameter and ``unnest`` (no JSON to parse: it
+    halved the cost of the story-lock statement); SQLite reads a JSON array.
+    """
+    if dialect.name == "postgresql":
+        param = bindparam(f"{name}_ids", list(values), type_=ARRAY(BigInteger()))
+        return select(func.unnest(param).column_valued("id").label("id")).subquery(name)
+    payload = bindparam(f"{name}_ids", json.dumps(list(values), separators=(",", ":")), type_=Text)
+    each = func.json_each(payload).table_valued("value").alias(f"{name}_r")
+    return select(each.c.value.label("id")).subquery(name)

@@ -56,7 +56,7 @@ from monitor.core.dedupe import (
 )
 from monitor.core.models import Item, RuleHit
 from monitor.errors import StorageError
-from monitor.store.bulk import json_rows
+from monitor.store.bulk import id_list, json_rows
 from monitor.store.schema import (
     UtcDateTime,
     alerts,
@@ -449,7 +449,7 @@ class SqlStore:
         wanted = sorted(set(ids))
         if not wanted:
             return {}
-        rows = json_rows(self.engine.dialect, [("id", BigInteger())], [(i,) for i in wanted], "sh")
+        rows = id_list(self.engine.dialect, wanted, "sh")
         query = select(
             sources.c.id,
             sources.c.first_success,
@@ -574,7 +574,7 @@ class SqlStore:
         wanted = sorted(set(item_ids))
         if not wanted:
             return {}
-        rows = json_rows(self.engine.dialect, [("id", BigInteger())], [(i,) for i in wanted], "ai")
+        rows = id_list(self.engine.dialect, wanted, "ai")
         query = (
             select(alerts.c.item_id, func.count())
             .where(alerts.c.item_id.in_(select(rows.c.id)))
@@ -978,9 +978,9 @@ class SqlStore:
         if not wanted:
             return
         started = time.perf_counter()
-        rows = json_rows(self.engine.dialect, [("k", BigInteger())], [(k,) for k in wanted], "lk")
-        ordered = select(rows.c.k).order_by(rows.c.k).subquery("lk_sorted")
-        conn.execute(select(func.count(func.pg_advisory_xact_lock(ordered.c.k))).select_from(ordered))
+        rows = id_list(self.engine.dialect, wanted, "lk")
+        ordered = select(rows.c.id).order_by(rows.c.id).subquery("lk_sorted")
+        conn.execute(select(func.count(func.pg_advisory_xact_lock(ordered.c.id))).select_from(ordered))
         self.lock_wait += time.perf_counter() - started
 
     def lock_story_rows(self, conn: Connection, ids: Iterable[int]) -> bool:
@@ -995,7 +995,7 @@ class SqlStore:
         if self.dialect != "postgresql" or not wanted:
             return True
         started = time.perf_counter()
-        rows = json_rows(self.engine.dialect, [("id", BigInteger())], [(i,) for i in wanted], "ls")
+        rows = id_list(self.engine.dialect, wanted, "ls")
         query = select(stories.c.id).where(stories.c.id.in_(select(rows.c.id))).order_by(stories.c.id).with_for_update()
         found = conn.execute(query).all()
         self.lock_wait += time.perf_counter() - started
@@ -1048,7 +1048,7 @@ class SqlStore:
         wanted = sorted(set(keys))
         if not wanted:
             return []
-        rows = json_rows(self.engine.dialect, [("k", BigInteger())], [(k,) for k in wanted], "bk")
+        rows = id_list(self.engine.dialect, wanted, "bk")
         ranked = (
             select(
                 story_bands.c.key,
@@ -1060,7 +1060,7 @@ class SqlStore:
             )
             .join(items, items.c.id == story_bands.c.item_id)
             .where(
-                story_bands.c.key.in_(select(rows.c.k)),
+                story_bands.c.key.in_(select(rows.c.id)),
                 items.c.first_seen >= since,
                 items.c.story_id.is_not(None),
             )
@@ -1074,7 +1074,7 @@ class SqlStore:
         wanted = sorted(set(ids))
         if not wanted:
             return {}
-        rows = json_rows(self.engine.dialect, [("id", BigInteger())], [(i,) for i in wanted], "it")
+        rows = id_list(self.engine.dialect, wanted, "it")
         found = conn.execute(
             select(items.c.id, items.c.title, items.c.summary, items.c.text).where(items.c.id.in_(select(rows.c.id)))
         )
