@@ -4,7 +4,9 @@ Runnable alone: ``python benchmarks/dedupe_bench.py --sizes 10000,100000 --db sq
 For each size it grows one database to that many stored items (with their stories, exact
 keys and LSH band rows), then pushes a fixed mix of new items through the real path that
 ingest takes — ``SqlStore.insert_new_items`` then ``StoryAssigner.assign`` in one
-transaction per poll-sized batch — and reports items/s and ms/item.  The mix is one third
+transaction per batch (``--batch`` items: 50 is one poll, 500 is ingest batching ten polls),
+which since issue 13 costs a fixed number of statements per batch — and reports items/s
+and ms/item.  The mix is one third
 exact copies of stored articles from another outlet (text-hash join), one third trimmed
 copies with a dateline (LSH candidates + containment verify), one third new stories.
 
@@ -232,6 +234,7 @@ class Measure:
     seconds: float
     joined: int
     created: int
+    batch: int = BATCH
 
     @property
     def per_second(self) -> float:
@@ -242,24 +245,24 @@ class Measure:
         return 1000 * self.seconds / self.items
 
 
-def measure(store: SqlStore, kind: str, size: int, seeds: list[Seed], count: int) -> Measure:
+def measure(store: SqlStore, kind: str, size: int, seeds: list[Seed], count: int, batch_size: int) -> Measure:
     source_id = next(s.id for s in store.source_states(["bench"]))
     assigner = StoryAssigner(store)
-    batch = workload(seeds, count, f"{kind}-{size}")
+    batch = workload(seeds, count, f"{kind}-{size}-{batch_size}")
     make_fingerprint(None, "warm up", "the normaliser builds its tables on first use", "")
     joined = created = 0
     start = time.perf_counter()
-    for i in range(0, len(batch), BATCH):
+    for i in range(0, len(batch), batch_size):
         with store.begin() as conn:
-            new = store.insert_new_items(conn, source_id, "bench", batch[i : i + BATCH], NOW)
+            new = store.insert_new_items(conn, source_id, "bench", batch[i : i + batch_size], NOW)
             for a in assigner.assign(conn, new, NOW).values():
                 created += a.created
                 joined += not a.created
     seconds = time.perf_counter() - start
-    return Measure(kind, size, len(batch), seconds, joined, created)
+    return Measure(kind, size, len(batch), seconds, joined, created, batch_size)
 
 
-def run(kind: str, sizes: list[int], count: int, time_limit: float) -> list[Measure]:
+def run(kind: str, sizes: list[int], count: int, time_limit: float, batches: list[int]) -> list[Measure]:
     seeds = make_seeds()
     results = []
     with database(kind) as url:
@@ -277,13 +280,14 @@ def run(kind: str, sizes: list[int], count: int, time_limit: float) -> list[Meas
             with store.begin() as conn:
                 stored = conn.execute(select(func.count()).select_from(items)).scalar_one()
             print(f"[{kind}] filled to {stored} stored items in {time.monotonic() - t0:.0f}s", flush=True)
-            m = measure(store, kind, stored, seeds, count)
-            print(
-                f"[{kind}] {stored:>9} stored: {m.per_second:7.1f} items/s ({m.ms_per_item:.2f} ms/item; "
-                f"{m.joined} joined, {m.created} new stories)",
-                flush=True,
-            )
-            results.append(m)
+            for batch_size in batches:
+                m = measure(store, kind, stored, seeds, count, batch_size)
+                print(
+                    f"[{kind}] {stored:>9} stored, {batch_size} per transaction: {m.per_second:7.1f} items/s "
+                    f"({m.ms_per_item:.2f} ms/item; {m.joined} joined, {m.created} new stories)",
+                    flush=True,
+                )
+                results.append(m)
             if reached < size:
                 print(f"[{kind}] fill hit the {time_limit:.0f}s limit at {reached} items; stopping", flush=True)
                 break
@@ -298,16 +302,18 @@ def write_results(results: list[Measure], args: argparse.Namespace) -> None:
         "",
         (
             f"`python benchmarks/dedupe_bench.py --sizes {args.sizes} --db {args.db} --measure {args.measure}` "
-            f"on {os.cpu_count()} CPUs (shared).  Each row: {args.measure} new items in polls of {BATCH} "
+            f"on {os.cpu_count()} CPUs (shared).  Each row: {args.measure} new items "
             "(1/3 exact copies, 1/3 trimmed + dateline copies, 1/3 new stories) through "
-            "`insert_new_items` + `StoryAssigner.assign`, one transaction per poll."
+            "`insert_new_items` + `StoryAssigner.assign`, one transaction per batch of the size shown."
         ),
         "",
-        "| database | stored items | items/s | ms/item | joined | new stories |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| database | stored items | items per transaction | items/s | ms/item | joined | new stories |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for m in results:
-        lines.append(f"| {m.db} | {m.size:,} | {m.per_second:.0f} | {m.ms_per_item:.2f} | {m.joined} | {m.created} |")
+        lines.append(
+            f"| {m.db} | {m.size:,} | {m.batch} | {m.per_second:.0f} | {m.ms_per_item:.2f} | {m.joined} | {m.created} |"
+        )
     existing = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# wirewatch dedupe benchmark\n"
     head, _, rest = existing.partition("\n")
     RESULTS.write_text(head + "\n\n" + "\n".join(lines) + "\n" + rest, encoding="utf-8")
@@ -320,10 +326,12 @@ def main() -> int:
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="sqlite")
     parser.add_argument("--measure", type=int, default=600, help="new items pushed through dedupe per size")
     parser.add_argument("--time-limit", type=float, default=1200, help="seconds allowed to fill up to each size")
+    parser.add_argument("--batch", default=str(BATCH), help="comma-separated items per transaction")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
-    results = [m for kind in kinds for m in run(kind, sizes, args.measure, args.time_limit)]
+    batches = [int(b) for b in args.batch.split(",")]
+    results = [m for kind in kinds for m in run(kind, sizes, args.measure, args.time_limit, batches)]
     write_results(results, args)
     return 0
 

@@ -404,10 +404,9 @@ async def run_once(app: App, progress: Callable[[IngestSummary], None] | None = 
 def make_ingest_stage(app: App) -> BatchStage[PollOutcome, IngestSummary]:
     """The ingest stage of one process: batches of polls, one writer thread."""
 
-    def ingest_batch(outcomes: Sequence[PollOutcome]) -> list[IngestSummary]:
-        return [app.ingestor.ingest(outcome) for outcome in outcomes]
-
-    return BatchStage("ingest", ingest_batch, batch=INGEST_BATCH, linger=INGEST_LINGER, maxsize=INGEST_QUEUE)
+    return BatchStage(
+        "ingest", app.ingestor.ingest_batch, batch=INGEST_BATCH, linger=INGEST_LINGER, maxsize=INGEST_QUEUE
+    )
 
 
 class Daemon:

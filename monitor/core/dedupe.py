@@ -18,7 +18,7 @@ Pure: no I/O, no clock, deterministic across processes (no ``hash()``).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -241,13 +241,31 @@ def band_keys(tokens: Sequence[str]) -> tuple[int, ...]:
     and lead share the key space on purpose: a short copy's whole body *is* a lead, and
     must meet the original's lead bands.  Empty when ``tokens`` is (too short to judge).
     """
+    return near_signature(tokens)[0]
+
+
+def near_signature(tokens: Sequence[str]) -> tuple[tuple[int, ...], frozenset[int]]:
+    """:func:`band_keys` and :func:`shingles` of ``tokens``, shingling the body once for both."""
     if not tokens:
-        return ()
-    sigs = [_signature(shingles(tokens))]
+        return (), frozenset()
+    whole = shingles(tokens)
+    sigs = [_signature(whole)]
     if len(tokens) > LEAD_WORDS:
         sigs.append(_signature(shingles(tokens[:LEAD_WORDS])))
     keys = {_band_key(b, sig[b * ROWS : (b + 1) * ROWS]) for sig in sigs for b in range(BANDS)}
-    return tuple(sorted(keys))
+    return tuple(sorted(keys)), whole
+
+
+def story_lock_keys(url_key: str | None, text_hash: str | None, bands: Iterable[int]) -> set[int]:
+    """The keys an item can join a story by, as signed 64-bit lock ids: its band keys,
+    and hashes of its article URL and text keys (in the same space; a collision only
+    makes two transactions wait for each other, never a wrong story)."""
+    out = set(bands)
+    for kind, value in (("u", url_key), ("t", text_hash)):
+        if value:
+            h = hashlib.blake2b(f"{kind}:{value}".encode(), digest_size=8, person=b"ww-story-lock")
+            out.add(int.from_bytes(h.digest(), "little", signed=True))
+    return out
 
 
 def containment(a: frozenset[int], b: frozenset[int]) -> float:
@@ -278,3 +296,188 @@ def best_match(item: frozenset[int], candidates: Iterable[tuple[int, frozenset[i
         if best is None or score > best:
             best = score
     return -best[1] if best is not None else None
+
+
+# --- story assignment over a batch ------------------------------------------------------
+#
+# The store reads, once per batch, what the batch's new items could join (the oldest
+# story per article URL and per text, and the recent items sharing LSH band keys with
+# them); :func:`plan_stories` decides everything from that, and the store only applies
+# the plan.  Items earlier in the batch are candidates for later ones, so copies of one
+# story inside one batch land in one story without a round trip.
+
+MAX_CANDIDATES = 10  # verified per item: the LSH ranks them by shared bands, so a real copy is near the top
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class NewStory:
+    """A story the plan opens; ``index`` orders new stories after every stored one."""
+
+    index: int
+
+
+StoryRef = int | NewStory  # a stored story's id, or a story this batch opens
+
+
+@dataclass(frozen=True, slots=True)
+class BatchEntry:
+    """A new item of the batch as story assignment sees it (its id is the database's)."""
+
+    item_id: int
+    url_key: str | None
+    text_hash: str | None
+    bands: tuple[int, ...]
+    shingles: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class BandHit:
+    """A stored item sharing the band ``key`` with the batch, and its story."""
+
+    key: int
+    item_id: int
+    story_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoryDecision:
+    """Where one new item goes: its story, whether it opens it, and why it joined."""
+
+    item_id: int
+    story: StoryRef
+    created: bool
+    via: str  # "new" | "url" | "text" | "near"
+
+
+@dataclass(frozen=True, slots=True)
+class StoryPlan:
+    """What the store applies, in order: open ``new_stories`` (each with its first item),
+    fold each ``merges`` pair ``(into, gone)`` of stored stories, file the ``decisions``,
+    and store ``bands`` (``(key, item_id)``; an exact text copy adds none)."""
+
+    decisions: tuple[StoryDecision, ...]
+    new_stories: tuple[tuple[NewStory, int], ...]
+    merges: tuple[tuple[int, int], ...]
+    bands: tuple[tuple[int, int], ...]
+
+
+def _order(ref: StoryRef) -> tuple[int, int]:
+    # Stored stories first, by id; then the batch's new ones in the order they opened:
+    # the ids the database will give them keep that order, so ties break as they would
+    # item by item.
+    return (1, ref.index) if isinstance(ref, NewStory) else (0, ref)
+
+
+def plan_stories(
+    entries: Sequence[BatchEntry],
+    by_url: Mapping[str, int],
+    by_text: Mapping[str, int],
+    hits: Iterable[BandHit],
+    candidate_shingles: Mapping[int, frozenset[int]],
+) -> StoryPlan:
+    """File each of ``entries`` (in order) into a story: the decision ingest used to make item by item.
+
+    For each entry: the story holding the same article URL, else the same normalised
+    text, else the best verified near-duplicate among the :data:`MAX_CANDIDATES` items
+    sharing most band keys with it (stored items from ``hits``, and the batch's earlier
+    entries), else a new story.  When its URL says one story and verified copies of its
+    text sit in others, those stories merge into the oldest (a teaser had opened a story
+    under the article's link that the full copies missed); a near-duplicate alone never
+    merges.  ``by_url``/``by_text`` map exact keys to the oldest stored story holding
+    them; ``candidate_shingles`` holds the shingles of every item in ``hits``.
+    """
+    parent: dict[StoryRef, StoryRef] = {}
+
+    def find(ref: StoryRef) -> StoryRef:
+        while ref in parent:
+            ref = parent[ref]
+        return ref
+
+    urls: dict[str, StoryRef] = dict(by_url)
+    texts: dict[str, StoryRef] = dict(by_text)
+    by_band: dict[int, list[tuple[int, StoryRef]]] = {}
+    for hit in hits:
+        by_band.setdefault(hit.key, []).append((hit.item_id, hit.story_id))
+    known: dict[int, frozenset[int]] = dict(candidate_shingles)
+    merges: list[tuple[int, int]] = []
+    chosen: list[tuple[BatchEntry, StoryRef, str]] = []
+    bands: list[tuple[int, int]] = []
+    opened = 0
+    for entry in entries:
+        story: StoryRef | None = None
+        via = "new"
+        if entry.url_key is not None and entry.url_key in urls:
+            story, via = find(urls[entry.url_key]), "url"
+        if story is None and entry.text_hash is not None and entry.text_hash in texts:
+            story, via = find(texts[entry.text_hash]), "text"
+        if story is None:
+            via = "near"
+        if entry.bands and via != "text":
+            candidates = _candidates(entry.bands, by_band, known, find)
+            if story is None:
+                story = _best(entry.shingles, candidates)
+            else:
+                for other in sorted(
+                    {s for i, s, sh in candidates if is_near_duplicate(entry.shingles, sh)}, key=_order
+                ):
+                    root = find(story)
+                    if other == root:
+                        continue
+                    into, gone = sorted((root, other), key=_order)
+                    parent[gone] = into
+                    if not isinstance(gone, NewStory) and not isinstance(into, NewStory):
+                        merges.append((into, gone))
+                    story = into
+        if story is None:
+            story, via = NewStory(opened), "new"
+            opened += 1
+        if entry.url_key is not None:
+            urls.setdefault(entry.url_key, story)
+        if entry.text_hash is not None:
+            texts.setdefault(entry.text_hash, story)
+        if via != "text":
+            for key in entry.bands:
+                by_band.setdefault(key, []).append((entry.item_id, story))
+                bands.append((key, entry.item_id))
+        known[entry.item_id] = entry.shingles
+        chosen.append((entry, story, via))
+    decisions: list[StoryDecision] = []
+    firsts: dict[NewStory, int] = {}
+    for entry, story, via in chosen:
+        final = find(story)
+        created = isinstance(final, NewStory) and final not in firsts
+        if isinstance(final, NewStory):
+            firsts.setdefault(final, entry.item_id)
+        decisions.append(StoryDecision(entry.item_id, final, created, "new" if created else via))
+    return StoryPlan(tuple(decisions), tuple(firsts.items()), tuple(merges), tuple(bands))
+
+
+def _candidates(
+    keys: Sequence[int],
+    by_band: Mapping[int, list[tuple[int, StoryRef]]],
+    known: Mapping[int, frozenset[int]],
+    find: Callable[[StoryRef], StoryRef],
+) -> list[tuple[int, StoryRef, frozenset[int]]]:
+    """The items sharing most band keys with ``keys`` (newest first on ties), bounded."""
+    shared: dict[int, int] = {}
+    story_of: dict[int, StoryRef] = {}
+    for key in keys:
+        for item_id, story in by_band.get(key, ()):
+            shared[item_id] = shared.get(item_id, 0) + 1
+            story_of[item_id] = story
+    ranked = sorted(shared, key=lambda i: (-shared[i], -i))[:MAX_CANDIDATES]
+    return [(i, find(story_of[i]), known.get(i, frozenset())) for i in ranked]
+
+
+def _best(item: frozenset[int], candidates: Sequence[tuple[int, StoryRef, frozenset[int]]]) -> StoryRef | None:
+    """The story of the candidate verifying with the highest containment (oldest story on ties)."""
+    best: tuple[float, tuple[int, int]] | None = None
+    story: StoryRef | None = None
+    for _, ref, other in candidates:
+        if not is_near_duplicate(item, other):
+            continue
+        order = _order(ref)
+        score = (containment(item, other), (-order[0], -order[1]))
+        if best is None or score > best:
+            best, story = score, ref
+    return story

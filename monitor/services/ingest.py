@@ -1,37 +1,48 @@
-"""Ingest: store one poll's outcome, match the new items, and enqueue alerts, atomically.
+"""Ingest: store a batch of polls, match the new items, and enqueue alerts, atomically per poll.
 
-Responsible for the middle of the pipeline.  For one :class:`PollOutcome` it opens one
-transaction that updates the source's fetch state, inserts the items (the database
-returns exactly the new ones), stores the rule matches of the new items and enqueues
-their alerts.  Either all of it is committed or none: a crash mid-way leaves the source
-due again with nothing half-written.  The source's schedule is adapted to what the poll
-found (:mod:`monitor.core.schedule`); when a source has failed
-``[alerts] source_failure_threshold`` times in a row, or has gone silent for far longer
-than its rhythm, the operators are told once, after the commit.  It must not fetch
-anything, and sends nothing but those operator notices.
+Responsible for the middle of the pipeline.  For a batch of :class:`PollOutcome` it
+reads what it must know (source health, which entries are stored), does all the CPU
+work outside any transaction (normalising, within-source repeats, MinHash fingerprints,
+matching, alert policy), then writes in few transactions of a fixed number of statements
+each: the items (the database returns exactly the new ones), their stories, matches and
+alert rows, and every poll's fetch state.  A poll's fetch state commits with its last
+item, so a crash leaves its source due with nothing half-written.  The source's schedule
+is adapted to what the poll found (:mod:`monitor.core.schedule`); when a source has
+failed ``[alerts] source_failure_threshold`` times in a row, or has gone silent for far
+longer than its rhythm, the operators are told once, after the commit.  It must not
+fetch anything, and sends nothing but those operator notices.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from monitor.config import SourceConfig
+from monitor.core.dedupe import (
+    BatchEntry,
+    Fingerprint,
+    find_ambiguity,
+    make_fingerprint,
+    make_probe,
+    near_signature,
+    repeats,
+    story_lock_keys,
+)
 from monitor.core.delivery import first_delivery_time
 from monitor.core.items import make_document, make_item
-from monitor.core.models import PollOutcome
-from monitor.core.policy import PollContext, decide_alerts, rule_applies
+from monitor.core.models import Item, PollOutcome, RuleHit
+from monitor.core.policy import AlertDecision, PollContext, decide_alerts, rule_applies
 from monitor.core.schedule import Rhythm, adapt, bounds_for, is_silent, next_poll
 from monitor.runtime import Runtime
 from monitor.services.operators import notify_operators
 from monitor.services.stories import StoryAssigner
-from monitor.store.schema import sources
-from monitor.store.sql import FetchUpdate, NewAlert, SqlStore
+from monitor.store.sql import FetchUpdate, NewAlert, NewItemRow, SqlStore
 
 log = logging.getLogger(__name__)
 
@@ -75,16 +86,9 @@ def match_item(
     """Match one stored item, store its matches; return the rules that fired and the alerts policy allows.
 
     ``None`` when no rule fired.  ``only`` restricts matching to some rules (a backfill).
-    Shared by ingest (new items) and backfill (stored items, for a new rule).
+    Used by backfill (stored items, for a new rule); ingest matches whole batches.
     """
-    doc = make_document(item.title, item.summary, item.text, item.language)
-    hits = [
-        h
-        for h in rt.matcher.match(doc)
-        if h.rule in rt.rules
-        and (only is None or h.rule in only)
-        and rule_applies(rt.rules[h.rule], ctx.source, item.language)
-    ]
+    hits = match_hits(rt, ctx, item.title, item.summary, item.text, item.language, only)
     if not hits:
         return None
     store.insert_matches(conn, item.item_id, hits, now)
@@ -101,123 +105,268 @@ def match_item(
     return frozenset(h.rule for h in hits), alerts
 
 
+# Bounds per write transaction.  Items: SQLite has one writer, and a transaction of this
+# many new items holds its write lock for well under a second (measured in
+# benchmarks/RESULTS.md, "Batched ingest").  Lock keys: each item takes ~34 advisory locks
+# on PostgreSQL (its band keys, URL and text), each a slot in the shared lock table
+# (max_locks_per_transaction × connections, ~7,800 at the defaults), so a transaction
+# takes at most this many, leaving room for several workers at once.
+MAX_TX_ITEMS = 2_000
+MAX_TX_LOCKS = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    """An entry that may be new, with everything CPU-bound already computed (outside any transaction)."""
+
+    poll: int
+    row: NewItemRow
+    bands: tuple[int, ...]
+    shingles: frozenset[int]
+    hits: tuple[RuleHit, ...]
+    alerts: tuple[AlertDecision, ...]
+    locks: frozenset[int]
+
+
+@dataclass(slots=True)
+class _Poll:
+    """One outcome of a batch and what ingest learnt about it so far."""
+
+    outcome: PollOutcome
+    source_cfg: SourceConfig | None
+    row: Any
+    ctx: PollContext | None = None
+    new: int = 0
+    matched: int = 0
+    alerts: int = 0
+
+
 class Ingestor:
-    def __init__(self, store: SqlStore, runtime: Callable[[], Runtime], clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        store: SqlStore,
+        runtime: Callable[[], Runtime],
+        clock: Callable[[], datetime],
+        *,
+        max_tx_items: int = MAX_TX_ITEMS,
+        max_tx_locks: int = MAX_TX_LOCKS,
+    ) -> None:
         self.store = store
         self.runtime = runtime
         self.clock = clock
         self.stories = StoryAssigner(store)
+        self.max_tx_items = max_tx_items
+        self.max_tx_locks = max_tx_locks
 
     def __call__(self, outcome: PollOutcome) -> IngestSummary:
         return self.ingest(outcome)
 
     def ingest(self, outcome: PollOutcome) -> IngestSummary:
+        """One poll: :meth:`ingest_batch` of one."""
+        return self.ingest_batch([outcome])[0]
+
+    def ingest_batch(self, outcomes: Sequence[PollOutcome]) -> list[IngestSummary]:
+        """Store a batch of polls; one summary per outcome, in order.
+
+        Reads first (source health, which entries are stored, the sources' recent exact
+        keys), then everything CPU-bound outside any transaction (normalising, within-
+        source repeats, MinHash, matching, alert policy), then writes in as few
+        transactions as the bounds allow (:data:`MAX_TX_ITEMS`, :data:`MAX_TX_LOCKS`),
+        each a fixed number of statements.  A poll's fetch state commits in the
+        transaction that holds its last item, so a crash leaves its source due with
+        whatever was committed known (its alerts committed with it).
+        """
+        if not outcomes:
+            return []
         notices: list[tuple[str, str]] = []
-        summary = self._ingest(outcome, notices)
+        rt = self.runtime()
+        now = self.clock()
+        polls, candidates = self._prepare(rt, outcomes, now)
+        for chunk, finished in _chunks(
+            candidates, len(polls), self.max_tx_items, self.max_tx_locks, self.store.dialect
+        ):
+            self._write(rt, polls, chunk, finished, now, notices)
+        summaries = [self._summary(p) for p in polls]
         # After the commit: a slow mail server must not hold the database transaction.
         for subject, text in notices:
-            notify_operators(self.runtime().config, subject, text)
-        return summary
+            notify_operators(rt.config, subject, text)
+        return summaries
 
-    def _ingest(self, outcome: PollOutcome, notices: list[tuple[str, str]]) -> IngestSummary:
-        rt = self.runtime()
+    # ------------------------------------------------------------------ before any lock
+
+    def _prepare(
+        self, rt: Runtime, outcomes: Sequence[PollOutcome], now: datetime
+    ) -> tuple[list[_Poll], list[_Candidate]]:
         config = rt.config
-        now = self.clock()
-        source_cfg = config.source(outcome.source)
-        interval = source_cfg.interval if source_cfg else timedelta(minutes=10)
-        language_hint = source_cfg.language if source_cfg else None
-
         with self.store.begin() as conn:
-            row = conn.execute(
-                select(
-                    sources.c.first_success,
-                    sources.c.consecutive_failures,
-                    sources.c.poll_interval,
-                    sources.c.last_new_item,
-                    sources.c.mean_gap,
-                    sources.c.silence_noticed,
-                ).where(sources.c.id == outcome.source_id)
-            ).one()
-            if outcome.status == "error":
-                failures = row.consecutive_failures + 1
-                retry_after = timedelta(seconds=outcome.retry_after) if outcome.retry_after else None
-                due = next_poll(
-                    now,
-                    interval,
-                    failures=failures,
-                    permanent=outcome.error_class == "permanent",
-                    retry_after=retry_after,
+            health = self.store.source_health(conn, [o.source_id for o in outcomes])
+            polls = [_Poll(o, config.source(o.source), health[o.source_id]) for o in outcomes]
+            # Normalise; a feed may repeat a GUID within one document (or a batch hold two
+            # polls of a source): the first copy wins, as the database would decide.
+            documents: list[list[Item]] = []
+            for p in polls:
+                hint = p.source_cfg.language if p.source_cfg else None
+                o = p.outcome
+                documents.append(
+                    [it for raw in o.items if (it := make_item(raw, now, hint or o.language)) is not None]
+                    if o.status == "ok"
+                    else []
                 )
-                self.store.update_source(
-                    conn,
-                    outcome.source_id,
-                    FetchUpdate(success=False, error=outcome.error, error_class=outcome.error_class, next_due=due),
-                    now,
+            known = self.store.known_item_keys(
+                conn, [(p.outcome.source_id, it.key) for p, doc in zip(polls, documents, strict=True) for it in doc]
+            )
+            taken = set(known)
+            maybe: list[tuple[int, Item, Fingerprint]] = []
+            for index, (p, doc) in enumerate(zip(polls, documents, strict=True)):
+                sid = p.outcome.source_id
+                fresh = []
+                for it in doc:
+                    if (sid, it.key) not in taken:
+                        taken.add((sid, it.key))
+                        fresh.append(it)
+                if not fresh:
+                    continue
+                # Ambiguity is judged on the whole document, known entries included: a
+                # section link shared by many entries shows only when they are seen together.
+                ambiguity = find_ambiguity([make_probe(it.url, it.title, it.summary, it.text) for it in doc])
+                maybe.extend(
+                    (index, it, make_fingerprint(it.url, it.title, it.summary, it.text, ambiguity)) for it in fresh
                 )
-                log.warning(
-                    "source %s: poll failed (%s, %d in a row): %s",
-                    outcome.source,
-                    outcome.error_class,
-                    failures,
-                    outcome.error,
+            # Same URL, same text, or same title within days: not new either.  Read before
+            # writing, which is safe because a source is polled by one worker at a time.
+            seen = self.store.seen_entries(conn, [(polls[i].outcome.source_id, fp) for i, _, fp in maybe])
+            by_source: dict[int, list[int]] = {}
+            for n, (i, _, _) in enumerate(maybe):
+                by_source.setdefault(polls[i].outcome.source_id, []).append(n)
+            repeat = [False] * len(maybe)
+            for sid, members in by_source.items():
+                flags = repeats([maybe[n][2] for n in members], seen.get(sid, []), now)
+                for n, flag in zip(members, flags, strict=True):
+                    repeat[n] = flag
+            for p in polls:
+                p.ctx = PollContext(
+                    source=p.outcome.source,
+                    first_poll=p.row.first_success is None,
+                    first_poll_mode=config.alerts.first_poll,
+                    max_age=config.alerts.max_age,
                 )
-                # Exactly once per streak: the count passes the threshold only once
-                # before a success resets it.
-                if failures == config.alerts.source_failure_threshold:
-                    notices.append(failure_notice(outcome, failures, due))
-                return IngestSummary(outcome.source, "error", error=outcome.error, error_class=outcome.error_class)
+            candidates = []
+            for (i, it, fp), rep in zip(maybe, repeat, strict=True):
+                if rep:
+                    continue
+                ctx = polls[i].ctx
+                assert ctx is not None
+                bands, sh = near_signature(fp.words)
+                hits = match_hits(rt, ctx, it.title, it.summary, it.text, it.language)
+                decisions = (
+                    decide_alerts(hits, rt.rules, ctx, published=it.published, first_seen=now, now=now) if hits else []
+                )
+                candidates.append(
+                    _Candidate(
+                        i,
+                        NewItemRow(polls[i].outcome.source_id, it, fp),
+                        bands,
+                        sh,
+                        tuple(hits),
+                        tuple(decisions),
+                        frozenset(story_lock_keys(fp.url_key, fp.text_hash, bands)),
+                    )
+                )
+            # Shingle the stored candidates now, so the transaction below reads only ids.
+            self.stories.prefetch(conn, {k for c in candidates for k in c.bands}, now)
+        return polls, candidates
 
-            if outcome.status == "not_modified":
-                self.store.update_source(
-                    conn, outcome.source_id, self._success(outcome, row, source_cfg, 0, now, notices), now
-                )
-                return IngestSummary(outcome.source, "not_modified")
+    # ------------------------------------------------------------------ one write transaction
 
-            items = [
-                it
-                for raw in outcome.items
-                if (it := make_item(raw, now, language_hint or outcome.language)) is not None
+    def _write(
+        self,
+        rt: Runtime,
+        polls: list[_Poll],
+        chunk: Sequence[_Candidate],
+        finished: Sequence[int],
+        now: datetime,
+        notices: list[tuple[str, str]],
+    ) -> None:
+        config = rt.config
+        with self.store.begin() as conn:
+            ids = self.store.insert_items(conn, [c.row for c in chunk], now)
+            new = [
+                (ids[(c.row.source_id, c.row.item.key)], c) for c in chunk if (c.row.source_id, c.row.item.key) in ids
             ]
-            new = self.store.insert_new_items(conn, outcome.source_id, outcome.source, items, now)
-            # Before matching: an alert is keyed by story, so later copies of a story add none.
-            story_of = self.stories.assign(conn, new, now)
-            self.store.update_source(
-                conn, outcome.source_id, self._success(outcome, row, source_cfg, len(new), now, notices), now
+            # Before alerting: an alert is keyed by story, so later copies of a story add none.
+            story_of = self.stories.assign_entries(
+                conn,
+                [
+                    BatchEntry(i, c.row.fingerprint.url_key, c.row.fingerprint.text_hash, c.bands, c.shingles)
+                    for i, c in new
+                ],
+                {i: c.row.item.title for i, c in new},
+                now,
             )
-            ctx = PollContext(
-                source=outcome.source,
-                first_poll=row.first_success is None,
-                first_poll_mode=config.alerts.first_poll,
-                max_age=config.alerts.max_age,
+            self.store.insert_match_rows(conn, [(i, hit) for i, c in new for hit in c.hits], now)
+            queued: list[NewAlert] = []
+            for i, c in new:
+                for d in c.alerts:
+                    sub = config.subscriber(d.subscriber)
+                    when = (
+                        first_delivery_time(sub.mode, sub.digest_at, sub.timezone, now, severity=d.severity)
+                        if sub
+                        else now
+                    )
+                    queued.append(NewAlert(i, d.rule, d.subscriber, d.severity, when, story_id=story_of[i].story_id))
+            count = self.store.enqueue_alerts(conn, queued, now)
+            for _, c in new:
+                polls[c.poll].new += 1
+                polls[c.poll].matched += bool(c.hits)
+            with_alerts = {c.poll for _, c in new if c.alerts}
+            if len(with_alerts) == 1:
+                polls[with_alerts.pop()].alerts += count
+            elif count:
+                per_item = self.store.alerts_per_item(conn, [i for i, c in new if c.alerts])
+                for i, c in new:
+                    polls[c.poll].alerts += per_item.get(i, 0)
+            self.store.update_sources(
+                conn, [(polls[n].outcome.source_id, self._fetch_update(polls[n], now, notices)) for n in finished], now
             )
-            matched = 0
-            enqueued: list[NewAlert] = []
-            for stored in new:
-                it = stored.item
-                result = match_item(
-                    rt,
-                    ctx,
-                    MatchInput(
-                        stored.id,
-                        story_of[stored.id].story_id,
-                        it.title,
-                        it.summary,
-                        it.text,
-                        it.language,
-                        it.published,
-                        stored.first_seen,
-                    ),
-                    now,
-                    store=self.store,
-                    conn=conn,
-                )
-                if result is not None:
-                    matched += 1
-                    enqueued.extend(result[1])
-            count = self.store.enqueue_alerts(conn, enqueued, now)
-        summary = IngestSummary(outcome.source, "ok", len(outcome.items), len(new), matched, count)
+
+    def _fetch_update(self, p: _Poll, now: datetime, notices: list[tuple[str, str]]) -> FetchUpdate:
+        outcome = p.outcome
+        config = self.runtime().config
+        if outcome.status == "error":
+            failures = p.row.consecutive_failures + 1
+            interval = p.source_cfg.interval if p.source_cfg else timedelta(minutes=10)
+            retry_after = timedelta(seconds=outcome.retry_after) if outcome.retry_after else None
+            due = next_poll(
+                now,
+                interval,
+                failures=failures,
+                permanent=outcome.error_class == "permanent",
+                retry_after=retry_after,
+            )
+            log.warning(
+                "source %s: poll failed (%s, %d in a row): %s",
+                outcome.source,
+                outcome.error_class,
+                failures,
+                outcome.error,
+            )
+            # Exactly once per streak: the count passes the threshold only once before a
+            # success resets it.
+            if failures == config.alerts.source_failure_threshold:
+                notices.append(failure_notice(outcome, failures, due))
+            return FetchUpdate(success=False, error=outcome.error, error_class=outcome.error_class, next_due=due)
+        return self._success(outcome, p.row, p.source_cfg, p.new, now, notices)
+
+    def _summary(self, p: _Poll) -> IngestSummary:
+        outcome = p.outcome
+        if outcome.status == "error":
+            return IngestSummary(outcome.source, "error", error=outcome.error, error_class=outcome.error_class)
+        if outcome.status == "not_modified":
+            return IngestSummary(outcome.source, "not_modified")
+        summary = IngestSummary(outcome.source, "ok", len(outcome.items), p.new, p.matched, p.alerts)
         if outcome.warning:
             log.warning("source %s: %s", outcome.source, outcome.warning)
+        silent = p.ctx is not None and p.ctx.first_poll and p.ctx.first_poll_mode == "silent" and p.new
         log.info(
             "source %s: %d entries, %d new, %d matched, %d alerts queued%s",
             outcome.source,
@@ -225,7 +374,7 @@ class Ingestor:
             summary.new,
             summary.matched,
             summary.alerts,
-            " (first poll: stored silently)" if ctx.first_poll and ctx.first_poll_mode == "silent" and new else "",
+            " (first poll: stored silently)" if silent else "",
         )
         return summary
 
@@ -280,6 +429,55 @@ class Ingestor:
             silence_noticed=silence_noticed,
             warning=outcome.warning,
         )
+
+
+def _chunks(
+    candidates: Sequence[_Candidate], polls: int, max_items: int, max_locks: int, dialect: str
+) -> list[tuple[list[_Candidate], list[int]]]:
+    """Cut a batch into write transactions; each with the polls whose fetch state it commits.
+
+    A transaction holds at most ``max_items`` candidates and, on PostgreSQL, at most
+    ``max_locks`` distinct story lock keys.  A poll's fetch state goes with its last item
+    (a poll with none goes with the first transaction), so its lease is released only
+    once everything it brought is stored.
+    """
+    chunks: list[list[_Candidate]] = [[]]
+    locks: set[int] = set()
+    last: dict[int, int] = {}
+    for c in candidates:
+        current = chunks[-1]
+        grown = len(locks | c.locks) if dialect == "postgresql" else 0
+        if current and (len(current) >= max_items or grown > max_locks):
+            chunks.append([])
+            locks = set()
+        chunks[-1].append(c)
+        if dialect == "postgresql":
+            locks |= c.locks
+        last[c.poll] = len(chunks) - 1
+    finished: list[list[int]] = [[] for _ in chunks]
+    for n in range(polls):
+        finished[last.get(n, 0)].append(n)
+    return list(zip(chunks, finished, strict=True))
+
+
+def match_hits(
+    rt: Runtime,
+    ctx: PollContext,
+    title: str,
+    summary: str,
+    text: str,
+    language: str | None,
+    only: frozenset[str] | None = None,
+) -> list[RuleHit]:
+    """The rules that fire on an item and apply to its source and language (pure, no I/O)."""
+    doc = make_document(title, summary, text, language)
+    return [
+        h
+        for h in rt.matcher.match(doc)
+        if h.rule in rt.rules
+        and (only is None or h.rule in only)
+        and rule_applies(rt.rules[h.rule], ctx.source, language)
+    ]
 
 
 def failure_notice(outcome: PollOutcome, failures: int, due: datetime) -> tuple[str, str]:

@@ -1,14 +1,16 @@
-"""Story assignment: put every new item into a story, inside the ingest transaction.
+"""Story assignment: put a batch's new items into stories, inside the ingest transaction.
 
-Responsible for "one story, one alert" on the storage side.  For each new item, in
-order: the oldest story holding the same article URL (``url_key``), else the same
-normalised text, else a near-duplicate — LSH candidates from the ``story_bands`` table,
-verified by shingle containment (:mod:`monitor.core.dedupe`) — else a new story.  The
-item's band keys are then stored so later copies find it; an exact text copy adds none
-(its keys are those of the copy it joined).  Everything CPU-bound (normalising,
-shingling, MinHash) is done before taking the story lock, so the lock covers only
+Responsible for "one story, one alert" on the storage side.  The decision itself is pure
+(:func:`monitor.core.dedupe.plan_stories`: the same article URL, else the same normalised
+text, else a verified near-duplicate, else a new story; merges when an item bridges two
+stories); this module feeds it and has the store apply it.  Per batch it costs a bounded
+number of statements: on PostgreSQL one statement takes per-key advisory locks (sorted;
+only transactions carrying copies of one story wait for each other), then one lookup of
+exact keys, one of LSH candidates, at most one read of candidate texts, and the plan's
+writes.  Everything CPU-bound (shingling, MinHash) is done before the transaction, and
+candidates are shingled ahead (:meth:`StoryAssigner.prefetch`) so the locks cover only
 lookups and inserts.  It must not decide about alerts or send anything: ingest reads the
-returned story ids, and the alerts table's unique (story, rule, subscriber) does the rest.
+returned story ids, and the alerts table's uniqueness does the rest.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,20 +26,18 @@ from sqlalchemy import Connection
 
 from monitor.core.dedupe import (
     STORY_WINDOW,
-    Fingerprint,
-    band_keys,
-    best_match,
+    BatchEntry,
+    NewStory,
     make_fingerprint,
+    near_signature,
+    plan_stories,
     shingles,
-    verified_stories,
+    story_lock_keys,
 )
 from monitor.store.sql import SqlStore, StoredItem
 
 log = logging.getLogger(__name__)
 
-# Candidates verified per item: the LSH ranks them by shared bands, so a real copy is near
-# the top; the bound keeps the cost per item flat however many items share a band.
-MAX_CANDIDATES = 10
 # Copies of a story arrive close together, so a few thousand recent items cover most
 # candidates; a frozenset of shingles costs ~10-30 kB, so the bound is also a memory bound.
 SHINGLE_CACHE = 4_000
@@ -61,101 +61,70 @@ class StoryAssigner:
         # touches old items only.  It spares re-reading and re-shingling the same
         # candidates for every copy of a story: the cold-ingest hot spot in benchmarks/.
         self._shingles: OrderedDict[int, frozenset[int]] = OrderedDict()
-        self._lock = threading.Lock()  # ingest runs in several worker threads
+        self._lock = threading.Lock()  # callers may share one assigner across threads
 
-    def _remember(self, item_id: int, sh: frozenset[int]) -> None:
+    def _remember(self, found: Mapping[int, frozenset[int]]) -> None:
         with self._lock:
-            self._shingles[item_id] = sh
-            self._shingles.move_to_end(item_id)
+            for item_id, sh in found.items():
+                self._shingles[item_id] = sh
+                self._shingles.move_to_end(item_id)
             while len(self._shingles) > SHINGLE_CACHE:
                 self._shingles.popitem(last=False)
 
-    def _candidate_shingles(self, conn: Connection, found: Sequence[tuple[int, int]]) -> list[frozenset[int]]:
+    def _shingles_of(self, conn: Connection, ids: Iterable[int]) -> dict[int, frozenset[int]]:
+        """Shingles of stored items: from the cache, else read (one statement) and shingled."""
         with self._lock:
-            known = {item_id: self._shingles.get(item_id) for item_id, _ in found}
-        missing = [item_id for item_id, sh in known.items() if sh is None]
-        for item_id, (title, summary, text) in self.store.item_texts(conn, missing).items():
-            sh = shingles(make_fingerprint(None, title, summary, text).words)
-            known[item_id] = sh
-            self._remember(item_id, sh)
-        return [known.get(item_id) or frozenset() for item_id, _ in found]
+            known = {i: sh for i in set(ids) if (sh := self._shingles.get(i)) is not None}
+        missing = [i for i in set(ids) if i not in known]
+        read = {
+            item_id: shingles(make_fingerprint(None, title, summary, text).words)
+            for item_id, (title, summary, text) in self.store.item_texts(conn, missing).items()
+        }
+        self._remember(read)
+        return known | read
+
+    def prefetch(self, conn: Connection, bands: Iterable[int], now: datetime) -> None:
+        """Shingle, before any lock is taken, the stored candidates a batch with ``bands`` will meet.
+
+        Optional and read-only: inside the transaction the lookup is repeated, and only
+        candidates committed in between (by another worker) are still read there.
+        """
+        hits = self.store.story_candidates(conn, bands, now - STORY_WINDOW)
+        self._shingles_of(conn, {h.item_id for h in hits})
+
+    def assign_entries(
+        self, conn: Connection, entries: Sequence[BatchEntry], titles: Mapping[int, str], now: datetime
+    ) -> dict[int, Assignment]:
+        """Assign each of ``entries`` (in order; their items stored in ``conn``'s transaction)."""
+        if not entries:
+            return {}
+        self.store.lock_story_keys(conn, {k for e in entries for k in story_lock_keys(e.url_key, e.text_hash, e.bands)})
+        for _attempt in range(3):
+            by_url, by_text = self.store.stories_for_keys(
+                conn,
+                (e.url_key for e in entries if e.url_key is not None),
+                (e.text_hash for e in entries if e.text_hash is not None),
+            )
+            hits = self.store.story_candidates(conn, {k for e in entries for k in e.bands}, now - STORY_WINDOW)
+            plan = plan_stories(entries, by_url, by_text, hits, self._shingles_of(conn, {h.item_id for h in hits}))
+            touched = {d.story for d in plan.decisions if not isinstance(d.story, NewStory)}
+            if self.store.lock_story_rows(conn, touched | {s for pair in plan.merges for s in pair}):
+                break
+            # Another worker merged a story away since the lookup: look again (rare).
+        story_of = self.store.apply_story_plan(conn, plan, titles, now)
+        self._remember({e.item_id: e.shingles for e in entries})
+        out = {d.item_id: Assignment(d.item_id, story_of[d.item_id], d.created, d.via) for d in plan.decisions}
+        joined = sum(not isinstance(d.story, NewStory) for d in plan.decisions)
+        if joined:
+            log.info("%d of %d new items joined existing stories", joined, len(entries))
+        return out
 
     def assign(self, conn: Connection, new: Sequence[StoredItem], now: datetime) -> dict[int, Assignment]:
         """Assign each of ``new`` (in order) to a story; item id → assignment."""
-        if not new:
-            return {}
-        prepared = []
+        entries = []
         for stored in new:
             it = stored.item
             fp = stored.fingerprint or make_fingerprint(it.url, it.title, it.summary, it.text)
-            prepared.append((stored, fp, band_keys(fp.words), shingles(fp.words)))
-        self.store.lock_stories(conn)
-        # Exact identities for the whole batch in two queries; kept current below as this
-        # batch's own items are filed (a later item may be a copy of an earlier one).
-        by_url, by_text = self.store.stories_for_keys(
-            conn,
-            [fp.url_key for _, fp, _, _ in prepared if fp.url_key is not None],
-            [fp.text_hash for _, fp, _, _ in prepared if fp.text_hash is not None],
-        )
-        out: dict[int, Assignment] = {}
-        for stored, fp, keys, sh in prepared:
-            assignment = self._assign_one(conn, stored, fp, keys, sh, now, by_url, by_text)
-            if fp.url_key is not None:
-                by_url.setdefault(fp.url_key, assignment.story_id)
-            if fp.text_hash is not None:
-                by_text.setdefault(fp.text_hash, assignment.story_id)
-            self._remember(stored.id, sh)
-            if assignment.via != "text":
-                self.store.insert_bands(conn, stored.id, keys)
-            out[stored.id] = assignment
-        joined = sum(not a.created for a in out.values())
-        if joined:
-            log.info("source %s: %d of %d new items joined existing stories", new[0].source, joined, len(new))
-        return out
-
-    def _assign_one(
-        self,
-        conn: Connection,
-        stored: StoredItem,
-        fp: Fingerprint,
-        keys: Sequence[int],
-        sh: frozenset[int],
-        now: datetime,
-        by_url: dict[str, int],
-        by_text: dict[str, int],
-    ) -> Assignment:
-        story: int | None = None
-        via = "new"
-        if fp.url_key is not None:
-            story, via = by_url.get(fp.url_key), "url"
-        if story is None and fp.text_hash is not None:
-            story, via = by_text.get(fp.text_hash), "text"
-        if story is None:
-            via = "near"
-        if keys and via != "text":
-            found = self.store.story_candidates(conn, keys, now - STORY_WINDOW, MAX_CANDIDATES)
-            candidates = [
-                (story_id, sh_) for (_, story_id), sh_ in zip(found, self._candidate_shingles(conn, found), strict=True)
-            ]
-            if story is None:
-                story = best_match(sh, candidates)
-            else:
-                # The article's own URL says this is ``story``; its text says it is also
-                # these others.  That happens when a teaser opened a story under the
-                # article's link and the full copies, arriving first, opened another:
-                # this item bridges them, so they become one.  Only an exact identity
-                # bridges; a near-duplicate alone never merges (a roundup that contains
-                # two wire stories would chain them).
-                for other in sorted(verified_stories(sh, candidates) - {story}):
-                    into, gone = min(story, other), max(story, other)
-                    self.store.merge_stories(conn, into, gone, now)
-                    for index in (by_url, by_text):
-                        for key, value in index.items():
-                            if value == gone:
-                                index[key] = into
-                    log.info("story %d merged into story %d (bridged by item %d)", gone, into, stored.id)
-                    story = into
-        if story is None:
-            return Assignment(stored.id, self.store.create_story(conn, stored.id, stored.item.title, now), True, "new")
-        self.store.join_story(conn, story, stored.id, now)
-        return Assignment(stored.id, story, False, via)
+            bands, sh = near_signature(fp.words)
+            entries.append(BatchEntry(stored.id, fp.url_key, fp.text_hash, bands, sh))
+        return self.assign_entries(conn, entries, {s.id: s.item.title for s in new}, now)

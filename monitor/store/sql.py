@@ -13,20 +13,43 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Engine,
+    Integer,
+    String,
+    Text,
+    and_,
+    case,
+    create_engine,
+    delete,
+    event,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
 from monitor.core.dedupe import (
+    BandHit,
     Fingerprint,
+    NewStory,
     SeenEntry,
+    StoryPlan,
     find_ambiguity,
     make_fingerprint,
     make_probe,
@@ -34,7 +57,18 @@ from monitor.core.dedupe import (
 )
 from monitor.core.models import Item, RuleHit
 from monitor.errors import StorageError
-from monitor.store.schema import alerts, items, matches, messages, rule_backfills, sources, stories, story_bands
+from monitor.store.bulk import id_list, json_rows
+from monitor.store.schema import (
+    UtcDateTime,
+    alerts,
+    items,
+    matches,
+    messages,
+    rule_backfills,
+    sources,
+    stories,
+    story_bands,
+)
 
 log = logging.getLogger(__name__)
 
@@ -199,8 +233,17 @@ class StoredItem:
     fingerprint: Fingerprint | None = None  # dedupe keys computed on insert (issue 4)
 
 
-# The advisory lock that serialises story assignment on PostgreSQL ("wwstory" in ASCII).
-STORY_LOCK_ID = 0x77_77_73_74_6F_72_79
+@dataclass(frozen=True, slots=True)
+class NewItemRow:
+    """An item a batch may insert, with the source it belongs to and its dedupe keys."""
+
+    source_id: int
+    item: Item
+    fingerprint: Fingerprint
+
+
+# Items per band key a candidate lookup returns (the newest): see story_candidates.
+BAND_FANOUT = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +288,8 @@ class SqlStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        # Seconds spent waiting for story locks (PostgreSQL), for benchmarks and metrics.
+        self.lock_wait = 0.0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -441,13 +486,7 @@ class SqlStore:
         unique: dict[str, Item] = {}
         for it in batch:
             unique.setdefault(it.key, it)
-        known: set[str] = set()
-        keys = list(unique)
-        for i in range(0, len(keys), _CHUNK):
-            chunk = keys[i : i + _CHUNK]
-            query = select(items.c.key).where(items.c.source_id == source_id, items.c.key.in_(chunk))
-            known.update(conn.execute(query).scalars())
-        for key in known:
+        for _, key in self.known_item_keys(conn, [(source_id, k) for k in unique]):
             del unique[key]
         if not unique:
             return []
@@ -455,57 +494,250 @@ class SqlStore:
         # link shared by many entries shows only when they are seen together.
         ambiguity = find_ambiguity([make_probe(it.url, it.title, it.summary, it.text) for it in batch])
         prints = {k: make_fingerprint(it.url, it.title, it.summary, it.text, ambiguity) for k, it in unique.items()}
-        seen = self._seen_entries(conn, source_id, list(prints.values()))
+        seen = self.seen_entries(conn, [(source_id, fp) for fp in prints.values()]).get(source_id, [])
         for key, repeat in zip(list(prints), repeats(list(prints.values()), seen, now), strict=True):
             if repeat:
                 del unique[key], prints[key]
-        if not unique:
-            return []
-        rows = [
-            {
-                "source_id": source_id,
-                "key": it.key,
-                "guid": it.guid,
-                "url": it.url,
-                "canonical_url": it.canonical_url,
-                "title": it.title,
-                "summary": it.summary,
-                "text": it.text,
-                "language": it.language,
-                "published": it.published,
-                "first_seen": now,
-                "url_key": prints[it.key].url_key,
-                "title_hash": prints[it.key].title_hash,
-                "text_hash": prints[it.key].text_hash,
-            }
-            for it in unique.values()
+        ids = self.insert_items(conn, [NewItemRow(source_id, it, prints[k]) for k, it in unique.items()], now)
+        return [
+            StoredItem(id=ids[(source_id, k)], source=source_name, item=it, first_seen=now, fingerprint=prints[k])
+            for k, it in unique.items()
+            if (source_id, k) in ids
         ]
+
+    # ------------------------------------------------------------------ batched ingest (issue 13)
+    #
+    # Each of these is one statement for a whole batch of polls, whatever it holds: the
+    # rows travel as one JSON parameter (monitor/store/bulk.py).
+
+    def source_health(self, conn: Connection, ids: Iterable[int]) -> dict[int, Any]:
+        """The rows ingest reads before it writes a poll's fetch state, by source id."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        rows = id_list(self.engine.dialect, wanted, "sh")
+        query = select(
+            sources.c.id,
+            sources.c.first_success,
+            sources.c.consecutive_failures,
+            sources.c.poll_interval,
+            sources.c.last_new_item,
+            sources.c.mean_gap,
+            sources.c.silence_noticed,
+        ).where(sources.c.id.in_(select(rows.c.id)))
+        return {int(r.id): r for r in conn.execute(query)}
+
+    def known_item_keys(self, conn: Connection, pairs: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
+        """Which ``(source_id, key)`` pairs are stored already."""
+        wanted = sorted(set(pairs))
+        if not wanted:
+            return set()
+        rows = json_rows(self.engine.dialect, [("source_id", BigInteger()), ("key", String())], wanted, "kk")
+        query = select(items.c.source_id, items.c.key).join(
+            rows, and_(items.c.source_id == rows.c.source_id, items.c.key == rows.c.key)
+        )
+        return {(int(r.source_id), str(r.key)) for r in conn.execute(query)}
+
+    def seen_entries(self, conn: Connection, prints: Iterable[tuple[int, Fingerprint]]) -> dict[int, list[SeenEntry]]:
+        """Per source, its stored entries sharing an exact key (URL, title, text) with ``prints``."""
+        wanted: set[tuple[int, str, str]] = set()
+        for source_id, fp in prints:
+            for kind, value in (("u", fp.url_key), ("t", fp.title_hash), ("x", fp.text_hash)):
+                if value:
+                    wanted.add((source_id, kind, value))
+        if not wanted:
+            return {}
+        rows = json_rows(
+            self.engine.dialect,
+            [("source_id", BigInteger()), ("kind", String()), ("value", String())],
+            sorted(wanted),
+            "se",
+        )
+        columns = (items.c.source_id, items.c.url_key, items.c.title_hash, items.c.text_hash, items.c.first_seen)
+        parts = [
+            select(*columns).join(
+                rows, and_(items.c.source_id == rows.c.source_id, rows.c.kind == kind, column == rows.c.value)
+            )
+            for kind, column in (("u", items.c.url_key), ("t", items.c.title_hash), ("x", items.c.text_hash))
+        ]
+        found: dict[int, list[SeenEntry]] = {}
+        for r in conn.execute(union_all(*parts)):
+            found.setdefault(int(r.source_id), []).append(
+                SeenEntry(r.url_key, r.title_hash, r.text_hash, _aware(r.first_seen) or r.first_seen)
+            )
+        return found
+
+    def insert_items(self, conn: Connection, batch: Sequence[NewItemRow], now: datetime) -> dict[tuple[int, str], int]:
+        """Insert-or-ignore the batch's items; ``(source_id, key) → id`` of exactly the new ones.
+
+        ``ON CONFLICT DO NOTHING RETURNING``: the database decides what is new.
+        """
+        if not batch:
+            return {}
+        rows = json_rows(
+            self.engine.dialect,
+            [(name, items.c[name].type) for name in _ITEM_COLUMNS],
+            [
+                (
+                    r.source_id,
+                    r.item.key,
+                    r.item.guid,
+                    r.item.url,
+                    r.item.canonical_url,
+                    r.item.title,
+                    r.item.summary,
+                    r.item.text,
+                    r.item.language,
+                    r.item.published,
+                    now,
+                    r.fingerprint.url_key,
+                    r.fingerprint.title_hash,
+                    r.fingerprint.text_hash,
+                )
+                for r in batch
+            ],
+            "ni",
+        )
         insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         stmt = (
             insert(items)
+            # SQLite parses "SELECT … FROM v ON CONFLICT" as a join unless the SELECT has a WHERE.
+            .from_select(list(_ITEM_COLUMNS), select(rows).where(true()))
             .on_conflict_do_nothing(index_elements=["source_id", "key"])
-            .returning(items.c.id, items.c.key, sort_by_parameter_order=True)
+            .returning(items.c.id, items.c.source_id, items.c.key)
         )
-        new = conn.execute(stmt, rows).all()
-        return [
-            StoredItem(id=r.id, source=source_name, item=unique[r.key], first_seen=now, fingerprint=prints[r.key])
-            for r in new
-        ]
+        return {(int(r.source_id), str(r.key)): int(r.id) for r in conn.execute(stmt)}
 
-    def _seen_entries(self, conn: Connection, source_id: int, prints: Sequence[Fingerprint]) -> list[SeenEntry]:
-        """The source's stored entries that share an exact key with ``prints``."""
-        found: list[SeenEntry] = []
-        columns = (items.c.url_key, items.c.title_hash, items.c.text_hash)
-        for column in columns:
-            values = sorted({v for fp in prints if (v := getattr(fp, column.name))})
-            for i in range(0, len(values), _CHUNK):
-                rows = conn.execute(
-                    select(*columns, items.c.first_seen).where(
-                        items.c.source_id == source_id, column.in_(values[i : i + _CHUNK])
+    def insert_match_rows(self, conn: Connection, found: Iterable[tuple[int, RuleHit]], now: datetime) -> None:
+        """Store ``(item_id, hit)`` pairs: the matches of a whole batch in one statement."""
+        data = [
+            (
+                item_id,
+                hit.rule,
+                [{"field": s.field, "start": s.start, "end": s.end, "text": s.text} for s in hit.spans],
+                now,
+            )
+            for item_id, hit in found
+        ]
+        if not data:
+            return
+        rows = json_rows(
+            self.engine.dialect,
+            [(name, matches.c[name].type) for name in ("item_id", "rule", "spans", "matched_at")],
+            data,
+            "mr",
+        )
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        conn.execute(
+            insert(matches)
+            # WHERE: SQLite's upsert-after-SELECT rule
+            .from_select(["item_id", "rule", "spans", "matched_at"], select(rows).where(true()))
+            .on_conflict_do_nothing(index_elements=["item_id", "rule"])
+        )
+
+    def alerts_per_item(self, conn: Connection, item_ids: Iterable[int]) -> dict[int, int]:
+        """How many alert rows each of ``item_ids`` has (to tell each poll of a batch what it queued)."""
+        wanted = sorted(set(item_ids))
+        if not wanted:
+            return {}
+        rows = id_list(self.engine.dialect, wanted, "ai")
+        query = (
+            select(alerts.c.item_id, func.count())
+            .where(alerts.c.item_id.in_(select(rows.c.id)))
+            .group_by(alerts.c.item_id)
+        )
+        return {int(r[0]): int(r[1]) for r in conn.execute(query)}
+
+    def update_sources(self, conn: Connection, changes: Sequence[tuple[int, FetchUpdate]], now: datetime) -> None:
+        """Write the fetch state of every poll of a batch: one ``UPDATE … FROM`` for the
+        successes (the 304s above all), one for the failures.  The same values as
+        :meth:`update_source`, which stays the one-poll form."""
+        dialect = self.engine.dialect
+        ok = [(sid, c) for sid, c in changes if c.success]
+        failed = [(sid, c) for sid, c in changes if not c.success]
+        if ok:
+            rows = json_rows(
+                dialect,
+                [
+                    ("id", BigInteger()),
+                    ("etag", Text()),
+                    ("last_modified", Text()),
+                    ("body_hash", String()),
+                    ("next_due", UtcDateTime()),
+                    ("poll_interval", Integer()),
+                    ("min_interval", Integer()),
+                    ("mean_gap", Integer()),
+                    ("last_warning", Text()),
+                    ("new_items", Integer()),
+                    ("silence_noticed", UtcDateTime()),
+                ],
+                [
+                    (
+                        sid,
+                        c.etag,
+                        c.last_modified,
+                        c.body_hash,
+                        c.next_due,
+                        c.poll_interval,
+                        c.min_interval,
+                        c.mean_gap,
+                        c.warning,
+                        1 if c.new_items else 0,
+                        c.silence_noticed,
                     )
+                    for sid, c in ok
+                ],
+                "su",
+            )
+            fresh = rows.c.new_items == 1
+            conn.execute(
+                update(sources)
+                .where(sources.c.id == rows.c.id)
+                .values(
+                    last_polled=now,
+                    next_due=rows.c.next_due,
+                    lease_until=None,
+                    lease_owner=None,
+                    etag=rows.c.etag,
+                    last_modified=rows.c.last_modified,
+                    body_hash=rows.c.body_hash,
+                    last_success=now,
+                    first_success=func.coalesce(sources.c.first_success, now),
+                    consecutive_failures=0,
+                    last_error=None,
+                    error_class=None,
+                    poll_interval=rows.c.poll_interval,
+                    min_interval=rows.c.min_interval,
+                    mean_gap=rows.c.mean_gap,
+                    last_warning=rows.c.last_warning,
+                    last_new_item=case((fresh, now), else_=sources.c.last_new_item),
+                    silence_noticed=case(
+                        (fresh, None),
+                        (rows.c.silence_noticed.is_not(None), rows.c.silence_noticed),
+                        else_=sources.c.silence_noticed,
+                    ),
                 )
-                found.extend(SeenEntry(r.url_key, r.title_hash, r.text_hash, r.first_seen) for r in rows)
-        return found
+            )
+        if failed:
+            rows = json_rows(
+                dialect,
+                [("id", BigInteger()), ("next_due", UtcDateTime()), ("error", Text()), ("error_class", String())],
+                [(sid, c.next_due, c.error, c.error_class) for sid, c in failed],
+                "sf",
+            )
+            conn.execute(
+                update(sources)
+                .where(sources.c.id == rows.c.id)
+                .values(
+                    last_polled=now,
+                    next_due=rows.c.next_due,
+                    lease_until=None,
+                    lease_owner=None,
+                    last_error=rows.c.error,
+                    error_class=rows.c.error_class,
+                    consecutive_failures=sources.c.consecutive_failures + 1,
+                )
+            )
 
     def recent_items(self, since: datetime | None, source: str | None, limit: int) -> list[dict[str, Any]]:
         """Stored items, newest first, with what listing, backtesting and backfill need."""
@@ -794,79 +1026,184 @@ class SqlStore:
 
     # ------------------------------------------------------------------ stories (issue 4)
 
-    def lock_stories(self, conn: Connection) -> None:
-        """Serialise story assignment across workers until ``conn``'s transaction ends.
+    def lock_story_keys(self, conn: Connection, keys: Iterable[int]) -> None:
+        """Serialise story assignment with every transaction that shares one of ``keys``, until commit.
 
-        On PostgreSQL a transaction-scoped advisory lock: a second worker waits here, and
-        its lookups, run after the first one committed, see the first one's stories (READ
-        COMMITTED takes a new snapshot per statement).  One lock rather than one per band:
-        a poll can carry hundreds of new items with 32 band keys each, more than the shared
-        lock table holds, and per-item locking in batches can deadlock.  SQLite already
-        admits one writer at a time, and this transaction has written (the source row).
+        On PostgreSQL, one transaction-scoped advisory lock per key an item can join a
+        story by (its article URL, its text, its LSH band keys: :func:`story_lock_keys`),
+        taken in sorted order in one statement, so two transactions wait for each other
+        only when they carry copies of one story, and cannot deadlock.  A waiter's lookups
+        run after the holder committed and see its stories (READ COMMITTED takes a new
+        snapshot per statement).  The caller bounds the number of keys per transaction
+        (each takes a slot in PostgreSQL's shared lock table).  SQLite admits one writer at
+        a time, and this transaction has already written (its items), so it needs none.
         """
-        if self.dialect == "postgresql":
-            conn.execute(select(func.pg_advisory_xact_lock(STORY_LOCK_ID)))
+        if self.dialect != "postgresql":
+            return
+        wanted = sorted(set(keys))
+        if not wanted:
+            return
+        started = time.perf_counter()
+        rows = id_list(self.engine.dialect, wanted, "lk")
+        ordered = select(rows.c.id).order_by(rows.c.id).subquery("lk_sorted")
+        conn.execute(select(func.count(func.pg_advisory_xact_lock(ordered.c.id))).select_from(ordered))
+        self.lock_wait += time.perf_counter() - started
+
+    def lock_story_rows(self, conn: Connection, ids: Iterable[int]) -> bool:
+        """Lock the stored stories a plan joins or merges, in id order; False if one is gone.
+
+        PostgreSQL only.  Two transactions that share no story key may still join the same
+        story; taking its row lock before writing, in one sorted statement, makes them
+        queue instead of deadlocking on its row and its alerts' unique keys.  A story that
+        vanished (merged away by another worker since the lookup) means the plan is stale.
+        """
+        wanted = sorted(set(ids))
+        if self.dialect != "postgresql" or not wanted:
+            return True
+        started = time.perf_counter()
+        rows = id_list(self.engine.dialect, wanted, "ls")
+        query = select(stories.c.id).where(stories.c.id.in_(select(rows.c.id))).order_by(stories.c.id).with_for_update()
+        found = conn.execute(query).all()
+        self.lock_wait += time.perf_counter() - started
+        return len(found) == len(wanted)
 
     def stories_for_keys(
-        self, conn: Connection, url_keys: Sequence[str], text_hashes: Sequence[str]
+        self, conn: Connection, url_keys: Iterable[str], text_hashes: Iterable[str]
     ) -> tuple[dict[str, int], dict[str, int]]:
-        """For a batch: the oldest story per article URL key, and per text hash (two queries)."""
-        out: list[dict[str, int]] = []
-        for column, values in ((items.c.url_key, url_keys), (items.c.text_hash, text_hashes)):
-            found: dict[str, int] = {}
-            if values:
-                rows = conn.execute(
-                    select(column, func.min(items.c.story_id))
-                    .where(column.in_(sorted(set(values))), items.c.story_id.is_not(None))
-                    .group_by(column)
-                )
-                found = {str(r[0]): int(r[1]) for r in rows}
-            out.append(found)
-        return out[0], out[1]
+        """For a batch: the oldest story per article URL key, and per text hash (one statement)."""
+        urls, texts = sorted(set(url_keys)), sorted(set(text_hashes))
+        if not urls and not texts:
+            return {}, {}
+        dialect = self.engine.dialect
+        wanted = json_rows(
+            dialect,
+            [("kind", String()), ("value", String())],
+            [*(("u", u) for u in urls), *(("t", t) for t in texts)],
+            "sk",
+        )
+        by_url = (
+            select(
+                literal("u").label("kind"), items.c.url_key.label("value"), func.min(items.c.story_id).label("story")
+            )
+            .where(
+                items.c.url_key.in_(select(wanted.c.value).where(wanted.c.kind == "u")), items.c.story_id.is_not(None)
+            )
+            .group_by(items.c.url_key)
+        )
+        by_text = (
+            select(
+                literal("t").label("kind"), items.c.text_hash.label("value"), func.min(items.c.story_id).label("story")
+            )
+            .where(
+                items.c.text_hash.in_(select(wanted.c.value).where(wanted.c.kind == "t")), items.c.story_id.is_not(None)
+            )
+            .group_by(items.c.text_hash)
+        )
+        out: dict[str, dict[str, int]] = {"u": {}, "t": {}}
+        for kind, value, story in conn.execute(union_all(by_url, by_text)):
+            out[kind][str(value)] = int(story)
+        return out["u"], out["t"]
 
-    def story_candidates(
-        self, conn: Connection, keys: Sequence[int], since: datetime, limit: int
-    ) -> list[tuple[int, int]]:
-        """``(item_id, story_id)`` of items first seen since ``since`` sharing LSH band keys with ``keys``.
+    def story_candidates(self, conn: Connection, keys: Iterable[int], since: datetime) -> list[BandHit]:
+        """Stored items first seen since ``since`` that share LSH band keys with ``keys``, with their stories.
 
-        Most shared bands first.  Texts are fetched separately (:meth:`item_texts`) so a
-        caller that remembers a candidate's shingles never reads its text again.
+        One statement for the whole batch.  Per key only the :data:`BAND_FANOUT` newest
+        items come back: a band key shared by hundreds of items (a boilerplate lead) is
+        no identity, and the bound keeps the answer proportional to the batch.
         """
-        if not keys:
+        wanted = sorted(set(keys))
+        if not wanted:
             return []
-        rows = conn.execute(
-            select(story_bands.c.item_id, items.c.story_id)
+        rows = id_list(self.engine.dialect, wanted, "bk")
+        ranked = (
+            select(
+                story_bands.c.key,
+                story_bands.c.item_id,
+                items.c.story_id,
+                func.row_number()
+                .over(partition_by=story_bands.c.key, order_by=story_bands.c.item_id.desc())
+                .label("n"),
+            )
             .join(items, items.c.id == story_bands.c.item_id)
-            .where(story_bands.c.key.in_(list(keys)), items.c.first_seen >= since, items.c.story_id.is_not(None))
-            .group_by(story_bands.c.item_id, items.c.story_id)
-            .order_by(func.count().desc(), story_bands.c.item_id.desc())
-            .limit(limit)
+            .where(
+                story_bands.c.key.in_(select(rows.c.id)),
+                items.c.first_seen >= since,
+                items.c.story_id.is_not(None),
+            )
+            .subquery("ranked")
         )
-        return [(r.item_id, r.story_id) for r in rows]
+        query = select(ranked.c.key, ranked.c.item_id, ranked.c.story_id).where(ranked.c.n <= BAND_FANOUT)
+        return [BandHit(int(r.key), int(r.item_id), int(r.story_id)) for r in conn.execute(query)]
 
-    def item_texts(self, conn: Connection, ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
-        """``item_id → (title, summary, text)``."""
-        if not ids:
+    def item_texts(self, conn: Connection, ids: Iterable[int]) -> dict[int, tuple[str, str, str]]:
+        """``item_id → (title, summary, text)`` (one statement)."""
+        wanted = sorted(set(ids))
+        if not wanted:
             return {}
-        rows = conn.execute(
-            select(items.c.id, items.c.title, items.c.summary, items.c.text).where(items.c.id.in_(list(ids)))
+        rows = id_list(self.engine.dialect, wanted, "it")
+        found = conn.execute(
+            select(items.c.id, items.c.title, items.c.summary, items.c.text).where(items.c.id.in_(select(rows.c.id)))
         )
-        return {r.id: (r.title, r.summary, r.text) for r in rows}
+        return {r.id: (r.title, r.summary, r.text) for r in found}
 
-    def create_story(self, conn: Connection, item_id: int, title: str, now: datetime) -> int:
-        story_id = int(
-            conn.execute(
+    def apply_story_plan(
+        self, conn: Connection, plan: StoryPlan, titles: Mapping[int, str], now: datetime
+    ) -> dict[int, int]:
+        """Apply a :func:`~monitor.core.dedupe.plan_stories` plan; returns item id → story id.
+
+        A bounded number of statements whatever the batch holds: one insert for the new
+        stories, one update filing the items, one bumping the stories they joined, one
+        insert of band keys; each merge of two stored stories (rare) adds five.
+        """
+        dialect = self.engine.dialect
+        opened: dict[NewStory, int] = {}
+        if plan.new_stories:
+            size: dict[NewStory, int] = {}
+            for d in plan.decisions:
+                if isinstance(d.story, NewStory):
+                    size[d.story] = size.get(d.story, 0) + 1
+            rows = json_rows(
+                dialect,
+                [
+                    ("first_item_id", BigInteger()),
+                    ("title", Text()),
+                    ("size", Integer()),
+                    ("first_seen", UtcDateTime()),
+                    ("last_seen", UtcDateTime()),
+                ],
+                [(first, titles[first], size[ref], now, now) for ref, first in plan.new_stories],
+                "ns",
+            )
+            created = conn.execute(
                 stories.insert()
-                .values(first_item_id=item_id, title=title, size=1, first_seen=now, last_seen=now)
-                .returning(stories.c.id)
-            ).scalar_one()
-        )
-        conn.execute(update(items).where(items.c.id == item_id).values(story_id=story_id))
-        return story_id
-
-    def join_story(self, conn: Connection, story_id: int, item_id: int, now: datetime) -> None:
-        conn.execute(update(items).where(items.c.id == item_id).values(story_id=story_id))
-        conn.execute(update(stories).where(stories.c.id == story_id).values(size=stories.c.size + 1, last_seen=now))
+                .from_select(["first_item_id", "title", "size", "first_seen", "last_seen"], select(rows))
+                .returning(stories.c.id, stories.c.first_item_id)
+            ).all()
+            by_first = {int(r.first_item_id): int(r.id) for r in created}
+            opened = {ref: by_first[first] for ref, first in plan.new_stories}
+        for into, gone in plan.merges:
+            self.merge_stories(conn, into, gone, now)
+        story_of = {d.item_id: opened[d.story] if isinstance(d.story, NewStory) else d.story for d in plan.decisions}
+        if story_of:
+            rows = json_rows(
+                dialect, [("item_id", BigInteger()), ("story_id", BigInteger())], list(story_of.items()), "fi"
+            )
+            conn.execute(update(items).where(items.c.id == rows.c.item_id).values(story_id=rows.c.story_id))
+        joined: dict[int, int] = {}
+        for d in plan.decisions:
+            if not isinstance(d.story, NewStory):
+                joined[d.story] = joined.get(d.story, 0) + 1
+        if joined:
+            rows = json_rows(dialect, [("story_id", BigInteger()), ("n", Integer())], list(joined.items()), "js")
+            conn.execute(
+                update(stories)
+                .where(stories.c.id == rows.c.story_id)
+                .values(size=stories.c.size + rows.c.n, last_seen=now)
+            )
+        if plan.bands:
+            rows = json_rows(dialect, [("key", BigInteger()), ("item_id", BigInteger())], plan.bands, "sb")
+            conn.execute(story_bands.insert().from_select(["key", "item_id"], select(rows)))
+        return story_of
 
     def merge_stories(self, conn: Connection, into: int, other: int, now: datetime) -> None:
         """Fold story ``other`` into ``into``: its items, its size, and its alerts where ``into`` has none.
@@ -894,10 +1231,7 @@ class SqlStore:
         conn.execute(update(stories).where(stories.c.id == into).values(size=stories.c.size + size, last_seen=now))
         conn.execute(update(alerts).where(alerts.c.story_id == other).values(story_id=None))
         conn.execute(delete(stories).where(stories.c.id == other))
-
-    def insert_bands(self, conn: Connection, item_id: int, keys: Sequence[int]) -> None:
-        if keys:
-            conn.execute(story_bands.insert(), [{"key": k, "item_id": item_id} for k in keys])
+        log.info("story %d merged into story %d", other, into)
 
     def recent_stories(self, since: datetime | None, limit: int) -> list[dict[str, Any]]:
         """Stories seen most recently, each with its first item, outlets and languages.
@@ -957,6 +1291,23 @@ class SqlStore:
 
 # Values per IN list: well under SQLite's bound on parameters, and plans stay index lookups.
 _CHUNK = 500
+
+_ITEM_COLUMNS = (
+    "source_id",
+    "key",
+    "guid",
+    "url",
+    "canonical_url",
+    "title",
+    "summary",
+    "text",
+    "language",
+    "published",
+    "first_seen",
+    "url_key",
+    "title_hash",
+    "text_hash",
+)
 
 
 _SOURCE_COLUMNS = (
