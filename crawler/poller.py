@@ -68,7 +68,9 @@ _SOURCE_URL: contextvars.ContextVar[str | None] = contextvars.ContextVar("wirewa
 class EgressCheck(Protocol):
     """``crawler.egress.EgressPolicy.refusal``: why an address may not be connected, or ``None``."""
 
-    def __call__(self, ip: str, port: int, *, source_url: str | None = None) -> str | None: ...
+    def __call__(
+        self, ip: str, port: int, *, source_url: str | None = None, host: str | None = None
+    ) -> str | None: ...
 
 
 class EgressRefused(FetchError):
@@ -83,7 +85,10 @@ class EgressConnector(aiohttp.TCPConnector):
 
     ``_resolve_host`` returns exactly the addresses the connector then dials (IP literals
     included), so filtering there checks the address actually connected rather than the
-    name in the URL: DNS rebinding cannot slip a private address past it.
+    name in the URL: DNS rebinding cannot slip a private address past it.  A connection
+    taken from the keep-alive pool is checked again in :meth:`connect` against the
+    requesting source, on its peer address: the pool is keyed by host and port, not by
+    source, so a private host one source may reach must not serve another's request.
     """
 
     def __init__(self, egress: EgressCheck, **kwargs: Any) -> None:
@@ -96,7 +101,7 @@ class EgressConnector(aiohttp.TCPConnector):
         allowed: list[ResolveResult] = []
         reasons: list[str] = []
         for result in results:
-            reason = self._egress(result["host"], result["port"], source_url=source)
+            reason = self._egress(result["host"], result["port"], source_url=source, host=host)
             if reason is None:
                 allowed.append(result)
             else:
@@ -104,6 +109,18 @@ class EgressConnector(aiohttp.TCPConnector):
         if not allowed:
             raise EgressRefused(f"{host}:{port}", "; ".join(dict.fromkeys(reasons)) or "no address")
         return allowed
+
+
+    async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
+        conn = await super().connect(req, traces, timeout)
+        transport = conn.transport
+        peer = transport.get_extra_info("peername") if transport is not None else None
+        if peer:
+            reason = self._egress(peer[0], peer[1], source_url=_SOURCE_URL.get(), host=req.url.host)
+            if reason is not None:
+                conn.close()
+                raise EgressRefused(f"{req.url.host}:{peer[1]}", reason)
+        return conn
 
 
 @dataclass(frozen=True, slots=True)

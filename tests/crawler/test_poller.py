@@ -166,7 +166,7 @@ class Egress:
         self.refuse = refuse
         self.calls: list[tuple[str, int, str | None]] = []
 
-    def __call__(self, ip: str, port: int, *, source_url: str | None = None) -> str | None:
+    def __call__(self, ip: str, port: int, *, source_url: str | None = None, host: str | None = None) -> str | None:
         self.calls.append((ip, port, source_url))
         return f"{ip} is a loopback address" if (ip, port) in self.refuse else None
 
