@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from monitor.core.encoding import charset_from_content_type, decode
-from monitor.core.extract import extract_article
 from monitor.core.items import html_to_text, make_item
 from monitor.core.models import PollOutcome, RawItem
 
@@ -70,6 +69,11 @@ async def with_full_text(
         return outcome
     known = await known_keys(outcome.source_id, sorted({key for _, key in wanted}))
     todo = [i for i, key in wanted if key not in known][:max_pages]
+    if not todo:
+        return outcome
+    # trafilatura takes a second to import: only a poll that has a page to read pays it.
+    from monitor.core.extract import extract_article
+
     items = list(outcome.items)
     warnings: list[str] = []
     loop = asyncio.get_running_loop()
