@@ -26,7 +26,8 @@ from monitor.core.delivery import first_delivery_time
 from monitor.core.items import make_document, make_item
 from monitor.core.models import PollOutcome
 from monitor.core.policy import PollContext, decide_alerts, rule_applies
-from monitor.core.schedule import Rhythm, adapt, bounds_for, is_silent, next_poll
+from monitor.core.schedule import Rhythm, adapt, bounds_for, failure_notice_due, is_silent, next_poll
+from monitor.logs import failure_line
 from monitor.runtime import Runtime
 from monitor.services.operators import notify_operators
 from monitor.services.stories import StoryAssigner
@@ -136,6 +137,8 @@ class Ingestor:
                     sources.c.last_new_item,
                     sources.c.mean_gap,
                     sources.c.silence_noticed,
+                    sources.c.failing_since,
+                    sources.c.last_polled,
                 ).where(sources.c.id == outcome.source_id)
             ).one()
             if outcome.status == "error":
@@ -154,16 +157,17 @@ class Ingestor:
                     FetchUpdate(success=False, error=outcome.error, error_class=outcome.error_class, next_due=due),
                     now,
                 )
-                log.warning(
-                    "source %s: poll failed (%s, %d in a row): %s",
-                    outcome.source,
-                    outcome.error_class,
-                    failures,
-                    outcome.error,
-                )
-                # Exactly once per streak: the count passes the threshold only once
-                # before a success resets it.
-                if failures == config.alerts.source_failure_threshold:
+                log.warning("%s", failure_line(outcome.source, outcome.error, failures, due, now))
+                # Exactly once per streak: the first failure that reaches the count or
+                # the time (see core/schedule.failure_notice_due).
+                if failure_notice_due(
+                    now,
+                    failures=failures,
+                    threshold=config.alerts.source_failure_threshold,
+                    failing_since=row.failing_since,
+                    last_polled=row.last_polled,
+                    after=config.alerts.source_failure_after,
+                ):
                     notices.append(failure_notice(outcome, failures, due))
                 return IngestSummary(outcome.source, "error", error=outcome.error, error_class=outcome.error_class)
 
