@@ -49,8 +49,12 @@ Args = SimpleNamespace
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if any(k.startswith("_WIREWATCH_COMPLETE") for k in os.environ):
+        return int(cli.main(args=args, prog_name="wirewatch") or 0)  # shell completion: click answers, exits
     try:
-        code = cli.main(args=args, prog_name="wirewatch", standalone_mode=False)
+        # Not click's main(): it turns a closed pipe into exit 1; we exit quietly with 141.
+        with cli.make_context("wirewatch", args) as ctx:
+            code = cli.invoke(ctx)
         return int(code or 0)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
@@ -777,6 +781,7 @@ def cmd_sources(args: Args) -> int:
         return 0
     table = []
     styles: list[str | None] = []
+    now = utcnow()
     for r in rows:
         st = r.pop("_state")
         notes = []
@@ -793,7 +798,7 @@ def cmd_sources(args: Args) -> int:
                 r["status"],
                 str(r["items"]),
                 out.time(st.last_success),
-                out.time(st.next_due) if r["next_due"] else MISSING,
+                _due(out, st.next_due, now) if r["next_due"] else MISSING,
                 r["poll_interval"] or MISSING,
                 "; ".join(notes),
             ]
@@ -813,6 +818,13 @@ def cmd_sources(args: Args) -> int:
         styles=styles,
     )
     return 0
+
+
+def _due(out: Output, when: datetime | None, now: datetime) -> str:
+    """A due time; "now" once it has passed (the source waits for the next poll tick)."""
+    if when is None:
+        return MISSING
+    return "now" if when <= now else out.time(when)
 
 
 def _no_source(param: str, name: str, names: set[str]) -> click.BadParameter:
@@ -868,7 +880,7 @@ def cmd_sources_enable(args: Args) -> int:
     app.store.set_enabled_override(args.name, override)
     word = "enabled" if args.enabled else "disabled"
     if override is None:
-        note = "as the config says (database override cleared)"
+        note = "as the config says; database override cleared"
     else:
         note = f"database override; the config says enabled = {str(cfg.enabled).lower()}"
     _out(args).line(f"source {args.name}: {word} ({note})")
@@ -927,7 +939,7 @@ def cmd_sources_export(args: Args) -> int:
     for s in config.sources:
         if s.type != "feed":
             click.echo(f"not exported: {s.name} is a {s.type} source, not a feed", err=True)
-    sys.stdout.write(make_opml([(s.name, s.url, s.language) for s in feeds]))
+    _out(args).lines(make_opml([(s.name, s.url, s.language) for s in feeds]).splitlines())
     return 0
 
 

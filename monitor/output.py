@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -133,6 +133,10 @@ class Output:
         console.print(renderable, style=style)
         # rich pads every cell to its column's width: strip the padding at line ends so a
         # pipe gets clean lines (and `grep ' $'` finds nothing).
-        text = "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())
-        self.stream.write(text + "\n")
+        self.lines(line.rstrip() for line in buffer.getvalue().splitlines())
+
+    def lines(self, lines: Iterable[str]) -> None:
+        """Line by line, so a reader that goes away (``| head``) is noticed at once."""
+        for line in lines:
+            self.stream.write(line + "\n")
         self.stream.flush()
