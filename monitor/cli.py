@@ -112,7 +112,7 @@ def _database_error(exc: Exception) -> str | None:
 # --------------------------------------------------------------------------- options
 
 
-class Duration(click.ParamType):
+class Duration(click.ParamType[timedelta, Any]):
     """``30s``, ``10m``, ``24h``, ``7d``, ``2w``: the units of the config file."""
 
     name = "DURATION"
@@ -344,9 +344,7 @@ def stories(ctx: click.Context, since: timedelta | None, limit: int, as_json: bo
 
 
 @cli.group(cls=Group, invoke_without_command=True, context_settings=CONTEXT)
-@click.option(
-    "--status", type=click.Choice(["pending", "sending", "sent", "failed"]), help="only alerts in this state"
-)
+@click.option("--status", type=click.Choice(["pending", "sending", "sent", "failed"]), help="only alerts in this state")
 @click.option("--limit", type=LIMIT, default=50, show_default=True, help="at most this many alerts (1 or more)")
 @click.option("--json", "as_json", is_flag=True, help="one JSON document on stdout")
 @global_options
@@ -426,15 +424,16 @@ def _readable(args: Args) -> tuple[SqlStore, Config | None]:
     if config is not None:
         url = database_url(config, args.database_url)
     else:
-        url = args.database_url or os.environ.get("WIREWATCH_DATABASE_URL") or ""
+        url = str(args.database_url or os.environ.get("WIREWATCH_DATABASE_URL") or "")
         if not url:
+            salvaged: Any = None
             try:
                 with open(path, "rb") as fh:
                     storage = tomllib.load(fh).get("storage", {})
-                url = storage.get("url") if isinstance(storage, dict) else None
+                salvaged = storage.get("url") if isinstance(storage, dict) else None
             except (OSError, tomllib.TOMLDecodeError):
-                url = None
-            url = url if isinstance(url, str) and url else "sqlite:///wirewatch.db"
+                salvaged = None
+            url = salvaged if isinstance(salvaged, str) and salvaged else "sqlite:///wirewatch.db"
         url = _relative_to(url, path)
         sqlite_path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None
         if sqlite_path and sqlite_path != ":memory:" and not Path(sqlite_path).exists():
@@ -633,12 +632,17 @@ def check_subscriber_urls(config: Config) -> tuple[list[tuple[str, str]], list[s
             plugin = apprise.Apprise.instantiate(candidate, suppress_exceptions=True)
             if plugin is None:
                 problems.append(
-                    (where, f"Apprise cannot use this {scheme}:// URL (unknown service or missing parts); see "
-                     "https://github.com/caronc/apprise/wiki")
+                    (
+                        where,
+                        (
+                            f"Apprise cannot use this {scheme}:// URL (unknown service or missing parts); see "
+                            "https://github.com/caronc/apprise/wiki"
+                        ),
+                    )
                 )
                 continue
             try:
-                hides_secret = plugin.url(privacy=True) != plugin.url(privacy=False)
+                hides_secret = plugin.url(privacy=True) != plugin.url(privacy=False)  # type: ignore[no-untyped-call]
             except Exception:  # a plugin's url() is third-party code; the check stays a check
                 hides_secret = False
             if hides_secret and not env_ref.search(template):
@@ -733,7 +737,7 @@ def cmd_sources(args: Args) -> int:
         store.sync_sources([(s.name, s.type, s.url) for s in config.sources], utcnow())
     counts = store.source_item_counts()
     configured = {s.name: s for s in config.sources} if config is not None else None
-    rows = []
+    rows: list[dict[str, Any]] = []
     for st in store.source_states():
         cfg = configured.get(st.name) if configured is not None else None
         config_enabled = cfg.enabled if cfg is not None else None
@@ -909,7 +913,9 @@ def cmd_sources_import(args: Args) -> int:
         out.line(block.strip("\n"))
         return 0
     original = path.read_text(encoding="utf-8")
-    header = f"\n# Imported from {Path(args.opml).name if args.opml != '-' else 'OPML'} by `wirewatch sources import`.\n"
+    header = (
+        f"\n# Imported from {Path(args.opml).name if args.opml != '-' else 'OPML'} by `wirewatch sources import`.\n"
+    )
     path.write_text(original.rstrip("\n") + "\n" + header + block, encoding="utf-8")
     try:
         load_config(path)
@@ -974,7 +980,13 @@ def cmd_items(args: Args) -> int:
         out.json({"items": docs})
         return 0
     out.table(
-        [Column("FIRST SEEN"), Column("SOURCE", max_width=20), Column("LANG"), Column("TITLE", max_width=70), Column("URL")],
+        [
+            Column("FIRST SEEN"),
+            Column("SOURCE", max_width=20),
+            Column("LANG"),
+            Column("TITLE", max_width=70),
+            Column("URL"),
+        ],
         [[out.time(r["first_seen"]), r["source"], r["language"] or MISSING, r["title"], r["url"]] for r in rows],
     )
     return 0

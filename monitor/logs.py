@@ -68,8 +68,10 @@ _CAUSES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"certificate|CERTIFICATE_VERIFY_FAILED|unknown ca", "TLS certificate not trusted"),
         (r"\bTLS\b|\bSSL\b|handshake", "TLS handshake failed"),
         (
-            r"host not found|DNS|name or service not known|nodename nor servname|getaddrinfo|"
-            r"no address associated|temporary failure in name resolution|could not resolve|cannot resolve",
+            (
+                r"host not found|DNS|name or service not known|nodename nor servname|getaddrinfo|"
+                r"no address associated|temporary failure in name resolution|could not resolve|cannot resolve"
+            ),
             "DNS lookup failed",
         ),
         (r"connection refused", "connection refused"),

@@ -110,4 +110,6 @@ def make_opml(feeds: Iterable[tuple[str, str, str | None]], title: str = "wirewa
         if language:
             attrs["language"] = language
         etree.SubElement(body, "outline", attrs)
-    return str(etree.tostring(root, encoding="unicode", pretty_print=True, doctype='<?xml version="1.0" encoding="UTF-8"?>'))
+    return str(
+        etree.tostring(root, encoding="unicode", pretty_print=True, doctype='<?xml version="1.0" encoding="UTF-8"?>')
+    )
