@@ -61,8 +61,10 @@ def test_cycle_summary_and_the_hint() -> None:
     ]
     assert cycle_summary(2, 2, 0, NOW, None) == [
         "poll: 2 sources (0 ok, 2 failed), 0 new items",
-        "every source failed at once: this machine probably has no network or no DNS "
-        "(check `wirewatch sources` for the causes)",
+        (
+            "every source failed at once: this machine probably has no network or no DNS "
+            "(check `wirewatch sources` for the causes)"
+        ),
     ]
     # One source failing alone is not a network outage.
     assert len(cycle_summary(1, 1, 0, NOW, None)) == 1
