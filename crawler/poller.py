@@ -68,9 +68,7 @@ _SOURCE_URL: contextvars.ContextVar[str | None] = contextvars.ContextVar("wirewa
 class EgressCheck(Protocol):
     """``crawler.egress.EgressPolicy.refusal``: why an address may not be connected, or ``None``."""
 
-    def __call__(
-        self, ip: str, port: int, *, source_url: str | None = None, host: str | None = None
-    ) -> str | None: ...
+    def __call__(self, ip: str, port: int, *, source_url: str | None = None, host: str | None = None) -> str | None: ...
 
 
 class EgressRefused(FetchError):
@@ -109,7 +107,6 @@ class EgressConnector(aiohttp.TCPConnector):
         if not allowed:
             raise EgressRefused(f"{host}:{port}", "; ".join(dict.fromkeys(reasons)) or "no address")
         return allowed
-
 
     async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
         conn = await super().connect(req, traces, timeout)

@@ -11,18 +11,20 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import DBAPIError
+from typing import TYPE_CHECKING
 
 from monitor.config import Config, load_config, redact
 from monitor.errors import StorageError
-from monitor.notify.apprise import AppriseNotifier
-from monitor.runtime import RuntimeHolder, make_runtime
-from monitor.services.dispatch import Dispatcher, Notifier
-from monitor.services.ingest import Ingestor
-from monitor.store import migrate
-from monitor.store.sql import SqlStore, display_url, make_engine
+
+if TYPE_CHECKING:
+    # Imported where used: the read-only commands need the store only, and Alembic,
+    # Apprise, numpy (via ingest) and the rules engine cost most of a second to import.
+    from sqlalchemy import Engine
+
+    from monitor.runtime import RuntimeHolder
+    from monitor.services.dispatch import Dispatcher, Notifier
+    from monitor.services.ingest import Ingestor
+    from monitor.store.sql import SqlStore
 
 
 def utcnow() -> datetime:
@@ -58,6 +60,10 @@ class App:
 
 def open_store(url: str, *, migrate_first: bool) -> SqlStore:
     """A ready store: reachable and migrated (or a :class:`StorageError` saying why not)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from monitor.store.sql import SqlStore, display_url, make_engine
+
     engine = make_engine(url)
     try:
         if migrate_first:
@@ -73,6 +79,10 @@ def open_store(url: str, *, migrate_first: bool) -> SqlStore:
 def upgrade_database(engine: Engine) -> None:
     """Migrate to head; on PostgreSQL under an advisory lock so that workers starting
     together do not race each other's DDL."""
+    from sqlalchemy import text
+
+    from monitor.store import migrate
+
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(731029)"))
@@ -92,6 +102,11 @@ def make_app(
     migrate_first: bool = True,
     notifier: Notifier | None = None,
 ) -> App:
+    from monitor.notify.apprise import AppriseNotifier
+    from monitor.runtime import RuntimeHolder, make_runtime
+    from monitor.services.dispatch import Dispatcher
+    from monitor.services.ingest import Ingestor
+
     path = config_path(config_option)
     config = load_config(path)
     url = database_url(config, database_option)

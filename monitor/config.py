@@ -85,6 +85,7 @@ class AlertsConfig:
     max_attempts: int = 8
     retry_backoff: timedelta = timedelta(minutes=1)
     source_failure_threshold: int = 5  # operators are told when a source fails this many times in a row
+    source_failure_after: timedelta = timedelta(hours=3)  # ... or has been failing for this long, whichever is first
     send_lease: timedelta = timedelta(minutes=5)  # a claimed alert is another dispatcher's again after this
 
 
@@ -385,6 +386,7 @@ def _alerts(v: _Validator, t: Mapping[str, Any]) -> AlertsConfig:
             "max_attempts",
             "retry_backoff",
             "source_failure_threshold",
+            "source_failure_after",
             "send_lease",
         },
     )
@@ -397,6 +399,9 @@ def _alerts(v: _Validator, t: Mapping[str, Any]) -> AlertsConfig:
         retry_backoff=v.duration("alerts.retry_backoff", t.get("retry_backoff"), d.retry_backoff),
         source_failure_threshold=v.integer(
             "alerts.source_failure_threshold", t.get("source_failure_threshold", d.source_failure_threshold), 1, 1000
+        ),
+        source_failure_after=v.duration(
+            "alerts.source_failure_after", t.get("source_failure_after"), d.source_failure_after
         ),
         send_lease=v.duration("alerts.send_lease", t.get("send_lease"), d.send_lease),
     )

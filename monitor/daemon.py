@@ -29,6 +29,7 @@ from typing import Any
 from monitor.app import App, utcnow
 from monitor.core.models import PollOutcome, PollTarget
 from monitor.errors import StorageError, WirewatchError
+from monitor.logs import cycle_summary
 from monitor.metrics import Metrics
 from monitor.server import StatusServer
 from monitor.services.backfill import run_backfills
@@ -376,18 +377,28 @@ def crawl_timeout(app: App, sources: int = BATCH) -> float:
 
 
 def pollable(app: App) -> list[str]:
-    """Names of the enabled sources (every type the config accepts has a spider)."""
-    return [s.name for s in app.config.sources if s.enabled]
+    """Names of the enabled sources (every type the config accepts has a spider).
+
+    An operator's ``wirewatch sources enable|disable`` (a database override) beats the
+    config's ``enabled``.  Reads the database: call it from a thread.
+    """
+    overrides = app.store.enabled_overrides()
+    return [s.name for s in app.config.sources if overrides.get(s.name, s.enabled)]
 
 
-async def run_once(app: App, progress: Callable[[IngestSummary], None] | None = None) -> CycleReport:
-    """Every enabled source once (schedule ignored), then every due alert."""
+async def run_once(
+    app: App, progress: Callable[[IngestSummary], None] | None = None, only: list[str] | None = None
+) -> CycleReport:
+    """Every enabled source once (schedule ignored), then every due alert.
+
+    ``only``: poll just these sources, enabled or not (``wirewatch sources poll NAME``).
+    """
     report = CycleReport()
     now = utcnow()
     config = app.config
     await asyncio.to_thread(app.store.sync_sources, [(s.name, s.type, s.url) for s in config.sources], now)
     await asyncio.to_thread(run_backfills, app.store, app.holder.get(), utcnow)
-    names = pollable(app)
+    names = await asyncio.to_thread(pollable, app) if only is None else list(only)
     ingest = make_ingest_stage(app)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="control") as control:
         poller = Poller(app, owner=_owner(), ingest=ingest, control=control, progress=progress)
@@ -575,10 +586,11 @@ class Daemon:
         self.last_tick = time.monotonic()
         if self.stopping.is_set():
             return
-        names = pollable(self.app)
         timeout = crawl_timeout(self.app)
+        loop = asyncio.get_running_loop()
         try:
-            states = await asyncio.get_running_loop().run_in_executor(
+            names = await loop.run_in_executor(self.control, pollable, self.app)
+            states = await loop.run_in_executor(
                 self.control, self.app.store.claim_due_sources, names, utcnow(), SOURCE_LEASE, self.owner, BATCH
             )
         except StorageError as exc:
@@ -594,7 +606,17 @@ class Daemon:
         self.metrics.record_polls(summaries, time.monotonic() - started)
         new = sum(s.new for s in summaries)
         failed = sum(1 for s in summaries if s.status == "error")
-        log.info("poll: %d sources, %d new items, %d failed", len(summaries), new, failed)
+        loop = asyncio.get_running_loop()
+        try:
+            names = await loop.run_in_executor(self.control, pollable, self.app)
+            due = await loop.run_in_executor(self.control, self.app.store.next_due_source, names)
+        except StorageError as exc:
+            self._database_down("poll", exc)
+            due = None
+        lines = cycle_summary(len(summaries), failed, new, utcnow(), due)
+        log.info("%s", lines[0])
+        for hint in lines[1:]:
+            log.warning("%s", hint)
         if any(s.alerts for s in summaries):
             # Deliver now rather than at the next dispatch tick: alert latency is the
             # product.  Claims are leased, so overlapping with the scheduled run is safe.

@@ -1,4 +1,6 @@
-"""Logging set-up: plain text or one JSON object per line, on stderr, with secrets masked.
+"""Logging set-up (plain text or one JSON object per line, on stderr) with secrets masked,
+and the wording of the lines a person reads most: a source's failure and the summary of
+a poll cycle.
 
 Log lines carry the source or alert name in their message.  Subscriber URLs are resolved
 only inside the notifier and the database URL is printed with its password hidden, but
@@ -9,8 +11,9 @@ log record, whoever creates it, is masked when it is made (a record factory, ins
 such as ``apprise``, and a handler filter would miss handlers Apprise adds itself, like
 its ``LogCapture``): every resolved subscriber URL, every value substituted from the
 environment, every password and every token-like URL part registered with
-:func:`register_secrets` becomes ``***``.  This module must not read the config itself:
-the runtime registers the secrets of each config it loads.
+:func:`register_secrets` becomes ``***``.  This module formats and masks; it must not
+decide anything (when to retry, whom to tell), read the config or the database: the
+runtime registers the secrets of each config it loads.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import re
 import sys
 import threading
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from typing import Any
 
 MASK = "***"
@@ -110,10 +114,115 @@ def setup_logging(fmt: str = "text", verbose: bool = False) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     # Scrapy and Apprise are chatty at INFO; their warnings still show.
-    for name in ("scrapy", "twisted", "apprise", "py.warnings", "apscheduler", "alembic", "filelock", "pymorphy3"):
+    for name in ("scrapy", "twisted", "apprise", "py.warnings", "alembic", "filelock", "pymorphy3"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # APScheduler logs every run of the one-second poll tick ("Running job ...", "Job ...
+    # executed successfully") at INFO/DEBUG: with -v that was a line a second saying
+    # nothing.  Its warnings (a skipped or missed run) are what matters, at any verbosity.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     # A robots.txt that cannot be fetched counts as "allowed" (Scrapy's policy); the
     # page request that follows fails or succeeds on its own and is recorded on the
     # source.  Scrapy logs the robots.txt failure as an ERROR with a traceback, which
     # would drown real errors in a daemon log.
     logging.getLogger("scrapy.downloadermiddlewares.robotstxt").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
+
+
+# --------------------------------------------------------------------------- wording
+
+_HTTP = re.compile(r"\bHTTP (\d{3})\b")
+# (pattern in the fetcher's error text, the cause in words); first match wins.  The texts
+# come from crawler/ (Scrapy's and aiohttp's exceptions as the fetchers word them) and
+# from the operating system's resolver and TLS library, so they are matched loosely.
+_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(p, re.IGNORECASE), cause)
+    for p, cause in (
+        (r"certificate has expired|certificate expired|CERT_HAS_EXPIRED", "TLS certificate expired"),
+        (r"self[- ]signed", "TLS certificate is self-signed"),
+        (r"hostname mismatch|doesn't match|does not match|not valid for", "TLS certificate is for another host"),
+        (r"certificate|CERTIFICATE_VERIFY_FAILED|unknown ca", "TLS certificate not trusted"),
+        (r"\bTLS\b|\bSSL\b|handshake", "TLS handshake failed"),
+        (
+            (
+                r"host not found|DNS|name or service not known|nodename nor servname|getaddrinfo|"
+                r"no address associated|temporary failure in name resolution|could not resolve|cannot resolve"
+            ),
+            "DNS lookup failed",
+        ),
+        (r"connection refused", "connection refused"),
+        (r"network is unreachable|no route to host", "network unreachable"),
+        (r"connection reset|connection lost|connection was closed", "connection dropped"),
+        (r"poll did not complete", "poll did not finish in time"),
+        (r"timed out|timeout", "timed out"),
+        (r"robots\.txt", "forbidden by robots.txt"),
+        (r"max_body|larger than", "response too large (fetch.max_body)"),
+        (r"truncated|data loss", "response truncated"),
+        (r"redirect loop|too many redirects", "too many redirects"),
+        (r"refused redirect", "redirect refused (only http and https)"),
+        (r"egress|private address|loopback|link-local", "address not allowed (egress policy)"),
+        (r"not a feed|no feed|cannot parse|not well-formed", "not a readable feed"),
+    )
+)
+
+
+def cause_in_words(error: str | None) -> str:
+    """The short cause of a fetch error, as a person would say it ("DNS lookup failed",
+    "HTTP 404 Not Found", "TLS certificate expired"); the error itself when unknown."""
+    text = (error or "unknown error").strip()
+    m = _HTTP.search(text)
+    if m:
+        code = int(m.group(1))
+        try:
+            return f"HTTP {code} {HTTPStatus(code).phrase}"
+        except ValueError:
+            return f"HTTP {code}"
+    for pattern, cause in _CAUSES:
+        if pattern.search(text):
+            return cause
+    first = text.splitlines()[0] if text else text
+    return first if len(first) <= 160 else first[:159] + "…"
+
+
+def format_delay(delay: timedelta) -> str:
+    """A rounded, readable delay: "45s", "15m", "1h 30m", "2d 3h"."""
+    seconds = max(0, round(delay.total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, _ = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h" if hours else f"{days}d"
+
+
+def failure_line(source: str, error: str | None, failures: int, next_due: datetime, now: datetime) -> str:
+    """The one log line of one failed poll of one source."""
+    streak = "" if failures <= 1 else f", {failures} failures in a row"
+    return f"source {source}: {cause_in_words(error)} (next try in {format_delay(next_due - now)}{streak})"
+
+
+def cycle_summary(
+    polled: int,
+    failed: int,
+    new: int,
+    now: datetime,
+    next_due: tuple[str, datetime] | None,
+) -> list[str]:
+    """The summary line of one poll cycle, and a hint when every source failed at once.
+
+    ``next_due`` is the source due soonest and when, or None when nothing is scheduled.
+    """
+    ok = polled - failed
+    line = f"poll: {polled} sources ({ok} ok, {failed} failed), {new} new items"
+    if next_due is not None:
+        name, when = next_due
+        line += f"; next due {name} in {format_delay(when - now)}"
+    lines = [line]
+    if polled > 1 and failed == polled:
+        lines.append(
+            "every source failed at once: this machine probably has no network or no DNS "
+            "(check `wirewatch sources` for the causes)"
+        )
+    return lines

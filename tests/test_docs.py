@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 
-from monitor.cli import _parser
+from monitor.cli import cli
 from monitor.config import (
     AlertsConfig,
     FetchConfig,
@@ -40,7 +40,8 @@ def test_every_config_key_appears_in_the_bundled_config() -> None:
 
 def test_every_command_is_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    parser = _parser()
-    subparsers = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-    for name in subparsers.choices:  # type: ignore[attr-defined]
+    for name, command in cli.commands.items():
         assert f"`wirewatch {name}" in readme, f"command {name!r} is not documented in README.md"
+        # Subcommands too (`sources poll`, `alerts retry`, `rules test`).
+        for sub in getattr(command, "commands", {}):
+            assert re.search(rf"`wirewatch {name}[^`]*\b{sub}\b", readme), f"`{name} {sub}` is not in README.md"

@@ -145,7 +145,8 @@ class SourceSpider(scrapy.Spider):
         message, error_class, retry_after = describe_failure(failure)
         poll.pending -= 1
         if request.meta.get("role", "main") == "main":
-            self.logger.info("source %s: %s", poll.target.name, message)
+            # Debug only: ingest logs the one line per failed poll, with the cause in words.
+            self.logger.debug("source %s: %s", poll.target.name, message)
             poll.done = True
             yield PollOutcome(
                 source_id=poll.target.source_id,

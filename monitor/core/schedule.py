@@ -16,6 +16,12 @@ from datetime import datetime, timedelta
 
 MAX_SOURCE_BACKOFF = timedelta(hours=6)
 MAX_ALERT_BACKOFF = timedelta(hours=6)
+# A permanent error (HTTP 404/410, a TLS certificate, robots.txt) is mostly fixed by a
+# person (a moved feed, a renewed certificate), not by waiting: doubling from a short
+# interval would take many polls to matter, the cap at once parked a source for six
+# hours on one 404.  So the first permanent failures are retried after these steps,
+# then at the cap.
+PERMANENT_STEPS = (timedelta(minutes=15), timedelta(hours=1), timedelta(hours=3))
 
 
 def next_poll(
@@ -30,17 +36,49 @@ def next_poll(
 
     Success: one interval.  Failure: the interval doubled per consecutive failure, capped
     at six hours (a broken source is never dropped, only asked less often); a permanent
-    failure goes straight to the cap.  A server's Retry-After is a floor.
+    failure steps through :data:`PERMANENT_STEPS` to the cap.  Never sooner than the
+    interval.  A server's Retry-After is a floor.
     """
+    cap = max(interval, MAX_SOURCE_BACKOFF)
     if failures <= 0:
         delay = interval
     elif permanent:
-        delay = max(interval, MAX_SOURCE_BACKOFF)
+        step = PERMANENT_STEPS[failures - 1] if failures <= len(PERMANENT_STEPS) else MAX_SOURCE_BACKOFF
+        delay = min(max(interval, step), cap)
     else:
         delay = min(interval * (1 << min(failures, 16)), max(interval, MAX_SOURCE_BACKOFF))
     if retry_after is not None:
         delay = max(delay, retry_after)
     return now + delay
+
+
+def failure_notice_due(
+    now: datetime,
+    *,
+    failures: int,
+    threshold: int,
+    failing_since: datetime | None,
+    last_polled: datetime | None,
+    after: timedelta,
+) -> bool:
+    """Whether this failure is the one to tell the operators about.
+
+    ``failures`` counts this one; ``failing_since`` is when the streak began (None: it
+    begins now) and ``last_polled`` the previous poll.  The operators are told once per
+    streak, at the first failure that reaches either the count or the time: the condition
+    is true now and was not at the previous failure, so no state beyond the streak's
+    start is needed.
+    """
+    since = failing_since or now
+
+    def reached(count: int, at: datetime) -> bool:
+        return count >= threshold or at - since >= after
+
+    if not reached(failures, now):
+        return False
+    if failures <= 1 or last_polled is None:
+        return True
+    return not reached(failures - 1, last_polled)
 
 
 def alert_retry_at(now: datetime, base: timedelta, attempts: int, alert_id: int) -> datetime:

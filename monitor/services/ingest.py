@@ -38,7 +38,8 @@ from monitor.core.delivery import first_delivery_time
 from monitor.core.items import make_document, make_item
 from monitor.core.models import Item, PollOutcome, RuleHit
 from monitor.core.policy import AlertDecision, PollContext, decide_alerts, rule_applies
-from monitor.core.schedule import Rhythm, adapt, bounds_for, is_silent, next_poll
+from monitor.core.schedule import Rhythm, adapt, bounds_for, failure_notice_due, is_silent, next_poll
+from monitor.logs import failure_line
 from monitor.runtime import Runtime
 from monitor.services.operators import notify_operators
 from monitor.services.stories import StoryAssigner
@@ -343,16 +344,17 @@ class Ingestor:
                 permanent=outcome.error_class == "permanent",
                 retry_after=retry_after,
             )
-            log.warning(
-                "source %s: poll failed (%s, %d in a row): %s",
-                outcome.source,
-                outcome.error_class,
-                failures,
-                outcome.error,
-            )
-            # Exactly once per streak: the count passes the threshold only once before a
-            # success resets it.
-            if failures == config.alerts.source_failure_threshold:
+            log.warning("%s", failure_line(outcome.source, outcome.error, failures, due, now))
+            # Exactly once per streak: the first failure that reaches the count or the
+            # time (see core/schedule.failure_notice_due).
+            if failure_notice_due(
+                now,
+                failures=failures,
+                threshold=config.alerts.source_failure_threshold,
+                failing_since=p.row.failing_since,
+                last_polled=p.row.last_polled,
+                after=config.alerts.source_failure_after,
+            ):
                 notices.append(failure_notice(outcome, failures, due))
             return FetchUpdate(success=False, error=outcome.error, error_class=outcome.error_class, next_due=due)
         return self._success(outcome, p.row, p.source_cfg, p.new, now, notices)

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -94,6 +95,10 @@ sources = Table(
     Column("mean_gap", Integer),
     Column("silence_noticed", UtcDateTime),
     Column("last_warning", Text),
+    # Operator overrides (revision 0007): `wirewatch sources enable|disable` against the
+    # config's `enabled` (NULL: the config decides), and the start of the failure streak.
+    Column("enabled_override", Boolean),
+    Column("failing_since", UtcDateTime),
 )
 
 items = Table(

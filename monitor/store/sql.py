@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     BigInteger,
@@ -69,6 +69,11 @@ from monitor.store.schema import (
     stories,
     story_bands,
 )
+
+if TYPE_CHECKING:
+    # Imported where used: dedupe pulls in numpy, which the read-only commands never
+    # need (start-up time, issue 13).
+    from monitor.core.dedupe import Fingerprint, SeenEntry
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +203,8 @@ class SourceState:
     mean_gap: int | None = None  # seconds between polls that found new items (moving average)
     silence_noticed: datetime | None = None
     last_warning: str | None = None
+    enabled_override: bool | None = None  # `wirewatch sources enable|disable`; None: the config decides
+    failing_since: datetime | None = None  # first failure of the current streak
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,6 +402,49 @@ class SqlStore:
         with self.begin() as conn:
             return conn.execute(stmt).rowcount or 0
 
+    def set_enabled_override(self, name: str, value: bool | None) -> bool:
+        """Record an operator's enable/disable of a source (None: the config decides again).
+
+        False when no source of that name is stored.
+        """
+        with self.begin() as conn:
+            return bool(
+                conn.execute(update(sources).where(sources.c.name == name).values(enabled_override=value)).rowcount
+            )
+
+    def enabled_overrides(self) -> dict[str, bool]:
+        """Sources whose enabled state an operator set against the config."""
+        query = select(sources.c.name, sources.c.enabled_override).where(sources.c.enabled_override.is_not(None))
+        with self.begin() as conn:
+            return {r.name: bool(r.enabled_override) for r in conn.execute(query)}
+
+    def next_due_source(self, names: Sequence[str]) -> tuple[str, datetime] | None:
+        """The source among ``names`` due soonest, and when (for the cycle's summary line)."""
+        if not names:
+            return None
+        query = (
+            select(sources.c.name, sources.c.next_due)
+            .where(sources.c.name.in_(list(names)), sources.c.next_due.is_not(None))
+            .order_by(sources.c.next_due)
+            .limit(1)
+        )
+        with self.begin() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        due = _aware(row.next_due)
+        return None if due is None else (row.name, due)
+
+    def reset_source(self, name: str, now: datetime) -> bool:
+        """Forget a source's failure streak and make it due now (``wirewatch sources reset``)."""
+        stmt = (
+            update(sources)
+            .where(sources.c.name == name)
+            .values(consecutive_failures=0, last_error=None, error_class=None, failing_since=None, next_due=now)
+        )
+        with self.begin() as conn:
+            return bool(conn.execute(stmt).rowcount)
+
     def update_source(self, conn: Connection, source_id: int, change: FetchUpdate, now: datetime) -> None:
         values: dict[str, Any] = {
             "last_polled": now,
@@ -412,6 +462,7 @@ class SqlStore:
                 consecutive_failures=0,
                 last_error=None,
                 error_class=None,
+                failing_since=None,
                 poll_interval=change.poll_interval,
                 min_interval=change.min_interval,
                 mean_gap=change.mean_gap,
@@ -426,6 +477,7 @@ class SqlStore:
                 last_error=change.error,
                 error_class=change.error_class,
                 consecutive_failures=sources.c.consecutive_failures + 1,
+                failing_since=func.coalesce(sources.c.failing_since, now),
             )
         conn.execute(update(sources).where(sources.c.id == source_id).values(**values))
 
@@ -490,6 +542,7 @@ class SqlStore:
             del unique[key]
         if not unique:
             return []
+
         # Ambiguity is judged on the whole document, known entries included: a section
         # link shared by many entries shows only when they are seen together.
         ambiguity = find_ambiguity([make_probe(it.url, it.title, it.summary, it.text) for it in batch])
@@ -524,6 +577,8 @@ class SqlStore:
             sources.c.last_new_item,
             sources.c.mean_gap,
             sources.c.silence_noticed,
+            sources.c.failing_since,
+            sources.c.last_polled,
         ).where(sources.c.id.in_(select(rows.c.id)))
         return {int(r.id): r for r in conn.execute(query)}
 
@@ -706,6 +761,7 @@ class SqlStore:
                     consecutive_failures=0,
                     last_error=None,
                     error_class=None,
+                    failing_since=None,
                     poll_interval=rows.c.poll_interval,
                     min_interval=rows.c.min_interval,
                     mean_gap=rows.c.mean_gap,
@@ -736,6 +792,7 @@ class SqlStore:
                     last_error=rows.c.error,
                     error_class=rows.c.error_class,
                     consecutive_failures=sources.c.consecutive_failures + 1,
+                    failing_since=func.coalesce(sources.c.failing_since, now),
                 )
             )
 
@@ -1331,6 +1388,8 @@ _SOURCE_COLUMNS = (
     sources.c.mean_gap,
     sources.c.silence_noticed,
     sources.c.last_warning,
+    sources.c.enabled_override,
+    sources.c.failing_since,
 )
 
 

@@ -55,7 +55,9 @@ query = "putin"
 
 def run_once(config: Path, database_url: str, timeout: float = 180) -> str:
     result = run_cli("run", "--once", config=config, database_url=database_url, timeout=timeout)
-    assert result.returncode == 0, result.stdout + result.stderr
+    # 4: every source of the cycle failed (documented for cron); a failing source is the
+    # point of several of these tests, not a failed command.
+    assert result.returncode in (0, 4), result.stdout + result.stderr
     return result.stdout + result.stderr
 
 
