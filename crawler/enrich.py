@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from monitor.core.encoding import charset_from_content_type, decode
-from monitor.core.items import html_to_text, make_item
+from monitor.core.items import html_to_text, make_item, oversized_fields
 from monitor.core.models import PollOutcome, RawItem
 
 # Longer links are refused (the de-facto browser limit; Scrapy drops them too).
@@ -57,7 +57,7 @@ async def with_full_text(
 ) -> PollOutcome:
     """``outcome`` with the article text of its new entries that lacked one."""
     if outcome.status != "ok" or not outcome.items or max_pages <= 0:
-        return outcome
+        return with_field_warnings(outcome)
     now = datetime.now(UTC)
     wanted: list[tuple[int, str]] = []
     for i, raw in enumerate(outcome.items):
@@ -66,11 +66,11 @@ async def with_full_text(
             if item is not None:
                 wanted.append((i, item.key))
     if not wanted:
-        return outcome
+        return with_field_warnings(outcome)
     known = await known_keys(outcome.source_id, sorted({key for _, key in wanted}))
     todo = [i for i, key in wanted if key not in known][:max_pages]
     if not todo:
-        return outcome
+        return with_field_warnings(outcome)
     # trafilatura takes a second to import: only a poll that has a page to read pays it.
     from monitor.core.extract import extract_article
 
@@ -106,4 +106,13 @@ async def with_full_text(
     warning = "; ".join(w for w in (outcome.warning, *warnings[:5]) if w) or None
     if len(warnings) > 5:
         warning = f"{warning}; and {len(warnings) - 5} more article(s) not read"
-    return dataclasses.replace(outcome, items=tuple(items), warning=warning)
+    return with_field_warnings(dataclasses.replace(outcome, items=tuple(items), warning=warning))
+
+
+def with_field_warnings(outcome: PollOutcome) -> PollOutcome:
+    """``outcome`` with a warning naming the fields that will be stored shortened (as the spiders say)."""
+    oversized = [f for raw in outcome.items for f in oversized_fields(raw)]
+    if not oversized:
+        return outcome
+    note = f"{len(oversized)} oversized field(s) stored shortened: {', '.join(oversized[:3])}"
+    return dataclasses.replace(outcome, warning="; ".join(w for w in (note, outcome.warning) if w))

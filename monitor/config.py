@@ -186,7 +186,7 @@ def subscriber_secrets(config: Config, env: Mapping[str, str]) -> set[str]:
     out: set[str] = set()
     for sub in config.subscribers:
         for template in sub.urls:
-            for name in _ENV.findall(template):
+            for name in (m.group(1) for m in _ENV.finditer(template)):
                 if name in env:
                     out.update({env[name], env[name].strip(_QUOTES)})
         resolved, _missing = sub.resolve_urls(env)

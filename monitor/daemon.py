@@ -196,7 +196,7 @@ class Poller:
         so the poller never waits on an article page or a commit; at most
         HANDOFF_LIMIT such hand-offs are open at once (back-pressure on the poller).
         """
-        from crawler.enrich import with_full_text
+        from crawler.enrich import with_field_warnings, with_full_text
 
         _, poller = self._clients()
         fetch = self.app.config.fetch
@@ -214,7 +214,9 @@ class Poller:
 
         async def handoff(outcome: PollOutcome) -> None:
             try:
-                if fetch.full_text:
+                if not fetch.full_text:
+                    outcome = with_field_warnings(outcome)
+                else:
                     outcome = await with_full_text(
                         outcome,
                         page,
