@@ -82,6 +82,10 @@ def _parser() -> argparse.ArgumentParser:
     rtest.add_argument("--since", help="only items first seen within this duration, e.g. 7d")
     rtest.add_argument("--json", action="store_true")
     rtest.set_defaults(func=cmd_rules_test)
+    reval = rules_sub.add_parser("eval", help="precision and recall of the rules over a labelled file (JSONL or TOML)")
+    reval.add_argument("labels", metavar="LABELS", help="labelled texts: .jsonl, or .toml with [[text]] tables")
+    reval.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    reval.set_defaults(func=cmd_rules_eval)
 
     sources = sub.add_parser("sources", help="source health")
     sources.add_argument("--json", action="store_true")
@@ -275,6 +279,13 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
         print(f"    {m['url']}")
     print(f"{len(out)} matches in {len(rows)} items")
     return 0
+
+
+def cmd_rules_eval(args: argparse.Namespace) -> int:
+    from monitor.app import config_path
+    from monitor.rules_eval import run_rules_eval
+
+    return run_rules_eval(str(config_path(args.config)), args.labels, args.json)
 
 
 def _highlight(text: str, spans: list[dict[str, Any]]) -> str:
