@@ -34,6 +34,7 @@ __all__ = [
     "fold",
     "normalize",
     "row_end",
+    "row_start",
     "token_rows",
     "tokenize",
     "words",
@@ -646,11 +647,27 @@ def token_rows(text: str, language: str | None = None) -> list[TokenRow]:
     ]
 
 
+def row_start(row: TokenRow, form: str) -> int:
+    """Original start offset of the part of a word matched by ``form``.
+
+    A Korean form may begin inside the word (푸틴 in 반푸틴) when the word has one
+    character per key character; anything else starts where the word starts.
+    """
+    start, end, key = row[0], row[1], row[2]
+    if form != key and _is_hangul(key[0]) and end - start == len(key) and not key.startswith(form):
+        at = key.find(form)
+        if at > 0:
+            return start + at
+    return start
+
+
 def row_end(row: TokenRow, form: str) -> int:
     """Original end offset of the part of a word matched by ``form`` (see Token.end_of)."""
     start, end, key = row[0], row[1], row[2]
-    if form != key and _is_hangul(key[0]) and key.startswith(form) and end - start == len(key):
-        return start + len(form)
+    if form != key and _is_hangul(key[0]) and end - start == len(key):
+        at = key.find(form)
+        if at >= 0:
+            return start + at + len(form)
     return end
 
 
