@@ -22,7 +22,7 @@ LABELS = HERE / "labels.jsonl"
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
-FLOORS = {"en": (0.95, 0.90), "ar": (0.95, 0.85), "ru": (0.95, 0.95), "ko": (0.95, 0.78)}
+FLOORS = {lang: (0.97, 0.97) for lang in LANGUAGES}
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_text_output_marks_words_and_counts(tmp_path: Path) -> None:
 id = "hit"
 language = "en"
 title = "Kim Jong Un and Putin meet"
-body = "The summit took place in Vladivostok."
+body = "The summit of Kim Jong Un and Putin took place in Vladivostok."
 expected = ["kim-putin", "kim-putin-summit-critical"]
 
 [[text]]
@@ -102,7 +102,7 @@ expected = []
     out = proc.stdout
     assert "3 texts, 9 rules, 1 texts exactly right" in out
     assert "missed [en] kim-putin-summit-critical: expected, did not fire" in out
-    assert "terms found: kim_jong_un, putin" in out
+    assert "terms found: kim_jong_un, kim_surname, putin, summit" in out
     assert "extra [en] kim-putin: fired, not expected" in out
     assert "body:  [[Kim Jong Un]] wrote to [[Putin]]." in out
     line = next(x for x in out.splitlines() if x.startswith("kim-putin "))
