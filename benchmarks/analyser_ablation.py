@@ -5,7 +5,7 @@ runs in its own process (the analyser caches per word), switches one change off 
 replacing the function that implements it with the analyser-v1 behaviour, and reports
 precision and recall per language on ``tests/rules_eval/labels.jsonl`` with the bundled
 config, and how many of ``tests/core/rule_cases.toml``'s cases hold.  Run it from the
-checkout: ``.venv/bin/python benchmarks/analyser_ablation.py [CONFIG]``.
+checkout: ``.venv/bin/python benchmarks/analyser_ablation.py [CONFIG [LABELS]]``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def _switch_off(variant: str) -> None:
         text._ARABIC_NUMBER_SUFFIXES = ()  # type: ignore[assignment]
 
 
-def child(variant: str, config_file: str) -> dict[str, object]:
+def child(variant: str, config_file: str, labels_file: str) -> dict[str, object]:
     _switch_off(variant)
     from monitor.config import load_config
     from monitor.core.evaluation import RuleFilter, evaluate, parse_labels
@@ -48,7 +48,7 @@ def child(variant: str, config_file: str) -> dict[str, object]:
 
     config = load_config(config_file)
     rules = [RuleFilter(r.name, r.languages, r.sources) for r in config.rules]
-    labels = ROOT / "tests" / "rules_eval" / "labels.jsonl"
+    labels = Path(labels_file)
     texts = parse_labels(labels.read_text(encoding="utf-8"), str(labels))
     result = evaluate(make_matcher(config.terms, [(r.name, r.query) for r in config.rules]), rules, texts)
     cases = tomllib.loads((ROOT / "tests" / "core" / "rule_cases.toml").read_text(encoding="utf-8"))
@@ -68,11 +68,12 @@ def child(variant: str, config_file: str) -> dict[str, object]:
 
 def main() -> None:
     config_file = sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "config.toml")
+    labels_file = sys.argv[2] if len(sys.argv) > 2 else str(ROOT / "tests" / "rules_eval" / "labels.jsonl")
     print("| variant | en P/R | ar P/R | ru P/R | ko P/R | overall P/R | texts exact | rule_cases held |")
     print("|---|---|---|---|---|---|---|---|")
     for variant in VARIANTS:
         out = subprocess.run(
-            [sys.executable, __file__, "--child", variant, config_file],
+            [sys.executable, __file__, "--child", variant, config_file, labels_file],
             capture_output=True,
             text=True,
             check=True,
@@ -91,8 +92,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
         sys.path.insert(0, str(ROOT))
-        print(json.dumps(child(sys.argv[2], sys.argv[3])))
+        print(json.dumps(child(sys.argv[2], sys.argv[3], sys.argv[4])))
     else:
         main()

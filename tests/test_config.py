@@ -137,3 +137,27 @@ def test_bundled_config_is_valid() -> None:
     for term in ("kim_jong_un", "putin", "kursk", "troops"):
         assert term in config.terms
     assert config.rules
+
+
+def test_check_rejects_language_codes_with_a_suggestion(tmp_path: Path) -> None:
+    bad = GOOD.replace('language = "en"', 'language = "russian"').replace(
+        'notify = ["ops"]', 'notify = ["ops"]\nlanguages = ["ko", "kr", "en-US"]'
+    )
+    result = run_cli("check", config=write(tmp_path, bad))
+    assert result.returncode == 2
+    errors = result.stderr.splitlines()
+    source = next(e for e in errors if "sources[0] 'wire'.language" in e)
+    assert "unknown language 'russian'" in source and "did you mean 'ru' (Russian)?" in source
+    kr = next(e for e in errors if "rules[0] 'putin-kursk'.languages[1]" in e)
+    assert "did you mean 'ko' (Korean)?" in kr
+    assert any("languages[2]" in e and "did you mean 'en'" in e for e in errors)
+    assert not any("languages[0]" in e for e in errors)  # "ko" is fine
+
+
+@pytest.mark.parametrize(("code", "meant"), [("fr", None), ("ua", "uk"), ("Arabic", "ar"), ("rusian", "ru")])
+def test_language_suggestions(code: str, meant: str | None) -> None:
+    from monitor.core.languages import language_problem
+
+    problem = language_problem(code)
+    assert problem is not None and f"unknown language {code!r}" in problem
+    assert (f"did you mean {meant!r}" in problem) if meant else ("did you mean" not in problem)
