@@ -238,7 +238,7 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
     rows = app.store.recent_items(since, None, limit=100_000)
     out: list[dict[str, Any]] = []
     for row in rows:
-        doc = make_document(row["title"], row["summary"], row["text"], row["language"])
+        doc = make_document(row["title"], row["summary"], row["text"], row["language"], row["title_derived"])
         for hit in rt.matcher.match(doc):
             if args.rule and hit.rule != args.rule:
                 continue

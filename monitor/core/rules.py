@@ -831,7 +831,7 @@ class Matcher:
         texts = (doc.title, doc.body)  # in FIELDS order
         sentences: list[list[int]] = [[], []]
         for index, text in enumerate(texts):
-            if text:
+            if text and not (index == 0 and doc.title_derived):  # a derived title is not a headline
                 rows = token_rows(text, doc.language)
                 _scan(self._trie, rows, index, found)
                 if self._sentences:

@@ -60,6 +60,7 @@ class MatchInput:
     language: str | None
     published: datetime | None
     first_seen: datetime
+    title_derived: bool = False
 
 
 def match_item(
@@ -77,7 +78,7 @@ def match_item(
     ``None`` when no rule fired.  ``only`` restricts matching to some rules (a backfill).
     Shared by ingest (new items) and backfill (stored items, for a new rule).
     """
-    doc = make_document(item.title, item.summary, item.text, item.language)
+    doc = make_document(item.title, item.summary, item.text, item.language, item.title_derived)
     hits = [
         h
         for h in rt.matcher.match(doc)
@@ -206,6 +207,7 @@ class Ingestor:
                         it.language,
                         it.published,
                         stored.first_seen,
+                        it.title_derived,
                     ),
                     now,
                     store=self.store,
