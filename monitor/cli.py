@@ -255,6 +255,16 @@ def rules_test(ctx: click.Context, rule: str | None, since: timedelta | None, as
     return cmd_rules_test(_args(ctx, rule=rule, since=since, json=as_json))
 
 
+@rules.command("eval", context_settings=CONTEXT)
+@click.argument("labels", metavar="LABELS", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="one JSON document on stdout")
+@global_options
+@click.pass_context
+def rules_eval(ctx: click.Context, labels: str, as_json: bool) -> int:
+    """Precision and recall of the rules over a labelled file of texts (JSONL, or TOML with [[text]] tables)."""
+    return cmd_rules_eval(_args(ctx, labels=labels, json=as_json))
+
+
 @cli.group(cls=Group, invoke_without_command=True, context_settings=CONTEXT)
 @click.option("--json", "as_json", is_flag=True, help="one JSON document on stdout")
 @global_options
@@ -670,7 +680,7 @@ def cmd_rules_test(args: Args) -> int:
     rows = app.store.recent_items(since, None, limit=100_000)
     out: list[dict[str, Any]] = []
     for row in rows:
-        doc = make_document(row["title"], row["summary"], row["text"], row["language"])
+        doc = make_document(row["title"], row["summary"], row["text"], row["language"], row["title_derived"])
         for hit in rt.matcher.match(doc):
             if args.rule and hit.rule != args.rule:
                 continue
@@ -712,6 +722,13 @@ def cmd_rules_test(args: Args) -> int:
         o.line(f"    {m['url']}")
     o.line(f"{len(out)} matches in {len(rows)} items")
     return 0
+
+
+def cmd_rules_eval(args: Args) -> int:
+    from monitor.app import config_path
+    from monitor.rules_eval import run_rules_eval
+
+    return run_rules_eval(str(config_path(args.config)), args.labels, args.json)
 
 
 def _highlight(text: str, spans: list[dict[str, Any]]) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from monitor.core.languages import language_problem
 from monitor.core.rules import parse_query
 from monitor.core.units import parse_duration, parse_size
 from monitor.errors import ConfigError, ConfigProblem, QueryError
@@ -450,7 +451,7 @@ def _sources(v: _Validator, items: Any) -> list[SourceConfig]:
                 type=kind,
                 url=url,
                 interval=v.duration(f"{where}.interval", t.get("interval"), timedelta(minutes=10)),
-                language=v.string(f"{where}.language", language) if language is not None else None,
+                language=v.language(f"{where}.language", language) if language is not None else None,
                 enabled=v.boolean(f"{where}.enabled", t.get("enabled", True)),
                 links=v.string(f"{where}.links", links) if links is not None else None,
                 spider=v.string(f"{where}.spider", spider) if spider is not None else None,
@@ -515,7 +516,10 @@ def _rules(
                 name=name,
                 query=query,
                 notify=notify,
-                languages=v.strings(f"{where}.languages", t.get("languages", [])),
+                languages=tuple(
+                    v.language(f"{where}.languages[{j}]", code)
+                    for j, code in enumerate(v.strings(f"{where}.languages", t.get("languages", [])))
+                ),
                 sources=rule_sources,
                 severity=v.choice(f"{where}.severity", t.get("severity", "normal"), SEVERITIES),
                 backfill=v.boolean(f"{where}.backfill", t.get("backfill", False)),
@@ -633,6 +637,13 @@ class _Validator:
         if text and not _NAME.match(text):
             self.error(where, f"{text!r}: use letters, digits, '-', '_' or '.' (at most 64)")
         return text
+
+    def language(self, where: str, value: Any) -> str:
+        code = self.string(where, value)
+        problem = language_problem(code) if code else None
+        if problem:
+            self.error(where, problem)
+        return code
 
     def strings(self, where: str, value: Any) -> tuple[str, ...]:
         if value is None:

@@ -155,3 +155,27 @@ def test_pathological_configs_give_a_clear_error_never_a_traceback(tmp_path: Pat
         message = str(info.value)
         assert str(path) in message, name
         assert "nested" in message or "larger than" in message, (name, message)
+
+
+def test_check_rejects_language_codes_with_a_suggestion(tmp_path: Path) -> None:
+    bad = GOOD.replace('language = "en"', 'language = "russian"').replace(
+        'notify = ["ops"]', 'notify = ["ops"]\nlanguages = ["ko", "kr", "en-US"]'
+    )
+    result = run_cli("check", config=write(tmp_path, bad))
+    assert result.returncode == 2
+    errors = result.stderr.splitlines()
+    source = next(e for e in errors if "sources[0] 'wire'.language" in e)
+    assert "unknown language 'russian'" in source and "did you mean 'ru' (Russian)?" in source
+    kr = next(e for e in errors if "rules[0] 'putin-kursk'.languages[1]" in e)
+    assert "did you mean 'ko' (Korean)?" in kr
+    assert any("languages[2]" in e and "did you mean 'en'" in e for e in errors)
+    assert not any("languages[0]" in e for e in errors)  # "ko" is fine
+
+
+@pytest.mark.parametrize(("code", "meant"), [("fr", None), ("ua", "uk"), ("Arabic", "ar"), ("rusian", "ru")])
+def test_language_suggestions(code: str, meant: str | None) -> None:
+    from monitor.core.languages import language_problem
+
+    problem = language_problem(code)
+    assert problem is not None and f"unknown language {code!r}" in problem
+    assert (f"did you mean {meant!r}" in problem) if meant else ("did you mean" not in problem)

@@ -98,7 +98,9 @@ def make_item(raw: RawItem, now: datetime, base_language: str | None = None) -> 
     title = clean_text(html_to_text(raw.title))[:MAX_TITLE]
     summary = html_to_text(raw.summary)[:MAX_SUMMARY] if raw.summary else ""
     text = clean_text(raw.text)[:MAX_TEXT] if raw.text else ""
-    if not title:
+    derived = not title
+    if derived:
+        # Something to show in lists and alerts; marked, so that title: rules never see it.
         title = summary[:120] or url or (guid or "")
     published = raw.published
     if published is not None and (published.tzinfo is None or published > now + FUTURE_SLACK or published < OLDEST):
@@ -121,6 +123,7 @@ def make_item(raw: RawItem, now: datetime, base_language: str | None = None) -> 
         text=text,
         language=language or None,
         published=published,
+        title_derived=derived,
     )
 
 
@@ -140,10 +143,11 @@ def oversized_fields(raw: RawItem) -> list[str]:
     return out
 
 
-def make_document(title: str, summary: str, text: str, language: str | None) -> Document:
+def make_document(title: str, summary: str, text: str, language: str | None, title_derived: bool = False) -> Document:
     """What rules see: the title, and as body the summary and the full text, once each.
 
     Stored match spans are offsets into this body, so rendering rebuilds it the same way.
+    A derived title is carried for display only (see :class:`Document`).
     """
     if not text:
         body = summary
@@ -151,7 +155,7 @@ def make_document(title: str, summary: str, text: str, language: str | None) -> 
         body = text
     else:
         body = f"{summary}\n\n{text}"
-    return Document(title=title, body=body, language=language)
+    return Document(title=title, body=body, language=language, title_derived=title_derived)
 
 
 _URDU_LETTERS = frozenset("ٹڈڑںےۓ")

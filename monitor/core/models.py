@@ -38,15 +38,22 @@ class Item:
     text: str
     language: str | None
     published: datetime | None
+    # The feed gave no title; ``title`` was made from the summary, URL or GUID for display.
+    title_derived: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Document:
-    """What the matcher sees: a title and a body (summary and full text), and a language hint."""
+    """What the matcher sees: a title and a body (summary and full text), and a language hint.
+
+    A derived title (``title_derived``: the feed gave none, so it was made from the text)
+    is kept for display but never matched: ``title:`` must mean a headline somebody wrote.
+    """
 
     title: str
     body: str
     language: str | None = None
+    title_derived: bool = False
 
 
 @dataclass(frozen=True, slots=True)

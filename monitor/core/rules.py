@@ -16,13 +16,17 @@ Grammar (precedence NOT > NEAR > AND, including juxtaposition > OR)::
     query   := or EOF
     or      := and ("OR" and)*
     and     := near (["AND"] near)*
-    near    := unary ("NEAR/n" unary)*        both sides: terms, phrases, OR groups, NEARs
+    near    := unary (("NEAR/n" | "NEAR/s") unary)*   both sides: terms, phrases, OR groups, NEARs
     unary   := "NOT" unary | primary
     primary := ["title:" | "body:"] (NAME | "phrase" | "phrase*" | "(" or ")")
 
 ``a NEAR/n b`` holds when an occurrence of ``a`` and a non-overlapping occurrence of
 ``b`` in the same field have at most ``n`` words between them, in either order
-(``NEAR/0`` means adjacent).
+(``NEAR/0`` means adjacent).  ``a NEAR/s b`` holds when they start in the same sentence
+of the same field: a sentence ends at ``! ? … 。 ؟``, a line break, or a full stop
+followed by a space (not after a single letter or a common abbreviation such as "Oct."
+or "Gen.").  It is how a rule says that a topic word is *about* a country: "Moscow."
+in an agency dateline is a sentence of its own.
 """
 
 from __future__ import annotations
@@ -38,10 +42,11 @@ from functools import lru_cache
 from typing import Literal, TypeAlias
 
 from monitor.core.models import Document, RuleHit, Span
-from monitor.core.text import Token, TokenRow, row_end, token_rows, tokenize, words
+from monitor.core.text import Token, TokenRow, row_end, row_start, token_rows, tokenize, words
 from monitor.errors import QueryError
 
 __all__ = [
+    "SENTENCE",
     "And",
     "Matcher",
     "Near",
@@ -95,11 +100,15 @@ class Or:
     children: tuple[Node, ...]
 
 
+# ``Near.distance`` for NEAR/s: within one sentence rather than within n words.
+SENTENCE = -1
+
+
 @dataclass(frozen=True, slots=True)
 class Near:
     left: Node
     right: Node
-    distance: int
+    distance: int  # words between, or SENTENCE
 
 
 Node: TypeAlias = Term | Phrase | Not | And | Or | Near
@@ -169,11 +178,20 @@ def _lex(query: str) -> list[_Tok]:
                 toks.append(_Tok("scope", word, col))
                 i += 1
             elif word == "NEAR":
-                d = _DIGITS_RE.match(query, i + 1) if i < n and query[i] == "/" else None
-                if d is None or (d.end() < n and (query[d.end()].isalnum() or query[d.end()] == "_")):
-                    raise QueryError("NEAR needs a distance", query, col, "write it like NEAR/5")
-                toks.append(_Tok("NEAR", word, col, distance=int(d.group())))
-                i = d.end()
+                slash = i < n and query[i] == "/"
+                d = _DIGITS_RE.match(query, i + 1) if slash else None
+                if slash and d is None and query[i + 1 : i + 2] == "s":
+                    end, distance = i + 2, SENTENCE
+                elif d is not None:
+                    end, distance = d.end(), int(d.group())
+                else:
+                    end, distance = -1, 0
+                if end < 0 or (end < n and (query[end].isalnum() or query[end] == "_")):
+                    raise QueryError(
+                        "NEAR needs a distance", query, col, "write it like NEAR/5, or NEAR/s for one sentence"
+                    )
+                toks.append(_Tok("NEAR", word, col, distance=distance))
+                i = end
             elif word in _KEYWORDS:
                 toks.append(_Tok(word, word, col))
             else:
@@ -606,36 +624,42 @@ def _scan(root: _TrieNode, rows: list[TokenRow], field_index: int, found: dict[i
     n = len(rows)
     seen: set[tuple[int, int, int]] = set()
     for i in range(n):
-        start = rows[i][0]
-        stack = [(root, i)]
+        stack = [(root, i, -1)]
         while stack:
-            node, j = stack.pop()
+            node, j, start = stack.pop()
             row = rows[j]
             for form in row[4]:
                 child = node.children.get(form)
                 if child is not None:
+                    # A match starts where its first word's form starts (a Korean form may
+                    # begin inside the word: 푸틴 in 반푸틴).
+                    begin = row_start(row, form) if start < 0 else start
                     for pid in child.ends:
                         if (pid, i, j) not in seen:
                             seen.add((pid, i, j))
-                            found.setdefault(pid, []).append((field_index, i, j + 1, start, row_end(row, form)))
+                            found.setdefault(pid, []).append((field_index, i, j + 1, begin, row_end(row, form)))
                     if (child.children or child.prefixes) and j + 1 < n:
-                        stack.append((child, j + 1))
+                        stack.append((child, j + 1, begin))
                 if node.prefixes:
                     for k in range(node.min_prefix, len(form) + 1):
                         for pid in node.prefixes.get(form[:k], ()):
                             if (pid, i, j) not in seen:
                                 seen.add((pid, i, j))
-                                found.setdefault(pid, []).append((field_index, i, j + 1, start, row[1]))
+                                begin = row_start(row, form) if start < 0 else start
+                                found.setdefault(pid, []).append((field_index, i, j + 1, begin, row[1]))
 
 
 class _Evaluation:
     """Per-document state: pattern occurrences and lazily built atom hits."""
 
-    __slots__ = ("atoms", "found", "hit_cache", "span_cache")
+    __slots__ = ("atoms", "found", "hit_cache", "sentences", "span_cache")
 
-    def __init__(self, atoms: Sequence[_Atom], found: dict[int, list[_Occ]]) -> None:
+    def __init__(
+        self, atoms: Sequence[_Atom], found: dict[int, list[_Occ]], sentences: Sequence[Sequence[int]] = ()
+    ) -> None:
         self.atoms = atoms
         self.found = found
+        self.sentences = sentences  # per field, the sentence number of each token
         # Built once per document however many rules share the atom.
         self.span_cache: dict[int, list[_SpanKey]] = {}
         self.hit_cache: dict[int, list[_Hit]] = {}
@@ -674,6 +698,8 @@ class _Evaluation:
             left = self.hits(node.left)
             if not left:
                 return []
+            if node.distance == SENTENCE:
+                return _near_sentence(left, self.hits(node.right), self.sentences)
             return _near(left, self.hits(node.right), node.distance)
         raise AssertionError(f"not positional: {node!r}")  # the parser rejects these
 
@@ -731,6 +757,54 @@ def _near(left: list[_Hit], right: list[_Hit], distance: int) -> list[_Hit]:
     return out
 
 
+def _near_sentence(left: list[_Hit], right: list[_Hit], sentences: Sequence[Sequence[int]]) -> list[_Hit]:
+    by_key: dict[tuple[int, int], list[_Hit]] = {}
+    for hit in right:
+        by_key.setdefault((hit[0], sentences[hit[0]][hit[1]]), []).append(hit)
+    out: list[_Hit] = []
+    for f, ls, le, lspans in left:
+        for _, rs, re_, rspans in by_key.get((f, sentences[f][ls]), ()):
+            if rs >= le or re_ <= ls:  # overlapping occurrences are one mention, not two
+                out.append((f, min(ls, rs), max(le, re_), lspans + rspans))
+    return out
+
+
+# Words after which a full stop does not end a sentence ("Oct. 4", "Gen. Kim", "U.S.").
+_ABBREVIATIONS = frozenset(
+    {
+        "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "mr", "mrs", "ms",
+        "dr", "gen", "col", "lt", "sgt", "st", "no", "vs", "jr", "sr", "prof", "rep", "sen", "gov", "adm", "maj",
+        "capt", "cpl", "pres",
+    }
+)  # fmt: skip
+_SENTENCE_MARKS = frozenset("!?…。؟\n")
+
+
+def _sentence_numbers(text: str, rows: list[TokenRow]) -> list[int]:
+    """The sentence number of each token of ``text`` (see NEAR/s in the module docstring)."""
+    out: list[int] = []
+    number = 0
+    prev_end = 0
+    prev_key = ""
+    for row in rows:
+        start = row[0]
+        if out and start > prev_end:
+            gap = text[prev_end:start]
+            if any(c in _SENTENCE_MARKS for c in gap):
+                number += 1
+            else:
+                dot = gap.find(".")
+                if (
+                    dot >= 0
+                    and gap[dot + 1 : dot + 2].isspace()
+                    and not (len(prev_key) == 1 or prev_key in _ABBREVIATIONS)
+                ):
+                    number += 1
+        out.append(number)
+        prev_end, prev_key = row[1], row[2]
+    return out
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Matcher:
     """Compiled rules; ``match`` is pure, and safe to call from many threads at once.
@@ -749,21 +823,26 @@ class Matcher:
     _trie: _TrieNode = field(repr=False)
     _pattern_rules: Mapping[int, tuple[int, ...]] = field(repr=False)
     _always: tuple[int, ...] = field(repr=False)
+    _sentences: bool = field(default=False, repr=False)  # some rule uses NEAR/s
 
     def match(self, doc: Document) -> list[RuleHit]:
         """The rules that fire on ``doc``, in rule order, each with its spans."""
         found: dict[int, list[_Occ]] = {}
         texts = (doc.title, doc.body)  # in FIELDS order
+        sentences: list[list[int]] = [[], []]
         for index, text in enumerate(texts):
-            if text:
-                _scan(self._trie, token_rows(text, doc.language), index, found)
+            if text and not (index == 0 and doc.title_derived):  # a derived title is not a headline
+                rows = token_rows(text, doc.language)
+                _scan(self._trie, rows, index, found)
+                if self._sentences:
+                    sentences[index] = _sentence_numbers(text, rows)
         touched: set[int] = set()
         for pid in found:
             touched.update(self._pattern_rules.get(pid, ()))
         # A rule none of whose patterns occurred has its empty-document value: only the
         # NOT-only kind fires then, and without evaluation.
         untouched_always = {i for i in self._always if i not in touched}
-        evaluation = _Evaluation(self._atoms, found)
+        evaluation = _Evaluation(self._atoms, found, sentences)
         made: dict[_SpanKey, Span] = {}  # one Span object per stretch, shared by rules
         out: list[RuleHit] = []
         for index in sorted(touched | untouched_always):
@@ -803,4 +882,15 @@ def make_matcher(terms: Mapping[str, Sequence[str]], rules: Sequence[tuple[str, 
         _trie=compiler.root,
         _pattern_rules={pid: tuple(ix) for pid, ix in pattern_rules.items()},
         _always=tuple(i for i, r in enumerate(compiled) if r.fires_on_nothing),
+        _sentences=any(_uses_sentences(r.root) for r in compiled),
     )
+
+
+def _uses_sentences(node: _CNode) -> bool:
+    if isinstance(node, _CNear):
+        return node.distance == SENTENCE or _uses_sentences(node.left) or _uses_sentences(node.right)
+    if isinstance(node, _CNot):
+        return _uses_sentences(node.child)
+    if isinstance(node, _CAnd | _COr):
+        return any(_uses_sentences(c) for c in node.children)
+    return False

@@ -6,12 +6,15 @@ the one pipeline used for both document text and rule aliases: NFKC, case foldin
 diacritics stripped from Latin and Greek (stress marks from Cyrillic), Arabic tashkeel
 and tatweel removed and its letter variants unified, typographic apostrophes unified,
 hyphens treated as spaces, digits of every script made ASCII.  On top of the surface key
-each token carries the extra *forms* under which a document token may match an alias:
-pymorphy3 lemmas for Russian and Ukrainian, stems with Arabic proclitics and pronoun
-suffixes removed, and left-anchored prefixes of Hangul words (Korean particles are glued
-to the noun).  It must not do I/O beyond pymorphy3 loading its bundled dictionaries on
-first use, must not know about rules or documents, and must stay deterministic: the same
-input always yields the same tokens.
+each token also carries the extra *forms* under which a document token may match an alias:
+pymorphy3 lemmas for Russian and Ukrainian, Snowball (PyStemmer) stems for English,
+stems with Arabic proclitics (the article among them), pronoun suffixes and dual/plural
+endings removed, and for Korean the word is cut into its content morphemes by kiwipiepy
+(particles and endings dropped, glued compounds separated), one token per morpheme.  It
+must not do I/O beyond pymorphy3 and kiwipiepy loading their bundled models on first use
+(each once per process), must not know about rules or documents, and must stay
+deterministic: the same input always yields the same tokens.  What it yields is versioned
+by :data:`ANALYSER_VERSION`, because stored match spans are offsets computed from it.
 """
 
 from __future__ import annotations
@@ -25,15 +28,24 @@ from functools import cache, lru_cache
 from typing import Any, TypeAlias
 
 __all__ = [
+    "ANALYSER_VERSION",
     "Token",
     "TokenRow",
     "fold",
     "normalize",
     "row_end",
+    "row_start",
     "token_rows",
     "tokenize",
     "words",
 ]
+
+# Bump whenever tokens, forms or offsets change for some input: stored match spans are
+# offsets this analyser produced.  1: surface keys, pymorphy3 lemmas, Arabic clitic stems,
+# left-anchored Hangul prefixes.  2: kiwipiepy morphemes for Korean instead of prefixes,
+# Snowball stems for English, the Arabic article folded on aliases too, Arabic dual and
+# plural endings stripped on documents.
+ANALYSER_VERSION = 2
 
 # --- character classes -------------------------------------------------------------------
 
@@ -301,6 +313,11 @@ _ARABIC_PROCLITICS = tuple(
 # Attached pronouns only: plural/dual endings (ين ون ات) are not safe to strip because
 # names end in them (بوتين), and a lone ه is too often the folded ة.
 _ARABIC_SUFFIXES = ("هما", "كما", "ها", "هم", "هن", "كم", "كن", "نا")
+# Dual, sound plural and "they" verb endings (جنديين, جنديان, قتلوا), and the feminine plural
+# ات, which stands for a singular ة (folded to ه).  Stripped on document words only: a
+# stripped form can only ever meet an alias that is itself that stem, so بوتين -> بوت
+# is harmless, while an alias is never cut (that is what made بوتين unsafe to strip).
+_ARABIC_NUMBER_SUFFIXES = (("ين", ""), ("ان", ""), ("ون", ""), ("وا", ""), ("ات", "ه"))
 ARABIC_MIN_STEM = 3
 
 
@@ -313,8 +330,122 @@ def _arabic_stems(key: str) -> tuple[str, ...]:
         for suffix in _ARABIC_SUFFIXES:
             if head.endswith(suffix) and len(head) - len(suffix) >= ARABIC_MIN_STEM:
                 stems[head[: -len(suffix)]] = None
+        for suffix, replacement in _ARABIC_NUMBER_SUFFIXES:
+            if head.endswith(suffix) and len(head) - len(suffix) >= ARABIC_MIN_STEM:
+                stems[head[: -len(suffix)] + replacement] = None
     stems.pop(key, None)
     return tuple(stems)
+
+
+def _arabic_alias_forms(key: str) -> tuple[str, ...]:
+    """An alias word written with the article also stands for its bare form.
+
+    "الدفاع المشترك" must meet "معاهدة دفاع مشترك": documents already offer the form
+    without ال, so the alias is indexed under both.  Only the article is dropped: other
+    proclitics are letters of too many names (ب of بوتين).
+    """
+    if key.startswith("ال") and len(key) - 2 >= ARABIC_MIN_STEM:
+        return (key, key[2:])
+    return (key,)
+
+
+# --- English: Snowball stems ----------------------------------------------------------
+
+_stemmers: dict[str, Any] = {}
+# Shorter stems collide with unrelated words (arms -> arm, POWs -> pow): keep them exact.
+EN_MIN_STEM = 4
+# Snowball also strips derivational suffixes (Putinism -> putin, prisoners -> prison,
+# deployment -> deploy); only inflection may make two words meet, so the stem is used
+# only when what it cut off is one of these.
+_EN_INFLECTIONS = frozenset({"s", "es", "e", "ed", "d", "ing", "y"})
+
+
+@lru_cache(maxsize=1 << 16)
+def _en_forms(key: str) -> tuple[str, ...]:
+    """(key, Snowball stem) for an English word, or (key,) when stemming changes nothing."""
+    stemmer = _stemmers.get("en")
+    if stemmer is None:
+        import Stemmer  # PyStemmer; untyped, pyproject tells mypy to accept that
+
+        stemmer = _stemmers.setdefault("en", Stemmer.Stemmer("english"))
+    if not key.isalpha():
+        return (key,)
+    stem = str(stemmer.stemWord(key))
+    if stem == key or len(stem) < EN_MIN_STEM:
+        return (key,)
+    common = 0
+    while common < len(stem) and key[common] == stem[common]:
+        common += 1
+    return (key, stem) if key[common:] in _EN_INFLECTIONS else (key,)
+
+
+# --- Korean: kiwipiepy morphemes ------------------------------------------------------
+
+_kiwi_lock = threading.Lock()
+_kiwis: dict[str, Any] = {}
+# Morphemes a word may not *start* a match with: particles (J), endings (E), derivational
+# prefixes and suffixes (XP, XS: 무 in 무기한, 반 in 반푸틴), the copula (VC),
+# punctuation and symbols.  A match may start at any other morpheme.
+_KO_NO_START = ("J", "E", "XP", "XS", "VC", "SF", "SP", "SS", "SE", "SO", "SW", "SB", "Z")
+# Nouns kiwipiepy keeps whole although they are compounds (북한군 = 북한 + 군,
+# 쿠르스크지역 = 쿠르스크 + 지역) also offer their prefixes of at least this many
+# syllables: 북한 matches 북한군, while 북 never matches 북해 or 북극.
+KO_MIN_COMPOUND_PREFIX = 2
+
+
+def _kiwi() -> Any:
+    """The kiwipiepy analyser, loaded once per process on the first Hangul word (~2-3 s).
+
+    The typo and multi-word dictionaries are left out: we match what was written, and
+    they triple the load time.
+    """
+    kiwi = _kiwis.get("ko")
+    if kiwi is None:
+        with _kiwi_lock:
+            kiwi = _kiwis.get("ko")
+            if kiwi is None:
+                from kiwipiepy import Kiwi
+
+                kiwi = _kiwis["ko"] = Kiwi(load_typo_dict=False, load_multi_dict=False)
+    return kiwi
+
+
+@lru_cache(maxsize=1 << 17)
+def _hangul_forms(key: str) -> tuple[str, ...]:
+    """The forms a Hangul word matches under: its stretches that kiwipiepy's morphemes bound.
+
+    A stretch starts at the word's start or where a content morpheme starts, and ends
+    where any morpheme ends, so 김정은이 offers 김정은 (the particle cut off), 포괄적인
+    offers 포괄 and 포괄적, 반푸틴 offers 푸틴, but 무기한 (무 + 기한) never offers 무기,
+    and 북해함대 never offers 북.
+    Inside a noun the word's own prefixes of :data:`KO_MIN_COMPOUND_PREFIX` syllables or
+    more count too (see there).  The word is analysed alone, not in its sentence, so the
+    result depends on the word only and is cached; the whole word is always a form, which
+    covers the rare word the analyser cuts wrongly on its own (포로 as 포 + 로).
+    """
+    kiwi = _kiwi()
+    with _kiwi_lock:  # one analyser per process; its thread-safety is not documented
+        morphemes = kiwi.tokenize(key)
+    starts: set[int] = {0}  # the word as written, up to any morpheme end
+    ends: set[int] = {len(key)}
+    inner: dict[str, None] = {}
+    for m in morphemes:
+        tag, a = str(m.tag), int(m.start)
+        b = a + int(m.len)
+        ends.add(b)
+        if tag.startswith(_KO_NO_START):
+            continue
+        starts.add(a)
+        if tag.startswith("NN"):
+            for k in range(a + KO_MIN_COMPOUND_PREFIX, b):
+                inner[key[a:k]] = None
+    forms: dict[str, None] = {key: None}
+    for a in sorted(starts):
+        for b in sorted(ends):
+            if b > a:
+                forms[key[a:b]] = None
+    forms.update(inner)
+    return tuple(forms)
 
 
 # --- tokens ---------------------------------------------------------------------------
@@ -350,25 +481,37 @@ def _keys(raw: str) -> tuple[str, ...]:
     return tuple(_split_hangul(fold(raw)))
 
 
+_Analysed: TypeAlias = tuple[int, int, str, tuple[str, ...], tuple[str, ...]]
+
+
 @lru_cache(maxsize=1 << 16)
-def _analyse(raw: str, language: str | None) -> tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]:
-    """Key(s) of one raw word, each with its alias forms and its document forms."""
-    out = []
-    for key in _keys(raw):
+def _analyse(raw: str, language: str | None) -> tuple[_Analysed, ...]:
+    """Tokens of one raw word: (start, end) within ``raw``, key, alias forms, document forms.
+
+    One token per key, covering the whole word (folding rarely yields two keys).
+    """
+    out: list[_Analysed] = []
+    keys = _keys(raw)
+    whole = (0, len(raw))
+    for key in keys:
+        first = key[0]
         alias_forms: tuple[str, ...] = (key,)
         forms: tuple[str, ...] = (key,)
-        first = key[0]
-        if _is_cyrillic(first):
+        if _is_hangul(first):
+            # An alias word is taken as written; the document word offers every stretch
+            # its morphemes bound (see _hangul_forms).
+            forms = _hangul_forms(key)
+        elif _is_cyrillic(first):
             lemmas, stems = _lemmas(key, language)
             alias_forms = (key, *lemmas)
             forms = (key, *lemmas, *stems)
         elif _is_arabic(first):
+            alias_forms = _arabic_alias_forms(key)
             forms = (key, *_arabic_stems(key))
-        elif _is_hangul(first):
-            # Left-anchored: the alias may be followed by Hangul (a particle), never
-            # preceded by it, so only prefixes of the word are offered.
-            forms = (key, *(key[:k] for k in range(len(key) - 1, 0, -1)))
-        out.append((key, alias_forms, forms))
+        elif key.isascii():
+            alias_forms = _en_forms(key)
+            forms = alias_forms if language in (None, "en") else (key,)
+        out.append((*whole, key, alias_forms, forms))
     return tuple(out)
 
 
@@ -389,11 +532,11 @@ def _split_hangul(word: str) -> Iterator[str]:
 
 
 def _language_key(language: str | None) -> str | None:
-    """Reduce a language hint to what the pipeline uses ("ru", "uk" or None)."""
+    """Reduce a language hint to the analysers it picks ("ru", "uk", "en", "other" or None)."""
     if not language:
         return None
     primary = language.replace("_", "-").split("-", 1)[0].lower()
-    return primary if primary in ("ru", "uk") else None
+    return primary if primary in ("ru", "uk", "en") else "other"
 
 
 def _is_base(c: str) -> bool:
@@ -488,25 +631,43 @@ def token_rows(text: str, language: str | None = None) -> list[TokenRow]:
     """
     lang = _language_key(language)
     if text.isascii():
-        # Plain ASCII words have no lemmas, stems or prefixes: the key is every form.
+        # Plain ASCII words: the key, and an English stem unless the text is in another
+        # language (an alias is tokenised without a language, so it always has both).
         rows: list[TokenRow] = []
+        stem = lang in (None, "en")
         for start, end in _raw_spans(text):
             key = text[start:end].lower()
-            forms = (key,)
-            rows.append((start, end, key, forms, forms))
+            alias_forms = _en_forms(key)
+            rows.append((start, end, key, alias_forms, alias_forms if stem else (key,)))
         return rows
     return [
-        (start, end, key, alias_forms, forms)
+        (start + a, start + b, key, alias_forms, forms)
         for start, end in _raw_spans(text)
-        for key, alias_forms, forms in _analyse(text[start:end], lang)
+        for a, b, key, alias_forms, forms in _analyse(text[start:end], lang)
     ]
+
+
+def row_start(row: TokenRow, form: str) -> int:
+    """Original start offset of the part of a word matched by ``form``.
+
+    A Korean form may begin inside the word (푸틴 in 반푸틴) when the word has one
+    character per key character; anything else starts where the word starts.
+    """
+    start, end, key = row[0], row[1], row[2]
+    if form != key and _is_hangul(key[0]) and end - start == len(key) and not key.startswith(form):
+        at = key.find(form)
+        if at > 0:
+            return start + at
+    return start
 
 
 def row_end(row: TokenRow, form: str) -> int:
     """Original end offset of the part of a word matched by ``form`` (see Token.end_of)."""
     start, end, key = row[0], row[1], row[2]
-    if form != key and _is_hangul(key[0]) and key.startswith(form) and end - start == len(key):
-        return start + len(form)
+    if form != key and _is_hangul(key[0]) and end - start == len(key):
+        at = key.find(form)
+        if at >= 0:
+            return start + at + len(form)
     return end
 
 

@@ -58,6 +58,7 @@ def run_backfills(store: SqlStore, runtime: Runtime, clock: Callable[[], datetim
                 row["language"],
                 row["published"],
                 row["first_seen"],
+                row["title_derived"],
             )
             result = match_item(runtime, ctx, item, now, store=store, conn=conn, only=only)
             if result is None:

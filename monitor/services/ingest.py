@@ -72,6 +72,7 @@ class MatchInput:
     language: str | None
     published: datetime | None
     first_seen: datetime
+    title_derived: bool = False
 
 
 def match_item(
@@ -89,7 +90,7 @@ def match_item(
     ``None`` when no rule fired.  ``only`` restricts matching to some rules (a backfill).
     Used by backfill (stored items, for a new rule); ingest matches whole batches.
     """
-    hits = match_hits(rt, ctx, item.title, item.summary, item.text, item.language, only)
+    hits = match_hits(rt, ctx, item.title, item.summary, item.text, item.language, only, item.title_derived)
     if not hits:
         return None
     store.insert_matches(conn, item.item_id, hits, now)
@@ -258,7 +259,7 @@ class Ingestor:
                 ctx = polls[i].ctx
                 assert ctx is not None
                 bands, sh = near_signature(fp.words)
-                hits = match_hits(rt, ctx, it.title, it.summary, it.text, it.language)
+                hits = match_hits(rt, ctx, it.title, it.summary, it.text, it.language, None, it.title_derived)
                 decisions = (
                     decide_alerts(hits, rt.rules, ctx, published=it.published, first_seen=now, now=now) if hits else []
                 )
@@ -470,9 +471,13 @@ def match_hits(
     text: str,
     language: str | None,
     only: frozenset[str] | None = None,
+    title_derived: bool = False,
 ) -> list[RuleHit]:
-    """The rules that fire on an item and apply to its source and language (pure, no I/O)."""
-    doc = make_document(title, summary, text, language)
+    """The rules that fire on an item and apply to its source and language (pure, no I/O).
+
+    A derived title (the feed gave none) is not a title: ``title:`` clauses do not see it.
+    """
+    doc = make_document(title, summary, text, language, title_derived)
     return [
         h
         for h in rt.matcher.match(doc)

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -116,6 +117,8 @@ items = Table(
     Column("language", String(16)),
     Column("published", UtcDateTime),
     Column("first_seen", UtcDateTime, nullable=False),
+    # The feed gave no title; ``title`` was derived from the text (revision 0006).
+    Column("title_derived", Boolean, nullable=False, server_default=false()),
     # Story clustering (revision 0002): versioned exact-duplicate keys (monitor.core.dedupe,
     # monitor.core.urls.url_key) and the story the item belongs to.
     Column("story_id", ForeignKey("stories.id", ondelete="SET NULL")),

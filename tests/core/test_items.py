@@ -60,3 +60,20 @@ def test_html_to_text_and_document_body() -> None:
     assert make_document("t", "summary", "", None).body == "summary"
     assert make_document("t", "sum", "the sum and more", None).body == "the sum and more"
     assert make_document("t", "lead", "body text", None).body == "lead\n\nbody text"
+
+
+def test_a_missing_title_is_derived_and_marked() -> None:
+    from monitor.core.rules import make_matcher
+
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    raw = RawItem(guid="g", url="https://example.org/a", title="", summary="Putin met Kim in Pyongyang.")
+    item = make_item(raw, now)
+    assert item is not None and item.title_derived and item.title == "Putin met Kim in Pyongyang."
+    titled = make_item(RawItem(guid="h", url="https://example.org/b", title="Putin", summary="x"), now)
+    assert titled is not None and not titled.title_derived
+    matcher = make_matcher({"putin": ["Putin"]}, [("t", "title:putin"), ("b", "body:putin"), ("any", "putin")])
+    doc = make_document(item.title, item.summary, item.text, item.language, item.title_derived)
+    hits = matcher.match(doc)
+    assert [h.rule for h in hits] == ["b", "any"]  # title: never sees the derived title
+    assert all(s.field == "body" for h in hits for s in h.spans)
+    assert doc.title == item.title  # still there for display

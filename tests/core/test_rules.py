@@ -147,9 +147,9 @@ def test_parse_tree(query: str, tree: object) -> None:
         ('"Put*in"', "'*' is only allowed at the end of a phrase", 5, 'write it like "putin*"'),
         ('"*"', "'*' must follow a word", 2, 'write it like "putin*"'),
         ('"Putin *"', "'*' must follow a word", 8, 'write it like "putin*"'),
-        ("a NEAR b", "NEAR needs a distance", 3, "write it like NEAR/5"),
-        ("a NEAR/x b", "NEAR needs a distance", 3, "write it like NEAR/5"),
-        ("a NEAR/5b", "NEAR needs a distance", 3, "write it like NEAR/5"),
+        ("a NEAR b", "NEAR needs a distance", 3, "write it like NEAR/5, or NEAR/s for one sentence"),
+        ("a NEAR/x b", "NEAR needs a distance", 3, "write it like NEAR/5, or NEAR/s for one sentence"),
+        ("a NEAR/5b", "NEAR needs a distance", 3, "write it like NEAR/5, or NEAR/s for one sentence"),
         ("NEAR/2 a", "expected a term, a \"phrase\" or '(' but found 'NEAR'", 1, None),
         (
             "(a AND b) NEAR/3 c",
@@ -566,3 +566,47 @@ if __name__ == "__main__":
             f"{n:>6} rules: compile {c * 1000:7.1f} ms; match 5 kB: stress {m * 1000:6.2f} ms "
             f"({f} fired), news {m2 * 1000:5.2f} ms ({f2} fired)"
         )
+
+
+# --- NEAR/s: the same sentence ----------------------------------------------------------------
+
+
+def test_near_sentence_parses() -> None:
+    from monitor.core.rules import SENTENCE
+
+    assert parse_query("a NEAR/s b", T).root == Near(Term("a", ("alpha",)), Term("b", ("beta",)), SENTENCE)
+    with pytest.raises(QueryError, match="NEAR needs a distance"):
+        parse_query("a NEAR/sx b", T)
+
+
+@pytest.mark.parametrize(
+    ("body", "fires"),
+    [
+        ("Putin thanked Kim. The summit ended.", False),
+        ("Putin thanked Kim at the summit.", True),
+        ("The summit opened! Putin spoke.", False),
+        ("On Oct. 4 the summit with Putin began.", True),  # an abbreviation is not an end
+        ("The U.S. said the summit with Putin failed.", True),  # nor is a single letter
+        ("The summit\nPutin", False),
+        ("Москва. 13 апреля. Putin has no summit today", False),  # the dateline is its own sentence
+    ],
+)
+def test_near_sentence(body: str, fires: bool) -> None:
+    terms = {"putin": ["Putin"], "summit": ["summit"], "moscow": ["Москва"]}
+    rule = "summit NEAR/s putin" if "Москва" not in body else "moscow NEAR/s summit"
+    assert bool(make_matcher(terms, [("r", rule)]).match(Document("", body))) == fires
+
+
+def test_near_sentence_per_field_and_spans() -> None:
+    terms = {"putin": ["Putin"], "summit": ["summit"]}
+    m = make_matcher(terms, [("r", "summit NEAR/s putin")])
+    assert not m.match(Document("Putin", "The summit."))
+    (hit,) = m.match(Document("", "A summit: Putin came."))
+    assert sorted(s.text for s in hit.spans) == ["Putin", "summit"]
+
+
+def test_korean_form_inside_a_word_is_highlighted_exactly() -> None:
+    terms = {"putin": ["푸틴"], "summit": ["회담"]}
+    body = "반푸틴 시위와 정상회담을"
+    (hit,) = make_matcher(terms, [("r", "putin AND summit")]).match(Document("", body, "ko"))
+    assert sorted(s.text for s in hit.spans) == ["푸틴", "회담"]

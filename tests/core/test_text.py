@@ -109,13 +109,61 @@ def test_hangul_is_split_from_other_scripts() -> None:
     ]
 
 
-def test_hangul_forms_are_left_anchored_prefixes() -> None:
+def test_hangul_forms_are_bounded_by_morphemes() -> None:
     (token,) = tokenize("김정은이")
-    assert token.forms == ("김정은이", "김정은", "김정", "김")
+    assert "김정은" in token.forms and "김" not in token.forms
     assert token.end_of("김정은") == 3  # the highlight stops before the particle
     assert token.end_of("김정은이") == 4
-    (anti,) = tokenize("반푸틴")
-    assert "푸틴" not in anti.forms  # Hangul before the alias: another word
+    (alias,) = tokenize("김정은")
+    assert alias.alias_forms == ("김정은",)  # an alias word is taken as written
+
+
+@pytest.mark.parametrize(
+    ("word", "present", "absent"),
+    [
+        ("북해함대", ["북해", "북해함대"], ["북"]),  # the North Sea fleet is not North Korea
+        ("북극", ["북극"], ["북"]),
+        ("무기한으로", ["기한", "무기한"], ["무기"]),  # indefinitely is not weapons
+        ("북한군이", ["북한군", "북한"], ["북"]),  # a compound the analyser keeps whole
+        ("쿠르스크지역에", ["쿠르스크", "쿠르스크지역"], []),
+        ("파병됐다", ["파병"], ["파"]),
+        ("포괄적인", ["포괄", "포괄적"], []),
+        ("반푸틴", ["푸틴", "반푸틴"], ["푸"]),
+    ],
+)
+def test_hangul_morphemes(word: str, present: list[str], absent: list[str]) -> None:
+    (token,) = tokenize(word, "ko")
+    for form in present:
+        assert form in token.forms, (word, form, token.forms)
+    for form in absent:
+        assert form not in token.forms, (word, form, token.forms)
+
+
+@pytest.mark.parametrize(
+    ("word", "stem"),
+    [
+        ("troops", "troop"),
+        ("soldiers", "soldier"),
+        ("missiles", "missil"),
+        ("deployed", "deploy"),
+        ("summits", "summit"),
+    ],
+)
+def test_english_inflections_share_a_stem(word: str, stem: str) -> None:
+    (token,) = tokenize(word, "en")
+    assert stem in token.forms and stem in token.alias_forms
+
+
+@pytest.mark.parametrize("word", ["putinism", "prisoners", "deployment", "arms", "news"])
+def test_english_derivations_keep_their_own_key(word: str) -> None:
+    (token,) = tokenize(word, "en")
+    assert token.forms == (word,)
+
+
+def test_english_stems_only_for_english_or_undecided_text() -> None:
+    (token,) = tokenize("troops", "fr")
+    assert token.forms == ("troops",)
+    assert tokenize("troops")[0].forms == ("troops", "troop")
 
 
 @pytest.mark.parametrize(
@@ -148,10 +196,24 @@ def test_arabic_stems_respect_the_minimum_length() -> None:
     assert short.forms == ("ولد",)
 
 
-def test_arabic_plural_endings_are_not_stripped() -> None:
-    # بوتين ends in ين like a plural; stripping it would turn Putin into بوت.
+def test_arabic_plural_endings_are_stripped_on_documents_only() -> None:
+    # بوتين ends in ين like a plural: as an alias it must stay whole (else بوت would be
+    # Putin); as a document word the extra form بوت can only meet an alias بوت.
     (token,) = tokenize("بوتين")
-    assert "بوت" not in token.forms
+    assert token.alias_forms == ("بوتين",)
+    (dual,) = tokenize("جنديين", "ar")
+    assert "جندي" in dual.forms
+    (plural,) = tokenize("الكوريين", "ar")
+    assert "كوري" in plural.forms
+    (verb,) = tokenize("قتلوا", "ar")
+    assert "قتل" in verb.forms
+
+
+def test_arabic_article_is_folded_on_aliases() -> None:
+    (token,) = tokenize("الدفاع")
+    assert token.alias_forms == ("الدفاع", "دفاع")
+    (name,) = tokenize("بوتين")
+    assert name.alias_forms == ("بوتين",)  # no other proclitic is cut from an alias
 
 
 @pytest.mark.parametrize(

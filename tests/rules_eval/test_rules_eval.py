@@ -1,0 +1,144 @@
+"""``wirewatch rules eval`` over real published texts, through the real CLI.
+
+``labels.jsonl`` holds headlines and lead paragraphs of news articles in English, Arabic,
+Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's intent for
+every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
+Korea, North Korean missile tests alone, 무기한).  The bundled config must keep precision
+and recall per language at or above the floors below; the other tests pin the command's
+contract: the table, the JSON document, marked words, and exit codes for usage errors only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+
+HERE = Path(__file__).parent
+LABELS = HERE / "labels.jsonl"
+CONFIG = ROOT / "config.toml"
+LANGUAGES = ("en", "ar", "ru", "ko")
+# Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
+FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+    proc = run_cli("rules", "eval", str(LABELS), "--json", config=CONFIG)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_the_set_is_real_and_broad() -> None:
+    texts = [json.loads(line) for line in LABELS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for lang in LANGUAGES:
+        mine = [t for t in texts if t["language"] == lang]
+        assert len(mine) >= 30, lang
+        assert sum(1 for t in mine if not t["expected"]) >= 8, f"{lang}: too few hard negatives"
+    assert all(t["url"].startswith("http") for t in texts)
+    provenance = (HERE / "PROVENANCE.md").read_text(encoding="utf-8")
+    assert "labels.jsonl" in provenance
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_bundled_rules_hold_per_language(report: dict, lang: str) -> None:
+    score = next(s for s in report["languages"] if s["language"] == lang)
+    precision_floor, recall_floor = FLOORS[lang]
+    assert score["precision"] >= precision_floor, score
+    assert score["recall"] >= recall_floor, score
+
+
+def test_json_lists_every_disagreement_with_spans(report: dict) -> None:
+    overall = report["overall"]
+    assert len(report["disagreements"]) == overall["fp"] + overall["fn"]
+    assert report["texts"] == len(LABELS.read_text(encoding="utf-8").splitlines())
+    for d in report["disagreements"]:
+        assert d["kind"] in ("extra", "missed")
+        text = {"title": d["title"], "body": d["body"]}
+        for s in d["spans"]:
+            assert text[s["field"]][s["start"] : s["end"]] == s["text"]
+        if d["kind"] == "extra":
+            assert d["spans"], d  # a rule never fires on nothing here
+    rules = {r["rule"] for r in report["rules"]}
+    assert "nk-troops-for-russia" in rules and "kim-putin" in rules
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_text_output_marks_words_and_counts(tmp_path: Path) -> None:
+    labels = _write(
+        tmp_path,
+        "few.toml",
+        """
+[[text]]
+id = "hit"
+language = "en"
+title = "Kim Jong Un and Putin meet"
+body = "The summit of Kim Jong Un and Putin took place in Vladivostok."
+expected = ["kim-putin", "kim-putin-summit-critical"]
+
+[[text]]
+id = "missed"
+language = "en"
+text = "Putin met Kim Jong Un."
+expected = ["kim-putin", "kim-putin-summit-critical"]
+
+[[text]]
+id = "extra"
+language = "en"
+text = "Kim Jong Un wrote to Putin."
+expected = []
+""",
+    )
+    proc = run_cli("rules", "eval", str(labels), config=CONFIG)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "3 texts, 9 rules, 1 texts exactly right" in out
+    assert "missed [en] kim-putin-summit-critical: expected, did not fire" in out
+    assert "terms found: kim_jong_un, kim_surname, putin, summit" in out
+    assert "extra [en] kim-putin: fired, not expected" in out
+    assert "body:  [[Kim Jong Un]] wrote to [[Putin]]." in out
+    line = next(x for x in out.splitlines() if x.startswith("kim-putin "))
+    assert line.split()[1:] == ["2", "1", "0", "0.667", "1.000"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("bad.jsonl", '{"language": "en", "text": "x", "expected": ["kim-putn"]}\n', "unknown rule 'kim-putn'"),
+        ("bad.jsonl", '{"language": "en", "text": "x"}\n', "expected must be a list"),
+        ("bad.jsonl", '{"text": "x", "expected": []}\n', "language is required"),
+        ("bad.jsonl", "{not json\n", "line 1: not JSON"),
+        ("bad.jsonl", '{"language": "en", "txt": "x", "expected": []}\n', "unknown key 'txt'"),
+        ("bad.toml", "[[text]\n", "invalid TOML"),
+        ("empty.jsonl", "\n", "no labelled texts"),
+    ],
+)
+def test_usage_errors_exit_2(tmp_path: Path, name: str, content: str, message: str) -> None:
+    proc = run_cli("rules", "eval", str(_write(tmp_path, name, content)), config=CONFIG)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
+    proc = run_cli("rules", "eval", str(tmp_path / "nope.jsonl"), config=CONFIG)
+    assert proc.returncode == 2
+    assert "cannot read" in proc.stderr
+
+
+def test_held_out_set_stays_where_it_was_measured() -> None:
+    # Measured once after the config rewrite and never tuned to (see PROVENANCE.md):
+    # precision 1.000, recall 0.797 overall. Floors guard against regressions only.
+    proc = run_cli("rules", "eval", str(HERE / "holdout.jsonl"), "--json", config=CONFIG)
+    assert proc.returncode == 0, proc.stderr
+    overall = json.loads(proc.stdout)["overall"]
+    assert overall["precision"] >= 0.95, overall
+    assert overall["recall"] >= 0.75, overall
