@@ -101,14 +101,14 @@ def _parser() -> argparse.ArgumentParser:
     stories.set_defaults(func=cmd_stories)
 
     alerts = sub.add_parser("alerts", help="the alert outbox")
-    alerts.add_argument("--status", choices=("pending", "sending", "sent", "failed"))
+    alerts.add_argument("--status", choices=("pending", "sending", "sent", "failed", "unknown"))
     alerts.add_argument("--limit", type=int, default=50)
     alerts.add_argument("--json", action="store_true")
     alerts.set_defaults(func=cmd_alerts)
     alerts_sub = alerts.add_subparsers(metavar="ACTION")
-    retry = alerts_sub.add_parser("retry", help="queue failed alerts again")
+    retry = alerts_sub.add_parser("retry", help="queue failed (or unknown) alerts again")
     retry.add_argument("ids", nargs="*", type=int)
-    retry.add_argument("--failed", action="store_true", help="every failed alert")
+    retry.add_argument("--failed", action="store_true", help="every failed or unknown alert")
     retry.set_defaults(func=cmd_alerts_retry)
 
     nt = sub.add_parser("notify-test", help="send a test message to a subscriber")
@@ -182,7 +182,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             if sys.stderr.isatty():
                 print(file=sys.stderr)
             _print_cycle(report)
-            return 0
+            return once_exit_code(report.dispatch)
 
         return run_on_reactor(once)
 
@@ -190,6 +190,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         return await Daemon(app, role=args.role).serve()
 
     return run_on_reactor(serve)
+
+
+# `run --once` exits with this when alerts were dead-lettered, left with an unknown
+# outcome (a send timed out) or could not be recorded: cron can tell.
+EXIT_UNDELIVERED = 3
+
+
+def once_exit_code(dispatch: Any) -> int:
+    if dispatch.failed or dispatch.unknown or dispatch.unmarked:
+        print(
+            f"alerts not delivered: {dispatch.failed} dead-lettered, {dispatch.unknown} unknown, "
+            f"{dispatch.unmarked} outcomes not recorded (exit {EXIT_UNDELIVERED})",
+            file=sys.stderr,
+        )
+        return EXIT_UNDELIVERED
+    return 0
 
 
 def _print_cycle(report: Any) -> None:
@@ -203,7 +219,8 @@ def _print_cycle(report: Any) -> None:
     d = report.dispatch
     print(
         f"polled {len(report.polled)} sources ({len(ok)} ok, {len(failed)} failed): {new} new items, "
-        f"{matched} matched, {queued} alerts queued; sent {d.sent}, retrying {d.retrying}, failed {d.failed}"
+        f"{matched} matched, {queued} alerts queued; sent {d.sent}, retrying {d.retrying}, failed {d.failed}, "
+        f"unknown {d.unknown}"
     )
 
 
@@ -426,6 +443,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         {
             "id": r.id,
             "rule": r.rule,
+            "rules": list(r.rules),
             "subscriber": r.subscriber,
             "status": r.status,
             "title": r.title,
@@ -447,7 +465,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         return 0
     for r in out:
         print(
-            f"#{r['id']:<6} {r['status']:<8} {r['rule']} → {r['subscriber']}  "
+            f"#{r['id']:<6} {r['status']:<8} {', '.join(r['rules'])} → {r['subscriber']}  "
             f"attempts {r['attempts']}  {r['title'][:80]}"
         )
         if r["held"]:
@@ -475,7 +493,7 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
     import os
 
     from monitor.app import config_path
-    from monitor.core.render import Message
+    from monitor.core.render import render_notice
     from monitor.notify.apprise import AppriseNotifier
 
     config = load_config(config_path(args.config))
@@ -483,13 +501,8 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
     if sub is None:
         raise ConfigError([_problem(config.path, "subscriber", f"no subscriber named {args.subscriber!r}")])
     urls, missing = sub.resolve_urls(os.environ)
-    message = Message(
-        subject="[wirewatch] test message",
-        text=f"This is a test message from wirewatch for subscriber {sub.name}.",
-        html=f"<p>This is a test message from wirewatch for subscriber <b>{sub.name}</b>.</p>",
-        markdown=f"This is a test message from wirewatch for subscriber **{sub.name}**.",
-    )
-    results = AppriseNotifier().send(urls, message)
+    message = render_notice("test message", f"This is a test message from wirewatch for subscriber {sub.name}.")
+    results = AppriseNotifier(timeout=config.alerts.send_timeout.total_seconds()).send(urls, message)
     failures = 0
     for r in results:
         print(f"url {r.index} ({r.service}://…): {'ok' if r.ok else 'FAILED: ' + (r.error or '')}")

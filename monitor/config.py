@@ -71,7 +71,10 @@ class AlertsConfig:
     max_attempts: int = 8
     retry_backoff: timedelta = timedelta(minutes=1)
     source_failure_threshold: int = 5  # operators are told when a source fails this many times in a row
-    send_lease: timedelta = timedelta(minutes=5)  # a claimed alert is another dispatcher's again after this
+    # A leased send is another dispatcher's again after this; renewed while the send is
+    # in flight, so it can be short and a killed worker's alerts go out within a minute.
+    send_lease: timedelta = timedelta(seconds=30)
+    send_timeout: timedelta = timedelta(seconds=20)  # one send to one URL; beyond it the outcome is unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +283,7 @@ def _alerts(v: _Validator, t: Mapping[str, Any]) -> AlertsConfig:
             "retry_backoff",
             "source_failure_threshold",
             "send_lease",
+            "send_timeout",
         },
     )
     d = AlertsConfig()
@@ -293,6 +297,7 @@ def _alerts(v: _Validator, t: Mapping[str, Any]) -> AlertsConfig:
             "alerts.source_failure_threshold", t.get("source_failure_threshold", d.source_failure_threshold), 1, 1000
         ),
         send_lease=v.duration("alerts.send_lease", t.get("send_lease"), d.send_lease),
+        send_timeout=v.duration("alerts.send_timeout", t.get("send_timeout"), d.send_timeout),
     )
 
 

@@ -112,13 +112,21 @@ class World:
     runtime: Runtime
     env: dict[str, str] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _dispatcher: Dispatcher | None = None
 
     @property
     def dispatcher(self) -> Dispatcher:
-        return Dispatcher(self.store, AppriseNotifier(timeout=10), lambda: self.runtime, self.clock, env=self.env)
+        """The world's one dispatcher (it keeps refused outcomes in memory, like a process)."""
+        if self._dispatcher is None:
+            self._dispatcher = self.new_dispatcher()
+        return self._dispatcher
 
-    def dispatch(self) -> DispatchSummary:
-        return self.dispatcher.dispatch_due()
+    def new_dispatcher(self, store: SqlStore | None = None) -> Dispatcher:
+        """Another dispatcher, as another worker process would run it."""
+        return Dispatcher(store or self.store, AppriseNotifier(), lambda: self.runtime, self.clock, env=self.env)
+
+    def dispatch(self, mark_patience: float = 0.0) -> DispatchSummary:
+        return self.dispatcher.dispatch_due(mark_patience)
 
     def source_id(self) -> int:
         self.store.sync_sources([(s.name, s.type, s.url) for s in self.config.sources], self.clock())

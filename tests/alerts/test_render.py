@@ -23,7 +23,7 @@ HOSTILE = (
 
 def view(**kw: object) -> AlertView:
     base: dict[str, object] = {
-        "rule": "kim-putin",
+        "rules": ("kim-putin",),
         "title": HOSTILE,
         "url": "https://news.example.org/a?x=1&y=<2>",
         "source": "wire\u202e",
