@@ -255,7 +255,10 @@ def _md_link(label: str, url: str) -> str:
 
 
 def _count(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
+    if n == 1:
+        return f"{n:,} {word}"
+    plural = word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou" else word + "s"
+    return f"{n:,} {plural}"
 
 
 def language_name(code: str | None) -> str:

@@ -80,6 +80,7 @@ TERMS = """
 kim_jong_un = ["Kim Jong Un", "Kim Jong-un", "كيم جونغ أون", "Ким Чен Ын", "김정은"]
 putin = ["Putin", "بوتين", "Путин", "푸틴"]
 kursk = ["Kursk", "كورسك", "Курск", "쿠르스크"]
+troops = ["troops", "soldiers", "جنود", "قوات", "войска", "солдаты", "병력"]
 """
 
 
@@ -209,6 +210,17 @@ def make_world(tmp_path: Path, database_url: str) -> Iterator[Callable[..., Worl
     yield make
     for store in stores:
         store.engine.dispose()
+
+
+def subscriber(name: str, *urls: str, **settings: object) -> str:
+    lines = [f'[[subscribers]]\nname = "{name}"', "urls = [" + ", ".join(f'"{u}"' for u in urls) + "]"]
+    for key, value in settings.items():
+        lines.append(
+            f"{key} = {value!r}".replace("'", '"')
+            if not isinstance(value, list)
+            else f"{key} = {value}".replace("'", '"')
+        )
+    return "\n".join(lines) + "\n"
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:

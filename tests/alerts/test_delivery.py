@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from monitor.config import AlertsConfig
 from monitor.core.delivery import HELD_QUIET, HELD_RATE
 from monitor.services.operators import notify_operators
-from tests.alerts.conftest import World, utc
+from tests.alerts.conftest import World, subscriber, utc
 from tests.servers import SmtpServer, WebhookReceiver
 
 MakeWorld = Callable[..., World]
@@ -29,17 +29,6 @@ query = 'kursk'
 notify = ["analysts"]
 severity = "critical"
 """
-
-
-def subscriber(name: str, *urls: str, **settings: object) -> str:
-    lines = [f'[[subscribers]]\nname = "{name}"', "urls = [" + ", ".join(f'"{u}"' for u in urls) + "]"]
-    for key, value in settings.items():
-        lines.append(
-            f"{key} = {value!r}".replace("'", '"')
-            if not isinstance(value, list)
-            else f"{key} = {value}".replace("'", '"')
-        )
-    return "\n".join(lines) + "\n"
 
 
 def parts(mail: EmailMessage, *, marks: bool = False) -> tuple[str, str]:
