@@ -418,7 +418,12 @@ class Daemon:
             # A future of our own, shielded: a scheduler shutdown must not cancel a run
             # that is marking sends (the stop path waits for it instead).
             self.dispatching = asyncio.ensure_future(asyncio.to_thread(self.app.dispatcher.dispatch_due))
-            summary = await asyncio.shield(self.dispatching)
+            try:
+                summary = await asyncio.shield(self.dispatching)
+            except asyncio.CancelledError:
+                # The scheduler shutting down cancels its jobs; the run itself goes on
+                # (shielded) and the stop path waits for it, so this job just ends.
+                return
             self.metrics.record_dispatch(summary, time.monotonic() - started)
             if not self.dispatch_again or self.stopping.is_set():
                 return
