@@ -194,7 +194,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 # `run --once` exits with this when alerts were dead-lettered, left with an unknown
 # outcome (a send timed out) or could not be recorded: cron can tell.
-EXIT_UNDELIVERED = 3
+EXIT_UNDELIVERED = 4
 
 
 def once_exit_code(dispatch: Any) -> int:

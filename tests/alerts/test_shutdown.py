@@ -60,7 +60,7 @@ def test_run_once_exits_non_zero_when_an_alert_is_left_unknown(make_world: MakeW
         no_server(world)
         world.publish("Kim Jong Un meets Putin")
         done = run_cli("run", "--once", config=world.path, database_url=world.database_url)
-        assert done.returncode == EXIT_UNDELIVERED == 3, done.stderr
+        assert done.returncode == EXIT_UNDELIVERED == 4, done.stderr
         assert "1 unknown" in done.stderr
     finally:
         silent.stop()
@@ -73,5 +73,5 @@ def test_run_once_exits_non_zero_when_an_alert_is_dead_lettered(make_world: Make
     world.path.write_text(world.path.read_text().replace("max_attempts = 4", "max_attempts = 1"))
     assert world.publish("Kim Jong Un meets Putin") == 1
     done = run_cli("run", "--once", config=world.path, database_url=world.database_url)
-    assert done.returncode == 3, done.stderr
+    assert done.returncode == EXIT_UNDELIVERED, done.stderr
     assert "1 dead-lettered" in done.stderr
