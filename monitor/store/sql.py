@@ -838,12 +838,15 @@ class SqlStore:
             .order_by(alerts.c.id.desc())
             .limit(limit)
         )
-        if ids is not None:
-            query = query.where(alerts.c.id.in_(list(ids)))
         if status is not None:
             query = query.where(alerts.c.status == status)
         with self.begin() as conn:
-            found = [dict(r._mapping) for r in conn.execute(query)]
+            if ids is None:
+                found = [dict(r._mapping) for r in conn.execute(query)]
+            else:
+                # In chunks: a digest can hold more rows than SQLite takes parameters.
+                found = [dict(r._mapping) for c in _chunks(ids) for r in conn.execute(query.where(alerts.c.id.in_(c)))]
+                found.sort(key=lambda m: -int(m["id"]))
             spans = self._match_spans(conn, [m["item_id"] for m in found])
         out = []
         for m in found:

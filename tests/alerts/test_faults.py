@@ -241,7 +241,9 @@ def test_three_dispatchers_racing_on_one_subscriber_respect_max_per_hour(
             barrier = threading.Barrier(3)
             results: list[DispatchSummary] = []
 
-            def run(d: Dispatcher, barrier: threading.Barrier = barrier, results: list[DispatchSummary] = results) -> None:
+            def run(
+                d: Dispatcher, barrier: threading.Barrier = barrier, results: list[DispatchSummary] = results
+            ) -> None:
                 barrier.wait()
                 results.append(d.dispatch_due())
 
@@ -256,7 +258,9 @@ def test_three_dispatchers_racing_on_one_subscriber_respect_max_per_hour(
                 world.publish("Kim Jong Un writes to Putin")  # capped, summary spent: held
         assert len(webhook.posts) == 6
         assert sum(1 for p in webhook.posts if "(flood control)" in p["title"]) == 1
-        assert "15 more alerts" in webhook.posts[-1]["title"] or any("15 more alerts" in p["title"] for p in webhook.posts)
+        assert "15 more alerts" in webhook.posts[-1]["title"] or any(
+            "15 more alerts" in p["title"] for p in webhook.posts
+        )
         held = world.alerts("pending")
         assert len(held) == 1 and held[0].hold_reason == "rate"
     finally:
@@ -362,7 +366,7 @@ def test_database_read_only_mid_dispatch_resends_nothing_and_healthz_says_so(
         while True:
             store.engine.dispose()
             gc.collect()  # connections of the disposed pool close when it is collected
-            done = subprocess.run(["mount", "-o", "remount,ro", str(mnt)], capture_output=True)
+            done = subprocess.run(["mount", "-o", "remount,ro", str(mnt)], capture_output=True, check=False)
             if done.returncode == 0:
                 break
             assert time.monotonic() < deadline, done.stderr
@@ -391,7 +395,7 @@ def test_database_read_only_mid_dispatch_resends_nothing_and_healthz_says_so(
         assert daemon.health()["database_writes"] == "ok"
         store.engine.dispose()
     finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True, check=False)
 
 
 # ----------------------------------------------------------------------------- one story

@@ -97,7 +97,9 @@ def test_arabic_seed_story_reads_right_to_left_with_its_marks_in_chromium(
     make_world: MakeWorld, smtp_server: SmtpServer, webhook: WebhookReceiver, tmp_path: Path
 ) -> None:
     title, _, body = SEED.read_text(encoding="utf-8").partition("\n")
-    world = make_world(subscriber("analysts", smtp_server.url(), webhook.url()), rules=ARABIC_RULES, now=utc(2026, 12, 28))
+    world = make_world(
+        subscriber("analysts", smtp_server.url(), webhook.url()), rules=ARABIC_RULES, now=utc(2026, 12, 28)
+    )
     assert world.publish(title.strip(), body=body.strip()) == 1  # one story, two rules: one alert
     world.dispatch()
     assert len(smtp_server.messages) == 1 and len(webhook.posts) == 1

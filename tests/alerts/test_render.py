@@ -106,10 +106,10 @@ from hypothesis import strategies as st  # noqa: E402
 from monitor.core.render import LIST_FULL, LIST_LINES, render_list, snippet  # noqa: E402
 
 WORDS = {
-    "ar": "كيم جونغ أون يرسل تهنئة دموية لبوتين تقاسمنا الدماء في حرب أوكرانيا".split(),
-    "ru": "Ким Чен Ын направил Путину поздравление о пролитой вместе крови".split(),
-    "ko": "김정은이 푸틴에게 피로 맺은 동맹을 강조하는 축전을 보냈다".split(),
-    "en": "Kim Jong Un sent Putin a message about blood shared in the trenches".split(),
+    "ar": ["كيم", "جونغ", "أون", "يرسل", "تهنئة", "دموية", "لبوتين", "تقاسمنا", "الدماء", "في", "حرب", "أوكرانيا"],
+    "ru": ["Ким", "Чен", "Ын", "направил", "Путину", "поздравление", "о", "пролитой", "вместе", "крови"],
+    "ko": ["김정은이", "푸틴에게", "피로", "맺은", "동맹을", "강조하는", "축전을", "보냈다"],
+    "en": ["Kim", "Jong", "Un", "sent", "Putin", "a", "message", "about", "blood", "shared", "in", "the", "trenches"],
 }
 
 

@@ -6,12 +6,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
 
 from monitor.core.models import Item
 from monitor.core.urls import canonical_url, item_key
 from monitor.store import migrate
-from monitor.store.schema import alerts
 from monitor.store.sql import NewAlert, SqlStore, make_engine
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
