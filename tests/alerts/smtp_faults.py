@@ -17,6 +17,7 @@ import email
 import email.policy
 import socket
 import threading
+import time
 from email.message import EmailMessage
 from typing import Any
 
@@ -57,14 +58,30 @@ class SlowSmtp(_Recording):
     def __init__(self, delay: float) -> None:
         super().__init__()
         self.delay = delay
+        self.closing = False
+        self.waiting = 0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(_parse(envelope.content))
+        self.waiting += 1
         try:
-            await asyncio.sleep(self.delay)
-        except asyncio.CancelledError:  # the controller stopping: nothing to answer
-            return "421 shutting down"
+            # Small steps, so stopping ends every session cleanly (no transport left open).
+            for _ in range(int(self.delay * 10)):
+                if self.closing:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            self.waiting -= 1
         return "250 OK"
+
+    def stop(self) -> None:
+        self.closing = True
+        for _ in range(50):
+            if not self.waiting:
+                break
+            time.sleep(0.1)
+        time.sleep(0.2)  # the sessions read the client's close and end
+        super().stop()
 
 
 class DroppingSmtp(_Recording):

@@ -375,7 +375,9 @@ def test_markdown_chat_gets_escaped_markdown(make_world: MakeWorld, webhook: Web
     world = make_world(subscriber("analysts", mattermost, webhook.url()), now=utc(2026, 6, 1, 3, 0))
     world.publish("Kim Jong Un *meets* Putin [click](https://evil.example/x)")
     world.dispatch()
-    chat, hook = webhook.posts
+    # The two URLs are two lanes, sent side by side: tell the posts apart by their shape.
+    [chat] = [p for p in webhook.posts if "text" in p]
+    [hook] = [p for p in webhook.posts if "message" in p]
     assert chat["text"].startswith(r"\[kim-putin\] Kim Jong Un \*meets\* Putin \[click\]")
     assert r"\*meets\*" in chat["text"] and r"\[click\]" in chat["text"]
     assert "**Kim Jong Un**" in chat["text"] and "**Putin**" in chat["text"]  # matched words marked
