@@ -18,20 +18,22 @@ def test_per_rule_rows_of_one_story_survive_the_new_key(database_url: str) -> No
     with engine.begin() as conn:
         conn.execute(
             text(
-                "INSERT INTO sources (id, name, type, url, consecutive_failures, created_at) VALUES (1, 'wire', 'feed', 'u', 0, :t)"
+                "INSERT INTO sources (id, name, type, url, consecutive_failures, created_at) "
+                "VALUES (1, 'wire', 'feed', 'u', 0, :t)"
             ),
             {"t": NOW},
         )
         conn.execute(
             text(
-                "INSERT INTO stories (id, first_item_id, title, size, first_seen, last_seen) VALUES (7, 1, 't', 1, :t, :t)"
+                "INSERT INTO stories (id, first_item_id, title, size, first_seen, last_seen) "
+                "VALUES (7, 1, 't', 1, :t, :t)"
             ),
             {"t": NOW},
         )
         conn.execute(
             text(
-                "INSERT INTO items (id, source_id, key, url, canonical_url, title, summary, text, first_seen, story_id) "
-                "VALUES (1, 1, 'k', 'u', 'u', 'Kim meets Putin', '', '', :t, 7)"
+                "INSERT INTO items (id, source_id, key, url, canonical_url, title, summary, text, "
+                "first_seen, story_id) VALUES (1, 1, 'k', 'u', 'u', 'Kim meets Putin', '', '', :t, 7)"
             ),
             {"t": NOW},
         )
