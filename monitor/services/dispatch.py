@@ -266,8 +266,9 @@ class Dispatcher:
     def stop(self, deadline: float) -> bool:
         """No new sends; let those in flight finish for up to ``deadline`` s and mark them.
 
-        Rows planned but not sent keep their lease and go out again when it lapses.
-        Returns whether the dispatcher is idle.
+        Messages not tried yet are put back, due at once; a send still in flight after the
+        deadline keeps its lease and goes out again when that lapses.  Returns whether the
+        dispatcher is idle.
         """
         self._stopping.set()
         idle = self._idle.wait(timeout=max(0.0, deadline))
@@ -395,8 +396,6 @@ class Dispatcher:
         ids = [i for p in planned for i in p.ids]
         if not ids:
             return []
-        with self._state:
-            self._inflight.update(ids)
         rows = {r.id: r for r in self.store.alert_rows(ids=ids, limit=len(ids))}
         reach = self.store.story_reach([r.item_id for r in rows.values()])
         jobs = []
@@ -420,6 +419,9 @@ class Dispatcher:
                 message=render_message(p.kind, views, sub, ref),
             )
             jobs.append(job)
+        with self._state:
+            # Renewed from now on, until their outcome is recorded.
+            self._inflight.update(i for job in jobs for i in job.ids)
         return jobs
 
     # ------------------------------------------------------------------ sending
