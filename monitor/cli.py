@@ -38,7 +38,7 @@ EXIT_ERROR = 1
 EXIT_CONFIG = 2
 EXIT_USAGE = 2
 EXIT_STORAGE = 3
-EXIT_CYCLE_FAILED = 4  # run --once: every source failed, or alerts were dead-lettered
+EXIT_CYCLE_FAILED = 4  # run --once: every source failed, or alerts were dead-lettered, unknown or unrecorded
 EXIT_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a reader that went away
 
 Args = SimpleNamespace
@@ -354,7 +354,9 @@ def stories(ctx: click.Context, since: timedelta | None, limit: int, as_json: bo
 
 
 @cli.group(cls=Group, invoke_without_command=True, context_settings=CONTEXT)
-@click.option("--status", type=click.Choice(["pending", "sending", "sent", "failed"]), help="only alerts in this state")
+@click.option(
+    "--status", type=click.Choice(["pending", "sending", "sent", "failed", "unknown"]), help="only alerts in this state"
+)
 @click.option("--limit", type=LIMIT, default=50, show_default=True, help="at most this many alerts (1 or more)")
 @click.option("--json", "as_json", is_flag=True, help="one JSON document on stdout")
 @global_options
@@ -588,7 +590,8 @@ def _print_cycle(args: Args, report: Any, due: tuple[str, datetime] | None, now:
     d = report.dispatch
     out.line(
         f"polled {len(report.polled)} sources ({len(ok)} ok, {len(failed)} failed): {new} new items, "
-        f"{matched} matched, {queued} alerts queued; sent {d.sent}, retrying {d.retrying}, failed {d.failed}"
+        f"{matched} matched, {queued} alerts queued; sent {d.sent}, retrying {d.retrying}, failed {d.failed}, "
+        f"unknown {d.unknown}"
     )
     if due is not None:
         name, when = due
@@ -598,7 +601,12 @@ def _print_cycle(args: Args, report: Any, due: tuple[str, datetime] | None, now:
         out.line("every source failed: this machine probably has no network or no DNS (see `wirewatch sources`)")
     if d.failed:
         out.line(f"{d.failed} alert(s) dead-lettered: see `wirewatch alerts --status failed`")
-    return EXIT_CYCLE_FAILED if all_failed or d.failed else 0
+    if d.unknown or d.unmarked:
+        out.line(
+            f"{d.unknown} send(s) with an unknown outcome, {d.unmarked} outcome(s) not recorded: "
+            "see `wirewatch alerts --status unknown`"
+        )
+    return EXIT_CYCLE_FAILED if all_failed or d.failed or d.unknown or d.unmarked else 0
 
 
 def cmd_check(args: Args) -> int:
@@ -1078,6 +1086,7 @@ def cmd_alerts(args: Args) -> int:
         {
             "id": r.id,
             "rule": r.rule,
+            "rules": list(r.rules),
             "subscriber": r.subscriber,
             "status": r.status,
             "title": r.title,
@@ -1114,7 +1123,7 @@ def cmd_alerts(args: Args) -> int:
             [
                 str(r.id),
                 r.status,
-                r.rule,
+                ", ".join(r.rules),
                 r.subscriber,
                 str(r.attempts),
                 out.time(r.sent_at if r.status == "sent" else r.created_at),
@@ -1156,10 +1165,10 @@ def cmd_alerts_retry(args: Args) -> int:
         missing = [i for i in args.ids if i not in found]
         if missing:
             raise _usage("ID", f"no alert {', '.join(f'#{i}' for i in missing)} (see `wirewatch alerts`)")
-        not_failed = [r for r in found.values() if r.status != "failed"]
+        not_failed = [r for r in found.values() if r.status not in ("failed", "unknown")]
         if not_failed:
             listing = ", ".join(f"#{r.id} is {r.status}" for r in sorted(not_failed, key=lambda r: r.id))
-            raise _usage("ID", f"only failed alerts can be retried: {listing}")
+            raise _usage("ID", f"only failed or unknown alerts can be retried: {listing}")
     n = store.retry_alerts(None if args.failed else args.ids, utcnow())
     _out(args).line(f"{n} alert(s) queued again" if n else "(none) — no failed alerts")
     return 0
@@ -1171,7 +1180,7 @@ def cmd_alerts_retry(args: Args) -> int:
 def cmd_notify_test(args: Args) -> int:
     from monitor.app import config_path
     from monitor.config import subscriber_secrets
-    from monitor.core.render import Message
+    from monitor.core.render import render_notice
     from monitor.logs import register_secrets
     from monitor.notify.apprise import AppriseNotifier
 
@@ -1184,13 +1193,8 @@ def cmd_notify_test(args: Args) -> int:
         raise _usage("SUBSCRIBER", f"no subscriber named {args.subscriber!r}{_did_you_mean(args.subscriber, names)}")
     register_secrets(subscriber_secrets(config, os.environ))  # Apprise logs what it cannot parse
     urls, missing = sub.resolve_urls(os.environ)
-    message = Message(
-        subject="[wirewatch] test message",
-        text=f"This is a test message from wirewatch for subscriber {sub.name}.",
-        html=f"<p>This is a test message from wirewatch for subscriber <b>{sub.name}</b>.</p>",
-        markdown=f"This is a test message from wirewatch for subscriber **{sub.name}**.",
-    )
-    results = AppriseNotifier().send(urls, message)
+    message = render_notice("test message", f"This is a test message from wirewatch for subscriber {sub.name}.")
+    results = AppriseNotifier(timeout=config.alerts.send_timeout.total_seconds()).send(urls, message)
     failures = 0
     out = _out(args)
     for r in results:

@@ -87,7 +87,10 @@ class AlertsConfig:
     retry_backoff: timedelta = timedelta(minutes=1)
     source_failure_threshold: int = 5  # operators are told when a source fails this many times in a row
     source_failure_after: timedelta = timedelta(hours=3)  # ... or has been failing for this long, whichever is first
-    send_lease: timedelta = timedelta(minutes=5)  # a claimed alert is another dispatcher's again after this
+    # A leased send is another dispatcher's again after this; renewed while the send is
+    # in flight, so it can be short and a killed worker's alerts go out within a minute.
+    send_lease: timedelta = timedelta(seconds=30)
+    send_timeout: timedelta = timedelta(seconds=20)  # one send to one URL; beyond it the outcome is unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,6 +392,7 @@ def _alerts(v: _Validator, t: Mapping[str, Any]) -> AlertsConfig:
             "source_failure_threshold",
             "source_failure_after",
             "send_lease",
+            "send_timeout",
         },
     )
     d = AlertsConfig()
@@ -405,6 +409,7 @@ def _alerts(v: _Validator, t: Mapping[str, Any]) -> AlertsConfig:
             "alerts.source_failure_after", t.get("source_failure_after"), d.source_failure_after
         ),
         send_lease=v.duration("alerts.send_lease", t.get("send_lease"), d.send_lease),
+        send_timeout=v.duration("alerts.send_timeout", t.get("send_timeout"), d.send_timeout),
     )
 
 

@@ -70,6 +70,8 @@ STOP_SECONDS = 20.0
 JOB_DRAIN_SECONDS = 10.0
 # /healthz turns 503 when sources are being polled but none has succeeded for this long.
 HEALTHY_SILENCE = timedelta(hours=1)
+# `run --once`: how long to keep retrying outcomes the database refused before exiting.
+ONCE_MARK_PATIENCE = 60.0
 
 
 def run_on_reactor(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
@@ -410,7 +412,9 @@ async def run_once(
         finally:
             await poller.close()
     await ingest.close()
-    report.dispatch = await asyncio.to_thread(app.dispatcher.dispatch_due)
+    # Outcomes the database refused are retried for a while before the cycle gives up
+    # (and exits non-zero): every recorded outcome is one resend less.
+    report.dispatch = await asyncio.to_thread(app.dispatcher.dispatch_due, ONCE_MARK_PATIENCE)
     return report
 
 
@@ -446,6 +450,8 @@ class Daemon:
         self.database_error: str | None = None
         self.jobs_running = 0
         self.worker_watch: asyncio.Future[None] | None = None
+        self.dispatching: asyncio.Future[DispatchSummary] | None = None
+        self.dispatch_again = False
 
     def health(self) -> dict[str, Any]:
         """The ``/healthz`` report; runs in the status server's thread."""
@@ -458,6 +464,17 @@ class Daemon:
         except WirewatchError as exc:
             checks["database"] = str(exc)
             ok, polled, succeeded = False, None, None
+        # Reads are not enough: a database that refuses writes cannot record a send.
+        refused = self.app.dispatcher.write_error
+        if refused is None and checks["database"] == "ok":
+            try:
+                self.app.store.check_writable()
+            except WirewatchError as exc:
+                refused = str(exc)
+        checks["database_writes"] = refused or "ok"
+        checks["unrecorded_sends"] = self.app.dispatcher.pending_marks
+        if refused is not None:
+            ok = False
         age = None if self.last_tick is None else time.monotonic() - self.last_tick
         checks["scheduler_tick_age_s"] = None if age is None else round(age, 1)
         if age is None or age > max(30.0, 10 * TICK_SECONDS):
@@ -509,7 +526,7 @@ class Daemon:
             os.getpid(),
         )
         await self.stopping.wait()
-        log.info("stopping: finishing in-flight polls")
+        log.info("stopping: finishing in-flight polls and sends")
         scheduler.pause()
         # A job that is running (a claim, a dispatch) finishes rather than being cancelled
         # mid-statement by the scheduler's shutdown.
@@ -523,6 +540,13 @@ class Daemon:
             if self.worker_watch is not None:
                 self.worker_watch.cancel()
             await workers.stop(STOP_SECONDS + 10)
+        # Sends in flight get up to send_timeout to finish and be marked; the rest keep
+        # their (short) leases and go out from the next dispatcher that runs.
+        deadline = self.app.config.alerts.send_timeout.total_seconds()
+        if not await asyncio.to_thread(self.app.dispatcher.stop, deadline):
+            log.warning("sends still in flight after %.0fs; their alerts go out again when the lease lapses", deadline)
+        if self.dispatching is not None:
+            await asyncio.wait([self.dispatching], timeout=5)
         if self.tasks:
             _, pending = await asyncio.wait(self.tasks, timeout=STOP_SECONDS)
             if pending:
@@ -543,7 +567,7 @@ class Daemon:
         self.dispatch_pool.shutdown(wait=True)
         if self.server is not None:
             self.server.stop()
-        log.info("stopped cleanly")
+        log.info("stopped")
         return 0
 
     def _start_workers(self) -> WorkerProcesses | None:
@@ -625,16 +649,34 @@ class Daemon:
             await self.dispatch()
 
     async def dispatch(self) -> None:
-        if not self.stopping.is_set():
+        if self.stopping.is_set():
+            return
+        if self.dispatching is not None and not self.dispatching.done():
+            # One run at a time per process; the running one goes round again when done,
+            # so alerts queued meanwhile do not wait for the next tick.
+            self.dispatch_again = True
+            return
+        while True:
+            self.dispatch_again = False
             started = time.monotonic()
+            # A future of our own, shielded: a scheduler shutdown must not cancel a run
+            # that is marking sends (the stop path waits for it instead).
+            loop = asyncio.get_running_loop()
+            self.dispatching = asyncio.ensure_future(
+                loop.run_in_executor(self.dispatch_pool, self.app.dispatcher.dispatch_due)
+            )
             try:
-                summary = await asyncio.get_running_loop().run_in_executor(
-                    self.dispatch_pool, self.app.dispatcher.dispatch_due
-                )
+                summary = await asyncio.shield(self.dispatching)
+            except asyncio.CancelledError:
+                # The scheduler shutting down cancels its jobs; the run itself goes on
+                # (shielded) and the stop path waits for it, so this job just ends.
+                return
             except StorageError as exc:
                 self._database_down("dispatch", exc)
                 return
             self.metrics.record_dispatch(summary, time.monotonic() - started)
+            if not self.dispatch_again or self.stopping.is_set():
+                return
 
     def _database_down(self, job: str, exc: StorageError) -> None:
         """A database that is restarting or unreachable: one line per outage, not a traceback per tick."""

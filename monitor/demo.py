@@ -42,12 +42,20 @@ class PrintNotifier:
 
     def __init__(self) -> None:
         self.count = 0
+        self.printed: set[str] = set()
 
     def send(self, targets: Sequence[tuple[int, str]], message: Message) -> list[UrlResult]:
         self.count += 1
         print(f"\n─── message {self.count}: {message.subject}")
         print(message.text.rstrip())
         return [UrlResult(index, True, "terminal") for index, _url in targets]
+
+    def send_one(self, index: int, url: str, message: Message, timeout: float | None = None) -> UrlResult:
+        # The dispatcher sends per URL; the terminal shows each message once.
+        if message.ref is None or message.ref not in self.printed:
+            self.printed.add(message.ref or "")
+            self.send([(index, url)], message)
+        return UrlResult(index, True, "print")
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):

@@ -74,6 +74,7 @@ class Metrics:
         self.deliveries.labels("sent").inc(summary.sent)
         self.deliveries.labels("retrying").inc(summary.retrying)
         self.deliveries.labels("failed").inc(summary.failed)
+        self.deliveries.labels("unknown").inc(summary.unknown)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

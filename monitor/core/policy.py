@@ -1,7 +1,8 @@
 """Who is told about a new matching item: the alert policy as a pure function.
 
 Responsible for turning (new item, rules that fired, the source's situation, ``now``)
-into alert decisions: one per rule and subscriber.  It applies ``alerts.first_poll``
+into alert decisions: one per rule and subscriber (the store folds them into one alert
+per story and subscriber, naming every rule).  It applies ``alerts.first_poll``
 (a new source's backlog is stored silently), ``alerts.max_age`` (old news does not
 alert), and each rule's ``languages`` and ``sources`` filters.  It must not do I/O or
 read a clock; delivery timing (digests, quiet hours, rate limits) is decided at

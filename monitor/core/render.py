@@ -1,13 +1,18 @@
-"""Render alerts into the messages a subscriber reads: plain text, HTML and Markdown.
+"""Render everything wirewatch sends: alerts, summaries, digests and operator notices.
 
-Responsible for what a message says and for making feed-supplied text safe: everything
-that came from a feed is escaped for the format it lands in, bidirectional and other
-control characters are removed (they can make a link read backwards or break a header),
-long fields are shortened, and HTML is marked ``dir="auto"`` so Arabic reads right to
-left.  Subjects are short and stable (rule + title) so mail clients thread them.  The
-HTML is also shaped to read well when a mail library derives the text/plain part from
-it (one field per block, every link's address visible as text).  Pure: no I/O; times
-are converted with the subscriber's zone passed in.
+Responsible for what a message says and for making text from feeds and servers safe:
+everything from outside is escaped for the format it lands in (HTML, Markdown, plain
+text), bidirectional and other control characters are removed (they can make a link read
+backwards or break a header), long fields are shortened, and HTML is marked
+``dir="auto"`` so Arabic reads right to left.  An alert names every rule that fired and
+its matched words, marks them in the title and in a snippet cut at word boundaries (with
+an ellipsis, in any script), gives the language and how far the story has travelled
+("reported by N outlets in M languages").  The plain text says the same as the HTML: the
+HTML is shaped so that a text part derived from it (Apprise's email) carries every fact
+(one field per block, each link's address as visible text, the matched words written out).
+A list (digest, summary, quiet hours) is one message however long: its body is paged
+(entries in full, then one line each, then a count), never split into more messages.
+Pure: no I/O, no clock; times are converted with the subscriber's zone passed in.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -23,6 +28,10 @@ MAX_SUBJECT = 120
 MAX_TITLE = 300
 MAX_SOURCE = 80
 SNIPPET_RADIUS = 160
+# A list message shows this many entries in full, then this many as one line each, then
+# counts the rest: a digest of 50,000 stays one readable message of bounded size.
+LIST_FULL = 100
+LIST_LINES = 1000
 
 # Bidirectional embeddings, overrides and isolates, and the implicit marks: a feed has
 # no business steering the direction of our text (a RIGHT-TO-LEFT OVERRIDE can make
@@ -34,22 +43,54 @@ _CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # start of a line, and every line we build starts with our own text.
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>~|#])")
 _HTTP = re.compile(r"^https?://", re.IGNORECASE)
+_SPACE = re.compile(r"\s")
+
+LANGUAGE_NAMES = {
+    "en": "English",
+    "ar": "Arabic",
+    "ru": "Russian",
+    "ko": "Korean",
+    "uk": "Ukrainian",
+    "zh": "Chinese",
+    "ja": "Japanese",
+    "fa": "Persian",
+    "ur": "Urdu",
+    "fr": "French",
+    "de": "German",
+    "es": "Spanish",
+}
+
+Span = tuple[str, int, int]  # (field, start, end) into the view's title or body
 
 
 @dataclass(frozen=True, slots=True)
 class AlertView:
-    """Everything a message shows, as plain data from the store."""
+    """Everything a message shows of one story, as plain data from the store.
 
-    rule: str
+    ``rules`` lists every rule that fired, the routing rule first; ``rule_words`` the
+    matched words of each; ``spans`` all their spans into ``title`` and ``body``.
+    ``outlets`` and ``languages`` describe the story as far as it is known now.
+    """
+
+    rules: tuple[str, ...]
     title: str
     url: str
     source: str
     published: datetime | None
     first_seen: datetime
     body: str  # summary and text, as matched
-    spans: tuple[tuple[str, int, int], ...]  # (field, start, end) into title / body
+    spans: tuple[Span, ...]
+    rule_words: tuple[tuple[str, tuple[str, ...]], ...] = ()
     also_reported_by: tuple[str, ...] = ()
     severity: str = "normal"
+    language: str | None = None
+    outlets: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    story_url: str | None = None  # the story in the console, once there is one
+
+    @property
+    def rule(self) -> str:
+        return self.rules[0] if self.rules else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +99,9 @@ class Message:
     text: str
     html: str
     markdown: str
+    # A stable identity for the message (the ``messages`` row), used as the email
+    # Message-ID so a resend is recognisable as the same mail.
+    ref: str | None = field(default=None, compare=False)
 
 
 def shorten(text: str, limit: int) -> str:
@@ -70,32 +114,112 @@ def safe(text: str) -> str:
     return _CONTROLS.sub("", _BIDI_CONTROLS.sub("", text))
 
 
-def _snippet(body: str, spans: tuple[tuple[str, int, int], ...]) -> tuple[str, list[tuple[int, int]]]:
-    """A window of ``body`` around the first body match, with match offsets re-based."""
-    body_spans = sorted((s, e) for f, s, e in spans if f == "body" and 0 <= s < e <= len(body))
-    if not body_spans:
-        text = body[: 2 * SNIPPET_RADIUS]
-        return text, []
-    start = max(0, body_spans[0][0] - SNIPPET_RADIUS)
-    end = min(len(body), body_spans[0][1] + SNIPPET_RADIUS)
-    marks: list[tuple[int, int]] = []
-    last = start
-    for s, e in body_spans:
-        if s >= last and e <= end:
-            marks.append((s - start, e - start))
-            last = e
-    return body[start:end], marks
+# --------------------------------------------------------------------------- marked text
+
+Segment = tuple[str, bool]  # (text, marked)
 
 
-def _marked(text: str, marks: list[tuple[int, int]], mark: tuple[str, str], escape: Callable[[str], str]) -> str:
-    out: list[str] = []
+def _segments(text: str, spans: Sequence[tuple[int, int]]) -> list[Segment]:
+    """``text`` split into unmarked and marked runs (overlapping spans merged)."""
+    out: list[Segment] = []
     pos = 0
-    for s, e in marks:
-        out.append(escape(text[pos:s]))
-        out.append(mark[0] + escape(text[s:e]) + mark[1])
+    for start, end in sorted(spans):
+        s, e = max(start, pos), min(end, len(text))
+        if s >= e:
+            continue
+        if s > pos:
+            out.append((text[pos:s], False))
+        out.append((text[s:e], True))
         pos = e
-    out.append(escape(text[pos:]))
-    return "".join(out)
+    if pos < len(text):
+        out.append((text[pos:], False))
+    return out
+
+
+def _clean_segments(segments: list[Segment], limit: int) -> list[Segment]:
+    """Made safe, whitespace collapsed, shortened to ``limit`` characters with an ellipsis."""
+    cleaned: list[Segment] = []
+    prev_space = True
+    for raw, marked in segments:
+        piece = re.sub(r"\s+", " ", safe(raw))
+        if prev_space:
+            piece = piece.lstrip(" ")
+        if piece:
+            cleaned.append((piece, marked))
+            prev_space = piece.endswith(" ")
+    if cleaned:
+        last, marked = cleaned[-1]
+        cleaned[-1] = (last.rstrip(" "), marked)
+    total = 0
+    out: list[Segment] = []
+    for text, marked in cleaned:
+        if total + len(text) > limit:
+            room = max(0, limit - 1 - total)
+            cut = text[:room].rstrip()
+            if cut:
+                out.append((cut, marked))
+            out.append(("…", False))
+            return out
+        out.append((text, marked))
+        total += len(text)
+    return out
+
+
+def _join(segments: Sequence[Segment], mark: tuple[str, str], escape: Callable[[str], str]) -> str:
+    return "".join(mark[0] + escape(t) + mark[1] if m else escape(t) for t, m in segments)
+
+
+def _plain_text(segments: Sequence[Segment]) -> str:
+    return "".join(t for t, _ in segments)
+
+
+def snippet(body: str, spans: Sequence[Span]) -> list[Segment]:
+    """A window of ``body`` around the first body match, cut at word boundaries.
+
+    The window reaches about ``SNIPPET_RADIUS`` characters either side of the first
+    match and is widened or narrowed to the nearest whitespace, so no word is cut in
+    half in any script that separates words by spaces (Arabic, Cyrillic, Hangul, Latin);
+    text without spaces (Chinese, Japanese) is cut where the radius ends.  An ellipsis
+    shows each side where text was left out.  Every match inside the window is marked.
+    """
+    body_spans = sorted((s, e) for f, s, e in spans if f == "body" and 0 <= s < e <= len(body))
+    if body_spans:
+        start = max(0, body_spans[0][0] - SNIPPET_RADIUS)
+        end = min(len(body), body_spans[0][1] + SNIPPET_RADIUS)
+    else:
+        start, end = 0, min(len(body), 2 * SNIPPET_RADIUS)
+    if start > 0 and not _SPACE.match(body[start - 1]):
+        # Move forward to the start of the next word (not past the first match).
+        limit = body_spans[0][0] if body_spans else end
+        m = _SPACE.search(body, start, limit)
+        if m is not None:
+            start = m.end()
+    if end < len(body) and not _SPACE.match(body[end]):
+        # Move back to the end of the previous word (not before the first match's end).
+        floor = body_spans[0][1] if body_spans else start
+        cut = max((m.start() for m in _SPACE.finditer(body, floor, end)), default=None)
+        if cut is not None:
+            end = cut
+    marks = [(s - start, e - start) for s, e in body_spans if s >= start and e <= end]
+    segments = _segments(body[start:end], marks)
+    limit = 2 * SNIPPET_RADIUS + 80
+    cleaned = _clean_segments(segments, limit)
+    if not cleaned:
+        return []
+    if start > 0:
+        cleaned.insert(0, ("…", False))
+    if end < len(body) and cleaned[-1][0] != "…":
+        cleaned.append(("…", False))
+    return cleaned
+
+
+def title_segments(view: AlertView) -> list[Segment]:
+    """The title with its matches marked, made safe and shortened."""
+    spans = [(s, e) for f, s, e in view.spans if f == "title" and 0 <= s < e <= len(view.title)]
+    return _clean_segments(_segments(view.title, spans), MAX_TITLE) or [("(untitled)", False)]
+
+
+# --------------------------------------------------------------------------- escaping
 
 
 def markdown_escape(text: str) -> str:
@@ -106,12 +230,12 @@ def markdown_escape(text: str) -> str:
 _md_escape = markdown_escape
 
 
-def _plain(text: str) -> str:
-    return text
-
-
 def _e(text: str) -> str:
     return html.escape(text, quote=True)
+
+
+def _as_is(text: str) -> str:
+    return text
 
 
 def _href(url: str) -> str:
@@ -130,148 +254,231 @@ def _md_link(label: str, url: str) -> str:
     return f"[{_md_escape(label)}]({_md_url(url)})"
 
 
-def _when(view: AlertView, zone: ZoneInfo) -> str:
-    return (view.published or view.first_seen).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+def _count(n: int, word: str) -> str:
+    if n == 1:
+        return f"{n:,} {word}"
+    plural = word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou" else word + "s"
+    return f"{n:,} {plural}"
+
+
+def language_name(code: str | None) -> str:
+    if not code:
+        return "unknown"
+    name = LANGUAGE_NAMES.get(code.lower())
+    return f"{name} ({code})" if name else code
+
+
+# --------------------------------------------------------------------------- one alert
 
 
 @dataclass(frozen=True, slots=True)
 class _Clean:
     """One view's fields made safe and short, shared by every format."""
 
-    rule: str
-    title: str
+    rules: str
+    matched: str  # "kim-putin (Kim Jong Un, Putin); kursk (Kursk)"
+    title: list[Segment]
     source: str
     url: str
     when: str
+    language: str
+    reach: str  # "reported by 3 outlets in 2 languages"
     others: str
+    story_url: str
     critical: bool
 
 
 def _clean(view: AlertView, zone: ZoneInfo) -> _Clean:
+    words = dict(view.rule_words)
+    matched = []
+    for rule in view.rules:
+        said = ", ".join(dict.fromkeys(shorten(safe(w), 60) for w in words.get(rule, ()) if w.strip()))
+        matched.append(f"{safe(rule)} ({said})" if said else safe(rule))
+    outlets = len(view.outlets) or 1
+    languages = len(view.languages) or (1 if view.language else 0)
+    reach = f"reported by {_count(outlets, 'outlet')}"
+    if languages:
+        reach += f" in {_count(languages, 'language')}"
     return _Clean(
-        rule=shorten(safe(view.rule), 64),
-        title=shorten(safe(view.title), MAX_TITLE) or "(untitled)",
+        rules=shorten(", ".join(safe(r) for r in view.rules), 200),
+        matched=shorten("; ".join(matched), 600),
+        title=title_segments(view),
         source=shorten(safe(view.source), MAX_SOURCE),
         url=shorten(safe(view.url), 2000).replace(" ", "%20"),
-        when=_when(view, zone),
+        when=(view.published or view.first_seen).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"),
+        language=language_name(view.language),
+        reach=reach,
         others=shorten(", ".join(safe(o) for o in view.also_reported_by), 400),
+        story_url=safe(view.story_url or ""),
         critical=view.severity == "critical",
     )
 
 
 def alert_subject(view: AlertView) -> str:
-    """Stable for one alert: the same rule and title always give the same subject."""
+    """Stable for one alert: the same rules and title always give the same subject."""
     prefix = "[CRITICAL] " if view.severity == "critical" else ""
-    return shorten(f"{prefix}[{safe(view.rule)}] {safe(view.title)}", MAX_SUBJECT)
+    rules = ", ".join(safe(r) for r in view.rules)
+    return shorten(f"{prefix}[{rules}] {safe(view.title)}", MAX_SUBJECT)
 
 
-def render_alert(view: AlertView, timezone: str) -> Message:
+def render_alert(view: AlertView, timezone: str, ref: str | None = None) -> Message:
     zone = ZoneInfo(timezone)
     c = _clean(view, zone)
-    snippet, marks = _snippet(safe(view.body), view.spans)
+    snip = snippet(view.body, view.spans)
     subject = alert_subject(view)
+    flag = " (critical)" if c.critical else ""
 
     text_lines = [
-        f"Rule: {c.rule}" + (" (critical)" if c.critical else ""),
-        f"Title: {c.title}",
-        f"Source: {c.source}",
+        f"Matched: {c.matched}{flag}",
+        f"Title: {_join(c.title, ('[', ']'), _as_is)}",
+        f"Source: {c.source}, {c.reach}",
+        f"Language: {c.language}",
         f"Published: {c.when}",
         f"Link: {c.url}",
     ]
     if c.others:
         text_lines.append(f"Also reported by: {c.others}")
-    if snippet:
-        text_lines += ["", shorten(_marked(snippet, marks, ("[", "]"), _plain), 2 * SNIPPET_RADIUS + 80)]
+    if c.story_url:
+        text_lines.append(f"Story: {c.story_url}")
+    if snip:
+        text_lines += ["", _join(snip, ("[", "]"), _as_is)]
     text = "\n".join(text_lines)
 
     href = _href(c.url)
-    title_html = f'<a href="{href}">{_e(c.title)}</a>' if href else _e(c.title)
+    title_html = _join(c.title, ("<mark>", "</mark>"), _e)
+    title_html = f'<a href="{href}">{title_html}</a>' if href else title_html
     html_parts = [
         '<div dir="auto">',
-        f"<p><b>Rule:</b> {_e(c.rule)}{' <b>(critical)</b>' if c.critical else ''}</p>",
+        f"<p><b>Matched:</b> {_e(c.matched)}{' <b>(critical)</b>' if c.critical else ''}</p>",
         f'<h3 dir="auto">{title_html}</h3>',
-        f'<p><b>Source:</b> <span dir="auto">{_e(c.source)}</span></p>',
+        f'<p><b>Source:</b> <span dir="auto">{_e(c.source)}</span>, {_e(c.reach)}</p>',
+        f"<p><b>Language:</b> {_e(c.language)}</p>",
         f"<p><b>Published:</b> {_e(c.when)}</p>",
     ]
-    if snippet:
-        html_parts.append(f'<p dir="auto">{_marked(snippet, marks, ("<mark>", "</mark>"), _e)}</p>')
+    if snip:
+        html_parts.append(f'<p dir="auto">{_join(snip, ("<mark>", "</mark>"), _e)}</p>')
     if c.others:
         html_parts.append(f'<p><b>Also reported by:</b> <span dir="auto">{_e(c.others)}</span></p>')
+    story_href = _href(c.story_url)
+    if story_href:
+        html_parts.append(f'<p><b>Story:</b> <a href="{story_href}">{_e(c.story_url)}</a></p>')
     html_parts.append(f'<p><a href="{href}">{_e(c.url)}</a></p></div>' if href else f"<p>{_e(c.url)}</p></div>")
 
-    flag = " (critical)" if c.critical else ""
     md = [
-        f"**{_md_escape(c.title)}**",
-        f"Rule: {_md_escape(c.rule)}{flag} · {_md_escape(c.source)} · {_md_escape(c.when)}",
+        # Not bold as a whole: bold inside bold does not nest, and the marks must show.
+        _join(c.title, ("**", "**"), _md_escape),
+        f"Matched: {_md_escape(c.matched)}{flag}",
+        f"{_md_escape(c.source)}, {_md_escape(c.reach)} · {_md_escape(c.language)} · {_md_escape(c.when)}",
     ]
-    if snippet:
-        md.append(_marked(snippet, marks, ("**", "**"), _md_escape))
+    if snip:
+        md.append(_join(snip, ("**", "**"), _md_escape))
     if c.others:
         md.append(f"Also reported by: {_md_escape(c.others)}")
+    if story_href:
+        md.append(f"Story: <{_md_url(c.story_url)}>")
     md.append(f"<{_md_url(c.url)}>" if href else _md_escape(c.url))
-    return Message(subject=subject, text=text, html="\n".join(html_parts), markdown="\n\n".join(md))
+    return Message(subject=subject, text=text, html="\n".join(html_parts), markdown="\n\n".join(md), ref=ref)
 
 
-def render_list(views: Sequence[AlertView], timezone: str, subject: str, intro: str = "") -> Message:
-    """One message listing several alerts: a digest, a flood summary, what quiet hours held.
+# --------------------------------------------------------------------------- lists
 
-    Each entry names the rule, title, source, time, the other outlets, and the link as
-    visible text (so a text part derived from the HTML still carries it).
+
+def render_list(
+    views: Sequence[AlertView], timezone: str, subject: str, intro: str = "", ref: str | None = None
+) -> Message:
+    """One message listing several stories: a digest, a flood summary, what quiet hours held.
+
+    The first ``LIST_FULL`` entries name the rules and matched words, title (marked),
+    source, reach, language, time and link (as visible text, so a text part derived from
+    the HTML still carries it); the next ``LIST_LINES`` get one line each (title and
+    link); the rest are counted.  One message, however many stories.
     """
     zone = ZoneInfo(timezone)
     subject = shorten(safe(subject), MAX_SUBJECT)
     intro = safe(intro)
+    full, lines, rest = views[:LIST_FULL], views[LIST_FULL : LIST_FULL + LIST_LINES], views[LIST_FULL + LIST_LINES :]
     text_lines = [subject, ""] + ([intro, ""] if intro else [])
     html_parts = ['<div dir="auto">', f"<h3>{_e(subject)}</h3>"]
     if intro:
         html_parts.append(f"<p>{_e(intro)}</p>")
     html_parts.append("<ol>")
     md = [f"**{_md_escape(subject)}**"] + ([_md_escape(intro)] if intro else [])
-    for v in views:
+    for v in full:
         c = _clean(v, zone)
         flag = "[CRITICAL] " if c.critical else ""
         also = f" (also: {c.others})" if c.others else ""
-        text_lines.append(f"- {flag}[{c.rule}] {c.title}\n  {c.source}, {c.when}{also}\n  {c.url}")
+        text_lines.append(
+            f"- {flag}{_join(c.title, ('[', ']'), _as_is)}\n  matched: {c.matched}\n"
+            f"  {c.source}, {c.reach}, {c.language}, {c.when}{also}\n  {c.url}"
+        )
         href = _href(c.url)
         link = f'<a href="{href}">{_e(c.url)}</a>' if href else _e(c.url)
         html_parts.append(
-            f'<li dir="auto"><b>{_e(flag)}[{_e(c.rule)}]</b> <span dir="auto">{_e(c.title)}</span><br>'
-            f"{_e(c.source)}, {_e(c.when)}{_e(also)}<br>{link}</li>"
+            f'<li dir="auto"><b>{_e(flag)}</b><span dir="auto">{_join(c.title, ("<mark>", "</mark>"), _e)}</span><br>'
+            f"matched: {_e(c.matched)}<br>"
+            f"{_e(c.source)}, {_e(c.reach)}, {_e(c.language)}, {_e(c.when)}{_e(also)}<br>{link}</li>"
         )
         md.append(
-            f"- {_md_escape(flag)}\\[{_md_escape(c.rule)}\\] {_md_link(c.title, c.url)} — "
-            f"{_md_escape(c.source)}, {_md_escape(c.when)}{_md_escape(also)}"
+            f"- {_md_escape(flag)}{_md_link(_plain_text(c.title), c.url)} — matched: {_md_escape(c.matched)}; "
+            f"{_md_escape(c.source)}, {_md_escape(c.reach)}, {_md_escape(c.language)}, {_md_escape(c.when)}"
+            f"{_md_escape(also)}"
         )
-    html_parts += ["</ol>", "</div>"]
-    return Message(subject=subject, text="\n".join(text_lines), html="\n".join(html_parts), markdown="\n".join(md))
+    html_parts.append("</ol>")
+    if lines:
+        text_lines += ["", f"{_count(len(lines), 'more story')}, one line each:"]
+        html_parts.append(f"<p>{_e(_count(len(lines), 'more story'))}, one line each:</p><ul>")
+        md.append(_md_escape(f"{_count(len(lines), 'more story')}, one line each:"))
+        for v in lines:
+            c = _clean(v, zone)
+            title = _plain_text(c.title)
+            text_lines.append(f"- [{c.rules}] {title} {c.url}")
+            html_parts.append(f'<li dir="auto">[{_e(c.rules)}] {_e(title)} {_e(c.url)}</li>')
+            md.append(f"- \\[{_md_escape(c.rules)}\\] {_md_link(title, c.url)}")
+        html_parts.append("</ul>")
+    if rest:
+        more = f"… and {_count(len(rest), 'more story')} not listed here (see `wirewatch alerts`)."
+        text_lines += ["", more]
+        html_parts.append(f"<p>{_e(more)}</p>")
+        md.append(_md_escape(more))
+    html_parts.append("</div>")
+    return Message(
+        subject=subject, text="\n".join(text_lines), html="\n".join(html_parts), markdown="\n".join(md), ref=ref
+    )
 
 
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
+def render_digest(views: Sequence[AlertView], timezone: str, name: str, ref: str | None = None) -> Message:
+    return render_list(views, timezone, f"[wirewatch] {name}: digest, {_count(len(views), 'item')}", ref=ref)
 
 
-def render_digest(views: Sequence[AlertView], timezone: str, name: str) -> Message:
-    return render_list(views, timezone, f"[wirewatch] {name}: digest, {_count(len(views), 'item')}")
-
-
-def render_summary(views: Sequence[AlertView], timezone: str, name: str, max_per_hour: int) -> Message:
+def render_summary(
+    views: Sequence[AlertView], timezone: str, name: str, max_per_hour: int, ref: str | None = None
+) -> Message:
     """Flood control: the alerts beyond ``max_per_hour``, folded into one message."""
     intro = (
         f"More than {max_per_hour} alerts matched within an hour; instead of "
         f"{_count(len(views), 'more message')}, here they are in one."
     )
     subject = f"[wirewatch] {name}: {_count(len(views), 'more alert')} (flood control)"
-    return render_list(views, timezone, subject, intro)
+    return render_list(views, timezone, subject, intro, ref=ref)
 
 
-def render_held(views: Sequence[AlertView], timezone: str, name: str) -> Message:
+def render_held(views: Sequence[AlertView], timezone: str, name: str, ref: str | None = None) -> Message:
     """What quiet hours held back, sent as one message when they end."""
     intro = "These alerts arrived during your quiet hours."
-    return render_list(views, timezone, f"[wirewatch] {name}: {_count(len(views), 'alert')} from quiet hours", intro)
+    subject = f"[wirewatch] {name}: {_count(len(views), 'alert')} from quiet hours"
+    return render_list(views, timezone, subject, intro, ref=ref)
+
+
+# --------------------------------------------------------------------------- notices
 
 
 def render_notice(subject: str, text: str) -> Message:
-    """An operator notice (a failing source, an invalid config edit); ``text`` may quote untrusted input."""
+    """An operator notice (a failing source, an invalid config edit); ``text`` may quote untrusted input.
+
+    Quoted text is data in every format: escaped in HTML, in a code block in Markdown (a
+    redirect target written as ``[label](url)`` stays text, never a live link), and
+    stripped of bidirectional controls everywhere.
+    """
     subject = shorten(safe(f"[wirewatch] {subject}"), MAX_SUBJECT)
     body = safe(text).strip()
     paragraphs = [p for p in body.split("\n\n") if p.strip()]

@@ -11,18 +11,35 @@ Markdown is sent, the title is Markdown-escaped too.  One ``Apprise``
 object per URL and per message: results are per URL, and Apprise's per-instance
 throttle (5.5 s between messages of one plugin instance) never delays a burst; flood
 control is wirewatch's job, decided in the dispatcher per subscriber.
+
+Timeouts: every send has an explicit bound (``[alerts] send_timeout``), applied twice:
+as the plugin's socket timeouts (connect and read, so its worker thread ends too) and as
+Apprise's call deadline (``notify(timeout=…)``, which reports ``TIMEOUT``).  A send that
+times out, or whose connection dropped after the data went out, is *unknown*, not
+failed: the server may have the message.  Email carries a stable ``Message-ID`` (the
+message's ``ref``), so a resend is recognisable as the same mail: Apprise builds the
+header itself with ``email.utils.make_msgid``, and a header passed as a URL argument
+would be added beside it, so :func:`_stable_msgid` stands in for ``make_msgid`` in
+Apprise's email module and returns the ref when one is set for the current send (a
+context variable, which Apprise copies into the worker thread it sends from).
 This module must not read the database or decide who gets what.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from email.utils import make_msgid
 from typing import Any
 
 import apprise
+import apprise.plugins.email.base as _apprise_email
+from apprise import AppriseAsset
+from apprise.result import AppriseResultStatus
 
 from monitor.config import redact
 from monitor.core.render import Message, markdown_escape
@@ -37,12 +54,31 @@ _FORMAT_PARAM = re.compile(r"[?&]format=", re.IGNORECASE)
 _MARKDOWN_CHATS = ("mmost", "mmosts")
 
 
+# What a connection that died mid-send says in Apprise's debug log: the server may hold
+# the message, so the outcome is unknown.  "refused" and unresolvable hosts are plain failures.
+_UNKNOWN_SIGNS = re.compile(r"timed out|timeout|unexpectedly closed|connection reset|broken pipe", re.IGNORECASE)
+
+_message_ref: contextvars.ContextVar[str | None] = contextvars.ContextVar("wirewatch_message_ref", default=None)
+
+
+def _stable_msgid(idstring: str | None = None, domain: str | None = None) -> str:
+    ref = _message_ref.get()
+    if ref is None:
+        return make_msgid(idstring, domain)
+    return f"<{ref}@{domain or 'wirewatch.localdomain'}>"
+
+
+_apprise_email.make_msgid = _stable_msgid  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True, slots=True)
 class UrlResult:
     index: int  # position in the subscriber's ``urls``
     ok: bool
     service: str  # the URL scheme, safe to print
     error: str | None = None
+    unknown: bool = False  # timed out or dropped mid-send: it may have arrived
+    seconds: float = 0.0
 
 
 def scheme_of(url: str) -> str:
@@ -50,30 +86,53 @@ def scheme_of(url: str) -> str:
 
 
 class AppriseNotifier:
-    def __init__(self, timeout: float = 15.0) -> None:
-        self.timeout = timeout
+    def __init__(self, timeout: float = 30.0) -> None:
+        self.timeout = timeout  # seconds per URL and message: ``[alerts] send_timeout``
 
     def send(self, targets: Sequence[tuple[int, str]], message: Message) -> list[UrlResult]:
-        """Send ``message`` to each ``(index, url)``; never raises for a delivery failure."""
-        return [self._send_one(index, url, message) for index, url in targets]
+        """Send ``message`` to each ``(index, url)`` in turn; never raises for a delivery failure."""
+        return [self.send_one(index, url, message) for index, url in targets]
 
-    def _send_one(self, index: int, url: str, message: Message) -> UrlResult:
+    def send_one(self, index: int, url: str, message: Message, timeout: float | None = None) -> UrlResult:
+        """Send ``message`` to one URL within ``timeout`` seconds (default: the notifier's)."""
+        limit = self.timeout if timeout is None else timeout
         scheme = scheme_of(url)
-        notifier = apprise.Apprise()
-        with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:  # type: ignore[no-untyped-call]
-            if not notifier.add(url):
-                return UrlResult(index, False, scheme, f"{scheme}:// URL rejected by Apprise (check its syntax)")
-            body, body_format = _body_for(scheme, url, notifier[0], message)
-            # A channel that renders Markdown renders the title too: escape it there.
-            title = markdown_escape(message.subject) if body == message.markdown else message.subject
-            result = notifier.notify(body=body, title=title, body_format=body_format)
-            log_text = captured.getvalue() if hasattr(captured, "getvalue") else ""
+        started = time.monotonic()
+        notifier = apprise.Apprise(asset=AppriseAsset(service_timeout=limit))
+        token = _message_ref.set(message.ref)
+        try:
+            with apprise.LogCapture(level=logging.DEBUG, fmt="%(levelname)s %(message)s") as captured:  # type: ignore[no-untyped-call]
+                if not notifier.add(url):
+                    return UrlResult(index, False, scheme, f"{scheme}:// URL rejected by Apprise (check its syntax)")
+                plugin = notifier[0]
+                # The plugin's own sockets end at the same bound, so its thread ends too.
+                plugin.socket_connect_timeout = limit
+                plugin.socket_read_timeout = limit
+                body, body_format = _body_for(scheme, url, plugin, message)
+                # A channel that renders Markdown renders the title too: escape it there.
+                title = markdown_escape(message.subject) if body == message.markdown else message.subject
+                result = notifier.notify(body=body, title=title, body_format=body_format, timeout=limit)
+                log_text = captured.getvalue() if hasattr(captured, "getvalue") else ""
+        finally:
+            _message_ref.reset(token)
+        seconds = time.monotonic() - started
         if result:
-            return UrlResult(index, True, scheme)
-        detail = _last_line(log_text) or "delivery failed"
+            return UrlResult(index, True, scheme, seconds=seconds)
+        evidence = "\n".join(
+            ln for ln in log_text.splitlines() if "xception" in ln or ln.startswith(("WARNING ", "ERROR "))
+        )
+        unknown = result.status == AppriseResultStatus.TIMEOUT or bool(_UNKNOWN_SIGNS.search(evidence))
+        warnings = [
+            ln.split(" ", 1)[1] for ln in log_text.splitlines() if ln.startswith(("WARNING ", "ERROR ", "CRITICAL "))
+        ]
+        detail = _last_line("\n".join(warnings)) or ("timed out" if unknown else "delivery failed")
+        if result.status == AppriseResultStatus.TIMEOUT:
+            detail = f"no answer within {limit:g}s"
         # Apprise sometimes echoes the URL; never let a secret out through an error.
         detail = redact(detail.replace(url, f"{scheme}://…"))
-        return UrlResult(index, False, scheme, f"{scheme}: {detail}")
+        if unknown:
+            detail += " (delivery unknown)"
+        return UrlResult(index, False, scheme, f"{scheme}: {detail}", unknown=unknown, seconds=seconds)
 
 
 def _body_for(scheme: str, url: str, plugin: Any, message: Message) -> tuple[str, Any]:

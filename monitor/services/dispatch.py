@@ -1,33 +1,48 @@
-"""Dispatch: claim due alerts from the outbox, apply the delivery policy, send, record.
+"""Dispatch: plan each subscriber's due alerts, send them in a bounded pool, record the outcome.
 
-Responsible for delivery.  It leases due rows (so a second dispatcher, or a restart,
-never sends a row another one holds), asks the pure policy
-(:func:`monitor.core.delivery.plan_delivery`) what to send now, in which messages, and
-what to hold (quiet hours, ``max_per_hour``), records each message *before* sending it
-(``messages`` row, ``alerts.message_id``), renders, hands it to the notifier, and marks
-the rows sent, pending again with a backoff, or failed (dead-lettered) after
-``alerts.max_attempts``.  A subscriber's URLs are tracked one by one: a retry goes only
-to the URLs that failed, and resends the same message (the same summary, digest or
-quiet-hours batch) rather than planning it again.  It decides nothing itself: timing and
-grouping live in the core, SQL in the store, channels in the notifier.
+Responsible for delivery.  For every subscriber with something due it opens one
+transaction under a per-subscriber lock (:meth:`SqlStore.subscriber_transaction`), reads
+*all* of that subscriber's due alerts (not a claim batch), asks the pure policy
+(:func:`monitor.core.delivery.plan_delivery`) what to send now in which messages and what
+to hold, records each message (``messages`` row, ``alerts.message_id``) and leases its
+rows, and commits: two dispatchers can never both spend the last slot of ``max_per_hour``
+or send two digests.  Then it renders each message and sends it, one URL at a time per
+*lane* (a subscriber's URL), lanes side by side in its own bounded pool, each send bounded
+by ``[alerts] send_timeout``, so one slow server never delays another subscriber or
+another URL.  Leases are short (``[alerts] send_lease``, 30 s) and renewed while sends are
+in flight, so a killed worker's alerts go out again within a minute.  It decides nothing
+itself: timing and grouping live in the core, SQL in the store, channels in the notifier.
 
-Delivery guarantee: a row is sent at most once per URL, except in the window between a
-successful send and its mark (if the process dies exactly there, the lease expires and
-the message is sent again).  A process that dies between claiming and sending loses
-nothing: the lease expires and the row is claimed again.  Documented in ARCHITECTURE.md.
+Outcomes, per message: every URL delivered → ``sent``; a failure → ``pending`` again with
+a backoff, or ``failed`` (dead letter) after ``[alerts] max_attempts``; a send that timed
+out (or dropped mid-send) is *unknown*: counted in ``unknown_sends``, resent once (with
+the same email ``Message-ID``) when the row comes due again, which only happens while no
+dispatcher has marked it; a second unknown leaves the row ``unknown`` for an operator.
+URLs are tracked one by one: a retry goes only to the URLs that still need the message.
+
+Marks: when a send succeeded and its mark cannot be written (a locked or read-only
+database), the outcome stays in memory and is written first thing on every later run,
+until it lands or the process dies; while marks fail, nothing is claimed or sent, and
+:attr:`Dispatcher.write_error` says why (``/healthz`` reports it).  So an alert is resent
+at most once per fault, and only when the process dies between a send and its mark.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Protocol
 
-from monitor.config import SubscriberConfig
+from sqlalchemy import Connection
+
+from monitor.config import Config, SubscriberConfig
 from monitor.core.delivery import (
     DIGEST,
     HELD_QUIET,
@@ -52,25 +67,36 @@ from monitor.core.render import (
     render_summary,
 )
 from monitor.core.schedule import alert_retry_at
+from monitor.errors import StorageError
 from monitor.notify.apprise import UrlResult
 from monitor.runtime import Runtime
-from monitor.store.sql import AlertRow, SqlStore
+from monitor.store.sql import AlertRow, DueRow, SqlStore
 
 log = logging.getLogger(__name__)
 
+# A row whose send timed out is resent this many times at most: a server that takes the
+# message and answers late would otherwise receive one copy per attempt.
+UNKNOWN_RESENDS = 1
+# Sends in flight at once, over all subscribers (each blocks a thread for up to send_timeout).
+SEND_POOL = 8
+# How often an unmarked outcome is tried again while a caller waits for it.
+MARK_RETRY_SECONDS = 1.0
+
 
 class Notifier(Protocol):
-    def send(self, targets: Sequence[tuple[int, str]], message: Message) -> list[UrlResult]: ...
+    def send_one(self, index: int, url: str, message: Message, timeout: float | None = None) -> UrlResult: ...
 
 
 @dataclass(frozen=True, slots=True)
 class DispatchSummary:
-    claimed: int = 0
+    claimed: int = 0  # rows leased for sending
     sent: int = 0  # rows delivered to every URL
     retrying: int = 0
-    failed: int = 0
+    failed: int = 0  # dead-lettered
     held: int = 0  # rows put back by quiet hours or the rate limit
-    messages: int = 0  # messages handed to the notifier
+    messages: int = 0  # messages handed to the notifier (once per message, however many URLs)
+    unknown: int = 0  # rows whose send timed out this run (resent once, then left ``unknown``)
+    unmarked: int = 0  # outcomes still waiting to be written at the end of the run
 
     def __add__(self, other: DispatchSummary) -> DispatchSummary:
         return DispatchSummary(
@@ -80,14 +106,24 @@ class DispatchSummary:
             self.failed + other.failed,
             self.held + other.held,
             self.messages + other.messages,
+            self.unknown + other.unknown,
+            other.unmarked,
         )
 
 
-def alert_view(row: AlertRow, also_reported_by: tuple[str, ...] = ()) -> AlertView:
+def alert_view(
+    row: AlertRow,
+    outlets: tuple[str, ...] = (),
+    languages: tuple[str, ...] = (),
+) -> AlertView:
     doc = make_document(row.title, row.summary, row.text, row.language)
     spans = tuple((s["field"], int(s["start"]), int(s["end"])) for s in row.spans)
+    words = tuple(
+        (rule, tuple(dict.fromkeys(str(s.get("text", "")) for s in row.rule_spans.get(rule, []))))
+        for rule in (row.rules or (row.rule,))
+    )
     return AlertView(
-        rule=row.rule,
+        rules=row.rules or (row.rule,),
         title=doc.title,
         url=row.url,
         source=row.source,
@@ -95,8 +131,12 @@ def alert_view(row: AlertRow, also_reported_by: tuple[str, ...] = ()) -> AlertVi
         first_seen=row.first_seen,
         body=doc.body,
         spans=spans,
+        rule_words=words,
         severity=row.severity,
-        also_reported_by=also_reported_by,
+        also_reported_by=tuple(o for o in outlets if o != row.source),
+        language=row.language,
+        outlets=outlets or (row.source,),
+        languages=languages,
     )
 
 
@@ -106,25 +146,82 @@ def subscriber_policy(sub: SubscriberConfig) -> SubscriberPolicy:
     )
 
 
-def render_message(kind: str, views: Sequence[AlertView], sub: SubscriberConfig) -> Message:
+def message_ref(message_id: int, created: datetime) -> str:
+    """The stable identity of one planned message (the email Message-ID's left part)."""
+    return f"wirewatch.{message_id}.{created.strftime('%Y%m%d%H%M%S')}"
+
+
+def render_message(kind: str, views: Sequence[AlertView], sub: SubscriberConfig, ref: str | None = None) -> Message:
     """The message of ``kind`` for ``views``; one alert always reads as an ordinary alert."""
     if len(views) == 1:
-        return render_alert(views[0], sub.timezone)
+        return render_alert(views[0], sub.timezone, ref=ref)
     if kind == SUMMARY:
-        return render_summary(views, sub.timezone, sub.name, sub.max_per_hour)
+        return render_summary(views, sub.timezone, sub.name, sub.max_per_hour, ref=ref)
     if kind == QUIET:
-        return render_held(views, sub.timezone, sub.name)
+        return render_held(views, sub.timezone, sub.name, ref=ref)
     if kind == DIGEST:
-        return render_digest(views, sub.timezone, sub.name)
-    return render_list(views, sub.timezone, f"[wirewatch] {sub.name}: {len(views)} alerts")
+        return render_digest(views, sub.timezone, sub.name, ref=ref)
+    return render_list(views, sub.timezone, f"[wirewatch] {sub.name}: {len(views)} alerts", ref=ref)
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    subscriber: str
+    message_id: int
+    kind: str
+    ids: tuple[int, ...]
+
+
+@dataclass
+class _Job:
+    """One planned message on its way out: its rows, its URLs, and what each URL answered."""
+
+    sub: SubscriberConfig
+    message_id: int
+    kind: str
+    rows: list[AlertRow]
+    targets: list[tuple[int, str]]
+    delivered: set[int]
+    missing: list[str]
+    message: Message | None = None
+    results: dict[int, UrlResult | None] = field(default_factory=dict)  # None: not tried (stopping)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def ids(self) -> list[int]:
+        return [r.id for r in self.rows]
+
+
+@dataclass(frozen=True, slots=True)
+class _Mark:
+    """An outcome to write: kept in memory until the database takes it."""
+
+    ids: tuple[int, ...]
+    message_id: int
+    status: str
+    delivered: tuple[int, ...]
+    error: str | None
+    next_attempt: datetime | None
+    unknown: bool
+    accepted: bool
+    now: datetime
 
 
 class _Counts:
     def __init__(self) -> None:
-        self.sent = self.retrying = self.failed = self.held = self.messages = 0
+        self.lock = threading.Lock()
+        self.claimed = self.sent = self.retrying = self.failed = self.held = self.messages = self.unknown = 0
+
+    def add(self, **kw: int) -> None:
+        with self.lock:
+            for k, v in kw.items():
+                setattr(self, k, getattr(self, k) + v)
 
 
 class Dispatcher:
+    """Delivers the outbox; one per process.  ``dispatch_due`` runs in a worker thread;
+    ``stop`` may be called from another thread (the daemon's, on SIGTERM)."""
+
     def __init__(
         self,
         store: SqlStore,
@@ -132,134 +229,372 @@ class Dispatcher:
         runtime: Callable[[], Runtime],
         clock: Callable[[], datetime],
         env: Mapping[str, str] | None = None,
-        batch: int = 200,
+        *,
+        pool: int = SEND_POOL,
     ) -> None:
         self.store = store
         self.notifier = notifier
         self.runtime = runtime
         self.clock = clock
         self.env = os.environ if env is None else env
-        self.batch = batch
+        self.pool = pool
+        self._stopping = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._run_lock = threading.Lock()  # one run at a time per process
+        self._state = threading.Lock()
+        self._unmarked: list[_Mark] = []
+        self._inflight: set[int] = set()
+        self.write_error: str | None = None  # the last write the database refused, until one lands
 
-    def dispatch_due(self) -> DispatchSummary:
-        """Send everything due now, batch after batch, until nothing is due."""
-        total = DispatchSummary()
-        while True:
-            summary = self._dispatch_batch()
-            total += summary
-            if summary.claimed < self.batch:
-                return total
+    # ------------------------------------------------------------------ public API
 
-    def _dispatch_batch(self) -> DispatchSummary:
-        config = self.runtime().config
-        rows = self.store.claim_alerts(self.clock(), config.alerts.send_lease, self.batch)
-        if not rows:
-            return DispatchSummary()
-        by_subscriber: dict[str, list[AlertRow]] = defaultdict(list)
-        for row in rows:
-            by_subscriber[row.subscriber].append(row)
+    @property
+    def pending_marks(self) -> int:
+        with self._state:
+            return len(self._unmarked)
+
+    def dispatch_due(self, mark_patience: float = 0.0) -> DispatchSummary:
+        """Plan and send everything due now; wait up to ``mark_patience`` s for refused marks."""
+        with self._run_lock:
+            self._idle.clear()
+            try:
+                return self._run(mark_patience)
+            finally:
+                self._idle.set()
+
+    def stop(self, deadline: float) -> bool:
+        """No new sends; let those in flight finish for up to ``deadline`` s and mark them.
+
+        Messages not tried yet are put back, due at once; a send still in flight after the
+        deadline keeps its lease and goes out again when that lapses.  Returns whether the
+        dispatcher is idle.
+        """
+        self._stopping.set()
+        idle = self._idle.wait(timeout=max(0.0, deadline))
+        if idle:
+            self._flush_marks()
+        return idle
+
+    # ------------------------------------------------------------------ one run
+
+    def _run(self, mark_patience: float) -> DispatchSummary:
         counts = _Counts()
-        for name, group in by_subscriber.items():
-            sub = config.subscriber(name)
-            if sub is None:
-                error = f"subscriber {name!r} is no longer in the config"
-                self.store.mark_alerts(
-                    [r.id for r in group], status="failed", now=self.clock(), delivered=[], error=error
-                )
-                counts.failed += len(group)
-                log.warning("%d alert(s) for %s: %s", len(group), name, error)
-                continue
-            self._dispatch_subscriber(sub, group, counts)
-        summary = DispatchSummary(len(rows), counts.sent, counts.retrying, counts.failed, counts.held, counts.messages)
-        log.info(
-            "dispatch: %d claimed, %d messages, %d sent, %d held, %d to retry, %d failed",
-            summary.claimed,
-            summary.messages,
-            summary.sent,
-            summary.held,
-            summary.retrying,
-            summary.failed,
+        if self._flush_marks() and not self._stopping.is_set():
+            config = self.runtime().config
+            try:
+                names = self.store.due_subscribers(self.clock())
+            except StorageError as exc:
+                self._refused(exc)
+                names = []
+            jobs: list[_Job] = []
+            for name in names:
+                if self._stopping.is_set():
+                    break
+                try:
+                    planned = self._plan(name, config, counts)
+                    jobs += self._prepare(planned, config)
+                except StorageError as exc:
+                    self._refused(exc)
+                    break
+            if jobs:
+                self._send(jobs, config, counts)
+        else:
+            log.warning(
+                "dispatch: %d outcome(s) not yet recorded (%s); not claiming or sending until they are",
+                self.pending_marks,
+                self.write_error,
+            )
+        waited_until = time.monotonic() + mark_patience
+        while self.pending_marks and time.monotonic() < waited_until:
+            time.sleep(MARK_RETRY_SECONDS)
+            self._flush_marks()
+        summary = DispatchSummary(
+            counts.claimed,
+            counts.sent,
+            counts.retrying,
+            counts.failed,
+            counts.held,
+            counts.messages,
+            counts.unknown,
+            self.pending_marks,
         )
+        if summary.claimed or summary.held or summary.unmarked:
+            log.info(
+                "dispatch: %d claimed, %d messages, %d sent, %d held, %d to retry, %d unknown, %d failed%s",
+                summary.claimed,
+                summary.messages,
+                summary.sent,
+                summary.held,
+                summary.retrying,
+                summary.unknown,
+                summary.failed,
+                f", {summary.unmarked} outcomes not yet recorded" if summary.unmarked else "",
+            )
         return summary
 
-    def _dispatch_subscriber(self, sub: SubscriberConfig, group: list[AlertRow], counts: _Counts) -> None:
-        now = self.clock()
+    def _plan(self, name: str, config: Config, counts: _Counts) -> list[_Planned]:
+        """Plan all of one subscriber's due alerts in one locked transaction; lease what goes out."""
+        sub = config.subscriber(name)
+        with self.store.subscriber_transaction(name) as conn:
+            now = self.clock()
+            due = self.store.due_alerts(conn, name, now)
+            if not due:
+                return []
+            if sub is None:
+                error = f"subscriber {name!r} is no longer in the config"
+                self.store.fail_in(conn, [r.id for r in due], now, error)
+                counts.add(failed=len(due))
+                log.warning("%d alert(s) for %s: %s", len(due), name, error)
+                return []
+            out = self._plan_locked(conn, sub, due, now, counts)
+            ids = [i for p in out for i in p.ids]
+            self.store.lease_in(conn, ids, now, config.alerts.send_lease)
+            counts.add(claimed=len(ids))
+        return out
+
+    def _plan_locked(
+        self, conn: Connection, sub: SubscriberConfig, due: list[DueRow], now: datetime, counts: _Counts
+    ) -> list[_Planned]:
         # Rows already planned into a message (a retry, or a dispatcher that died after
         # planning) go out as that same message again: its content was decided once.
-        planned: dict[int, list[AlertRow]] = defaultdict(list)
-        fresh: list[AlertRow] = []
-        for row in group:
+        planned: dict[int, list[DueRow]] = defaultdict(list)
+        fresh: list[DueRow] = []
+        for row in due:
             if row.message_id is not None:
                 planned[row.message_id].append(row)
             else:
                 fresh.append(row)
+        out: list[_Planned] = []
         quiet_end = quiet_until(now, sub.quiet_hours, sub.timezone)
         for message_id, rows in planned.items():
             if quiet_end is not None and any(r.severity != "critical" for r in rows):
                 # A retry that comes due in quiet hours waits for them to end, like anything else.
-                self.store.hold_alerts([r.id for r in rows], until=quiet_end, reason=HELD_QUIET)
-                counts.held += len(rows)
+                self.store.hold_in(conn, [r.id for r in rows], until=quiet_end, reason=HELD_QUIET)
+                counts.add(held=len(rows))
                 continue
-            self._send(sub, rows[0].message_kind or SINGLE, message_id, rows, counts)
+            out.append(_Planned(sub.name, message_id, rows[0].message_kind or SINGLE, tuple(r.id for r in rows)))
         if not fresh:
-            return
-        recent = [RecentMessage(k, t) for k, t in self.store.recent_messages(sub.name, now - RATE_WINDOW)]
-        due = [DueAlert(r.id, r.severity, r.hold_reason) for r in fresh]
-        plan = plan_delivery(subscriber_policy(sub), due, recent, now)
+            return out
+        recent = [RecentMessage(k, t) for k, t in self.store.recent_messages_in(conn, sub.name, now - RATE_WINDOW)]
+        plan = plan_delivery(
+            subscriber_policy(sub), [DueAlert(r.id, r.severity, r.hold_reason) for r in fresh], recent, now
+        )
         for hold in plan.holds:
-            self.store.hold_alerts(hold.ids, until=hold.until, reason=hold.reason)
-            counts.held += len(hold.ids)
+            self.store.hold_in(conn, hold.ids, until=hold.until, reason=hold.reason)
+            counts.add(held=len(hold.ids))
             log.info(
                 "%d alert(s) for %s held until %s (%s)", len(hold.ids), sub.name, hold.until.isoformat(), hold.reason
             )
-        by_id = {r.id: r for r in fresh}
         for send in plan.sends:
-            message_id = self.store.plan_message(sub.name, send.kind, send.ids, now)
-            self._send(sub, send.kind, message_id, [by_id[i] for i in send.ids], counts)
+            message_id = self.store.plan_message_in(conn, sub.name, send.kind, send.ids, now)
+            out.append(_Planned(sub.name, message_id, send.kind, send.ids))
+        return out
 
-    def _send(self, sub: SubscriberConfig, kind: str, message_id: int, rows: list[AlertRow], counts: _Counts) -> None:
-        urls, missing = sub.resolve_urls(self.env)
-        # Only the URLs every row still needs; a message goes out once per URL.
-        delivered = set.intersection(*(set(r.delivered) for r in rows))
-        targets = [(i, url) for i, url in urls if i not in delivered]
-        # The story's other outlets as known at send time (a digest sends later, so knows more).
-        message = render_message(kind, [alert_view(r, self.store.also_reported_by(r.item_id)) for r in rows], sub)
-        results = self.notifier.send(targets, message) if targets else []
-        counts.messages += 1 if targets else 0
+    def _prepare(self, planned: list[_Planned], config: Config) -> list[_Job]:
+        """Load the rows of planned messages and render them (after the lock is released)."""
+        ids = [i for p in planned for i in p.ids]
+        if not ids:
+            return []
+        rows = {r.id: r for r in self.store.alert_rows(ids=ids, limit=len(ids))}
+        reach = self.store.story_reach([r.item_id for r in rows.values()])
+        jobs = []
+        for p in planned:
+            sub = config.subscriber(p.subscriber)
+            its = [rows[i] for i in p.ids if i in rows]
+            if sub is None or not its:
+                continue
+            urls, missing = sub.resolve_urls(self.env)
+            delivered = set.intersection(*(set(r.delivered) for r in its))
+            views = [alert_view(r, *reach.get(r.item_id, ((), ()))) for r in its]
+            ref = message_ref(p.message_id, min(r.created_at for r in its))
+            job = _Job(
+                sub=sub,
+                message_id=p.message_id,
+                kind=p.kind,
+                rows=its,
+                targets=[(i, url) for i, url in urls if i not in delivered],
+                delivered=delivered,
+                missing=missing,
+                message=render_message(p.kind, views, sub, ref),
+            )
+            jobs.append(job)
+        with self._state:
+            # Renewed from now on, until their outcome is recorded.
+            self._inflight.update(i for job in jobs for i in job.ids)
+        return jobs
+
+    # ------------------------------------------------------------------ sending
+
+    def _send(self, jobs: list[_Job], config: Config, counts: _Counts) -> None:
+        timeout = config.alerts.send_timeout.total_seconds()
+        lanes: dict[tuple[str, int], list[tuple[_Job, int, str]]] = defaultdict(list)
+        for job in jobs:
+            if not job.targets:
+                self._finish(job, config, counts)
+            for index, url in job.targets:
+                lanes[(job.sub.name, index)].append((job, index, url))
+        if not lanes:
+            return
+        renewing = threading.Event()
+        renewer = threading.Thread(
+            target=self._renew_leases, args=(renewing, config.alerts.send_lease), name="lease-renewer", daemon=True
+        )
+        renewer.start()
+        try:
+            with ThreadPoolExecutor(max_workers=self.pool, thread_name_prefix="wirewatch-send") as pool:
+                futures = [pool.submit(self._lane, lane, timeout, config, counts) for lane in lanes.values()]
+                wait(futures)
+                for f in futures:
+                    f.result()  # a bug in a lane is a bug: let it propagate
+        finally:
+            renewing.set()
+            renewer.join()
+
+    def _lane(self, lane: list[tuple[_Job, int, str]], timeout: float, config: Config, counts: _Counts) -> None:
+        """One subscriber URL: its messages one after another, each within ``timeout``."""
+        for job, index, url in lane:
+            if self._stopping.is_set() or self.pending_marks:
+                result: UrlResult | None = None  # not tried: stopping, or marks are being refused
+            else:
+                assert job.message is not None
+                result = self.notifier.send_one(index, url, job.message, timeout)
+            with job.lock:
+                job.results[index] = result
+                complete = len(job.results) == len(job.targets)
+            if complete:
+                self._finish(job, config, counts)
+
+    def _finish(self, job: _Job, config: Config, counts: _Counts) -> None:
+        """Decide the outcome of one message from its URLs' results and record it."""
         now = self.clock()
+        results = [r for r in job.results.values() if r is not None]
+        untried = [i for i, r in job.results.items() if r is None]
         ok = {r.index for r in results if r.ok}
-        if ok:
-            self.store.message_sent(message_id, now)
+        unknown = [r for r in results if r.unknown]
         errors = [r.error or "failed" for r in results if not r.ok]
-        if missing:
-            errors.append("environment variable(s) not set: " + ", ".join(sorted(set(missing))))
-        done = sorted(delivered | ok)
-        ids = [r.id for r in rows]
-        what = f"alert {ids[0]}" if len(rows) == 1 else f"{kind} of {len(rows)} alerts (message {message_id})"
-        if set(range(len(sub.urls))) <= set(done):
-            self.store.mark_alerts(ids, status="sent", now=now, delivered=done)
-            counts.sent += len(rows)
-            log.info("%s (%s → %s): sent", what, rows[0].rule, sub.name)
+        if job.missing:
+            errors.append("environment variable(s) not set: " + ", ".join(sorted(set(job.missing))))
+        done = sorted(job.delivered | ok)
+        ids = job.ids
+        rule = job.rows[0].rule
+        what = f"alert {ids[0]}" if len(ids) == 1 else f"{job.kind} of {len(ids)} alerts (message {job.message_id})"
+        if results:
+            counts.add(messages=1)
+
+        def outcome(status: str, error: str | None, next_attempt: datetime | None, unknown: bool) -> _Mark:
+            return _Mark(tuple(ids), job.message_id, status, tuple(done), error, next_attempt, unknown, bool(ok), now)
+
+        if set(range(len(job.sub.urls))) <= set(done):
+            self._mark(outcome("sent", None, None, False))
+            counts.add(sent=len(ids))
+            log.info("%s (%s → %s): sent", what, rule, job.sub.name)
+            return
+        if untried and not errors:
+            # Interrupted before its turn (stopping, or marks refused): due again at once,
+            # as the same message; the lease it held was its attempt.
+            self._mark(outcome("pending", None, now, False))
+            with self._state:
+                self._inflight.difference_update(ids)
             return
         error = "; ".join(errors) or "not delivered"
-        alerts_config = self.runtime().config.alerts
-        attempts = max(r.attempts for r in rows)
-        if attempts >= alerts_config.max_attempts:
-            self.store.mark_alerts(ids, status="failed", now=now, delivered=done, error=error)
-            counts.failed += len(rows)
-            log.error("%s (%s → %s): gave up after %d attempts: %s", what, rows[0].rule, sub.name, attempts, error)
+        attempts = max(r.attempts for r in job.rows)
+        if unknown:
+            counts.add(unknown=len(ids))
+            if max(r.unknown_sends for r in job.rows) >= UNKNOWN_RESENDS:
+                self._mark(outcome("unknown", error, None, True))
+                log.error("%s (%s → %s): delivery unknown again, not resending: %s", what, rule, job.sub.name, error)
+                return
+        if attempts >= config.alerts.max_attempts:
+            self._mark(outcome("failed", error, None, bool(unknown)))
+            counts.add(failed=len(ids))
+            log.error("%s (%s → %s): gave up after %d attempts: %s", what, rule, job.sub.name, attempts, error)
             return
         # One retry time for the whole message (jitter keyed by the message), so its rows
         # come due together and are resent as one message.
-        retry = alert_retry_at(now, alerts_config.retry_backoff, attempts, message_id)
-        self.store.mark_alerts(ids, status="pending", now=now, delivered=done, error=error, next_attempt=retry)
-        counts.retrying += len(rows)
+        retry = alert_retry_at(now, config.alerts.retry_backoff, attempts, job.message_id)
+        self._mark(outcome("pending", error, retry, bool(unknown)))
+        counts.add(retrying=len(ids))
         log.warning(
-            "%s (%s → %s): attempt %d failed, retry at %s: %s",
+            "%s (%s → %s): attempt %d %s, retry at %s: %s",
             what,
-            rows[0].rule,
-            sub.name,
+            rule,
+            job.sub.name,
             attempts,
+            "unknown" if unknown else "failed",
             retry.isoformat(),
             error,
         )
+
+    # ------------------------------------------------------------------ marks and leases
+
+    def _write(self, m: _Mark) -> None:
+        self.store.record_send(
+            list(m.ids),
+            message_id=m.message_id,
+            status=m.status,
+            now=m.now,
+            delivered=m.delivered,
+            error=m.error,
+            next_attempt=m.next_attempt,
+            unknown=m.unknown,
+            accepted=m.accepted,
+        )
+
+    def _mark(self, m: _Mark) -> None:
+        if self.pending_marks:
+            # Order matters less than never losing one; the queue is flushed in order.
+            with self._state:
+                self._unmarked.append(m)
+            self._flush_marks()
+            return
+        try:
+            self._write(m)
+        except StorageError as exc:
+            with self._state:
+                self._unmarked.append(m)
+            self._refused(exc)
+            log.error("alert(s) %s: outcome %r kept in memory, database refused it: %s", list(m.ids), m.status, exc)
+            return
+        self._landed(m)
+
+    def _flush_marks(self) -> bool:
+        """Write the outcomes the database refused before, in order; True when none is left."""
+        while True:
+            with self._state:
+                if not self._unmarked:
+                    return True
+                m = self._unmarked[0]
+            try:
+                self._write(m)
+            except StorageError as exc:
+                self._refused(exc)
+                return False
+            with self._state:
+                self._unmarked.pop(0)
+            self._landed(m)
+            log.info("alert(s) %s: outcome %r recorded after the database recovered", list(m.ids), m.status)
+
+    def _landed(self, m: _Mark) -> None:
+        with self._state:
+            self._inflight.difference_update(m.ids)
+            if not self._unmarked:
+                self.write_error = None
+
+    def _refused(self, exc: StorageError) -> None:
+        with self._state:
+            self.write_error = str(exc)
+
+    def _renew_leases(self, done: threading.Event, lease: timedelta) -> None:
+        """Keep the leases of sends in flight alive (every third of the lease)."""
+        every = max(0.5, lease.total_seconds() / 3)
+        while not done.wait(every):
+            with self._state:
+                ids = sorted(self._inflight)
+            if not ids:
+                continue
+            try:
+                self.store.renew_alert_leases(ids, self.clock() + lease)
+            except StorageError as exc:
+                self._refused(exc)
+                log.warning("could not renew %d send lease(s): %s", len(ids), exc)

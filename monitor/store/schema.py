@@ -154,6 +154,7 @@ alerts = Table(
     Column("subscriber", String(64), nullable=False),
     Column("severity", String(16), nullable=False, default="normal"),
     # pending → sending (claimed, leased) → sent | pending again (retry) | failed (gave up)
+    # | unknown (timed out again after its one resend: nobody knows whether it arrived)
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt", UtcDateTime, nullable=False),
@@ -169,8 +170,14 @@ alerts = Table(
     # One alert per story, rule and subscriber (revision 0002): later copies of a story
     # insert nothing.  NULL (alerts from before stories existed) never conflicts.
     Column("story_id", ForeignKey("stories.id", ondelete="SET NULL")),
+    # One alert per story and subscriber (revision 0008): ``rules`` lists every rule that
+    # fired on the item for this subscriber (``rule`` is the one that routed it: a
+    # critical one when any is); ``unknown_sends`` counts sends that timed out, whose
+    # outcome nobody knows, so such a row is resent at most once.
+    Column("rules", Json, nullable=False),
+    Column("unknown_sends", Integer, nullable=False, default=0, server_default="0"),
     UniqueConstraint("item_id", "rule", "subscriber"),
-    UniqueConstraint("story_id", "rule", "subscriber"),
+    UniqueConstraint("story_id", "subscriber"),
     Index(None, "status", "next_attempt"),
     Index(None, "message_id"),
 )

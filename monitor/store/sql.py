@@ -2,8 +2,9 @@
 
 Responsible for SQL and transactions.  The database decides what is new: items go in
 with ``INSERT … ON CONFLICT DO NOTHING RETURNING`` and only the rows returned are new.
-Alerts are claimed with an ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)``
-lease, one statement, so two dispatchers never send the same row.  This module does no
+A subscriber's due alerts are planned and leased in one transaction under a
+per-subscriber lock (a PostgreSQL advisory lock, SQLite's ``BEGIN IMMEDIATE``), so two
+dispatchers never send the same row or exceed a subscriber's rate together.  This module does no
 matching, rendering or policy: callers pass plain data in and get plain data out.
 Only expected driver errors (connection refused, database missing, not migrated) become
 :class:`~monitor.errors.StorageError`; anything else is a bug and propagates.
@@ -11,12 +12,13 @@ Only expected driver errors (connection refused, database missing, not migrated)
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +38,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     true,
     union_all,
     update,
@@ -289,6 +292,27 @@ class AlertRow:
     hold_reason: str | None = None  # why it was last put back unsent: "quiet" | "rate"
     message_id: int | None = None  # the message it was planned into (resent as such on retry)
     message_kind: str | None = None
+    rules: tuple[str, ...] = ()  # every rule that fired (the routing rule first)
+    rule_spans: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # rule → its spans
+    unknown_sends: int = 0  # sends that timed out (outcome unknown)
+    story_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DueRow:
+    """What planning needs of one due alert row (no item text: a digest may hold thousands)."""
+
+    id: int
+    severity: str
+    status: str
+    hold_reason: str | None
+    message_id: int | None
+    message_kind: str | None
+
+
+# Per-subscriber planning lock on PostgreSQL: this class id, and the subscriber's name
+# hashed into the second key ("wwsb" in ASCII).
+SUBSCRIBER_LOCK_CLASS = 0x77_77_73_62
 
 
 class SqlStore:
@@ -866,19 +890,27 @@ class SqlStore:
         )
 
     def enqueue_alerts(self, conn: Connection, new: Sequence[NewAlert], now: datetime) -> int:
+        """Queue one alert row per story (or item) and subscriber, naming every rule that fired.
+
+        ``new`` holds one :class:`NewAlert` per rule and subscriber, as the policy decided
+        them.  They fold here into one row per (story, subscriber): its item is the first
+        one that alerted, ``rules`` lists every rule that fired on that item for the
+        subscriber, and a critical rule wins the routing (``rule``, ``severity`` and the
+        earliest ``next_attempt``, so a critical match skips a digest's wait).  Rules that
+        fired on a *later* copy of the same story add no row: the story alerts once.
+        """
         if not new:
             return 0
-        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        # No conflict target: a row is skipped when its (item, rule, subscriber) or its
-        # (story, rule, subscriber) is already queued, so a story alerts a subscriber once per rule.
-        # RETURNING counts what was really queued (executemany's rowcount is -1 on psycopg).
-        result = conn.execute(
-            insert(alerts).on_conflict_do_nothing().returning(alerts.c.id),
-            [
-                {
+        merged: dict[tuple[str, int, str], dict[str, Any]] = {}
+        for a in new:
+            key = ("story", a.story_id, a.subscriber) if a.story_id is not None else ("item", a.item_id, a.subscriber)
+            row = merged.get(key)
+            if row is None:
+                merged[key] = {
                     "story_id": a.story_id,
                     "item_id": a.item_id,
                     "rule": a.rule,
+                    "rules": [a.rule],
                     "subscriber": a.subscriber,
                     "severity": a.severity,
                     "status": "pending",
@@ -886,70 +918,145 @@ class SqlStore:
                     "next_attempt": a.next_attempt,
                     "delivered": [],
                     "created_at": now,
+                    "unknown_sends": 0,
                 }
-                for a in new
-            ],
-        )
+                continue
+            if a.item_id != row["item_id"] or a.rule in row["rules"]:
+                continue
+            row["rules"].append(a.rule)
+            row["next_attempt"] = min(row["next_attempt"], a.next_attempt)
+            if a.severity == "critical" and row["severity"] != "critical":
+                row["severity"], row["rule"] = "critical", a.rule
+        for row in merged.values():
+            # The routing rule first, then the others in the order they fired.
+            row["rules"] = [row["rule"]] + [r for r in row["rules"] if r != row["rule"]]
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        # No conflict target: a row is skipped when its item or its story is already
+        # queued for the subscriber, so a story alerts a subscriber once.
+        # RETURNING counts what was really queued (executemany's rowcount is -1 on psycopg).
+        result = conn.execute(insert(alerts).on_conflict_do_nothing().returning(alerts.c.id), list(merged.values()))
         return len(result.all())
 
-    def claim_alerts(self, now: datetime, lease: timedelta, limit: int) -> list[AlertRow]:
-        """Lease due alerts: pending ones whose time has come, and sends whose lease expired.
+    # ------------------------------------------------------------------ planning (issue 19)
 
-        An expired ``sending`` lease means a dispatcher died between claiming and marking;
-        the row is sent again (the documented at-least-once window).  Each claim counts
-        as an attempt, so a message that crashes the dispatcher cannot loop forever.
+    @contextmanager
+    def subscriber_transaction(self, subscriber: str) -> Iterator[Connection]:
+        """One transaction that no other dispatcher plans ``subscriber`` in at the same time.
+
+        PostgreSQL: ``pg_advisory_xact_lock`` on the subscriber (released at commit), so
+        dispatchers of different subscribers never wait on each other.  SQLite has one
+        writer: ``BEGIN IMMEDIATE`` takes it before the first read, so the plan reads
+        what the last writer committed and nobody writes in between.
         """
-        due = (
-            select(alerts.c.id)
-            .where(
-                or_(
-                    and_(alerts.c.status == "pending", alerts.c.next_attempt <= now),
-                    and_(alerts.c.status == "sending", alerts.c.lease_until < now),
-                )
-            )
-            .order_by(alerts.c.next_attempt, alerts.c.id)
-            .limit(limit)
-        )
-        if self.dialect == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        stmt = (
-            update(alerts)
-            .where(alerts.c.id.in_(due.scalar_subquery()))
-            .values(status="sending", lease_until=now + lease, attempts=alerts.c.attempts + 1)
-            .returning(alerts.c.id)
-        )
         with self.begin() as conn:
-            ids = [r.id for r in conn.execute(stmt)]
-        return self.alert_rows(ids=ids) if ids else []
+            if self.dialect == "postgresql":
+                key = int.from_bytes(hashlib.sha256(subscriber.encode()).digest()[:4], "big", signed=True)
+                conn.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": SUBSCRIBER_LOCK_CLASS, "b": key})
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            yield conn
 
-    def mark_alert(
-        self,
-        alert_id: int,
-        *,
-        status: str,
-        now: datetime,
-        delivered: Sequence[int],
-        error: str | None = None,
-        next_attempt: datetime | None = None,
-    ) -> None:
-        self.mark_alerts(
-            [alert_id], status=status, now=now, delivered=delivered, error=error, next_attempt=next_attempt
+    def _due(self, now: datetime) -> Any:
+        return or_(
+            and_(alerts.c.status == "pending", alerts.c.next_attempt <= now),
+            and_(alerts.c.status == "sending", alerts.c.lease_until < now),
         )
 
-    def mark_alerts(
+    def due_subscribers(self, now: datetime) -> list[str]:
+        """Subscribers with at least one alert due now (pending and due, or a lapsed send lease)."""
+        query = select(alerts.c.subscriber).where(self._due(now)).distinct()
+        with self.begin() as conn:
+            return sorted(r.subscriber for r in conn.execute(query))
+
+    def due_alerts(self, conn: Connection, subscriber: str, now: datetime) -> list[DueRow]:
+        """Every alert of ``subscriber`` due now, oldest first: the whole set, not a batch."""
+        query = (
+            select(
+                alerts.c.id,
+                alerts.c.severity,
+                alerts.c.status,
+                alerts.c.hold_reason,
+                alerts.c.message_id,
+                messages.c.kind.label("message_kind"),
+            )
+            .outerjoin(messages, messages.c.id == alerts.c.message_id)
+            .where(alerts.c.subscriber == subscriber, self._due(now))
+            .order_by(alerts.c.id)
+        )
+        return [DueRow(**dict(r._mapping)) for r in conn.execute(query)]
+
+    def recent_messages_in(self, conn: Connection, subscriber: str, since: datetime) -> list[tuple[str, datetime]]:
+        query = select(messages.c.kind, messages.c.planned_at).where(
+            messages.c.subscriber == subscriber, messages.c.planned_at > since
+        )
+        return [(r.kind, r.planned_at) for r in conn.execute(query)]
+
+    def hold_in(self, conn: Connection, alert_ids: Sequence[int], *, until: datetime, reason: str) -> None:
+        """Put due rows back unsent until ``until`` (quiet hours, rate limit); not an attempt."""
+        for chunk in _chunks(alert_ids):
+            conn.execute(
+                update(alerts)
+                .where(alerts.c.id.in_(chunk))
+                .values(status="pending", next_attempt=until, lease_until=None, hold_reason=reason)
+            )
+
+    def plan_message_in(
+        self, conn: Connection, subscriber: str, kind: str, alert_ids: Sequence[int], now: datetime
+    ) -> int:
+        """Record a message and the rows it carries; returns its id (counts towards the rate at once)."""
+        message_id = int(
+            conn.execute(
+                messages.insert()
+                .values(subscriber=subscriber, kind=kind, alert_count=len(alert_ids), planned_at=now)
+                .returning(messages.c.id)
+            ).scalar_one()
+        )
+        for chunk in _chunks(alert_ids):
+            conn.execute(update(alerts).where(alerts.c.id.in_(chunk)).values(message_id=message_id, hold_reason=None))
+        return message_id
+
+    def lease_in(self, conn: Connection, alert_ids: Sequence[int], now: datetime, lease: timedelta) -> None:
+        """Lease rows for sending; each lease is one delivery attempt."""
+        for chunk in _chunks(alert_ids):
+            conn.execute(
+                update(alerts)
+                .where(alerts.c.id.in_(chunk))
+                .values(status="sending", lease_until=now + lease, attempts=alerts.c.attempts + 1)
+            )
+
+    def fail_in(self, conn: Connection, alert_ids: Sequence[int], now: datetime, error: str) -> None:
+        for chunk in _chunks(alert_ids):
+            conn.execute(
+                update(alerts).where(alerts.c.id.in_(chunk)).values(status="failed", lease_until=None, last_error=error)
+            )
+
+    def renew_alert_leases(self, alert_ids: Sequence[int], until: datetime) -> int:
+        """Extend the leases of sends still in flight (rows still ``sending``)."""
+        renewed = 0
+        with self.begin() as conn:
+            for chunk in _chunks(alert_ids):
+                stmt = update(alerts).where(alerts.c.id.in_(chunk), alerts.c.status == "sending")
+                renewed += conn.execute(stmt.values(lease_until=until)).rowcount or 0
+        return renewed
+
+    def record_send(
         self,
         alert_ids: Sequence[int],
         *,
+        message_id: int | None,
         status: str,
         now: datetime,
         delivered: Sequence[int],
         error: str | None = None,
         next_attempt: datetime | None = None,
+        unknown: bool = False,
+        accepted: bool = False,
     ) -> None:
-        """Record the outcome of one send for every row it carried (one transaction).
+        """Record the outcome of one message for every row it carried, in one transaction.
 
-        Only rows still ``sending`` are touched: a row whose lease expired and that another
-        dispatcher already finished is not overwritten.
+        Only rows still ``sending`` are touched (a row another dispatcher already finished
+        after a lapsed lease is not overwritten).  ``unknown`` counts a timed-out send;
+        ``accepted`` stamps the message's first acceptance by any URL.
         """
         values: dict[str, Any] = {
             "status": status,
@@ -961,68 +1068,91 @@ class SqlStore:
             values["sent_at"] = now
         if next_attempt is not None:
             values["next_attempt"] = next_attempt
+        if unknown:
+            values["unknown_sends"] = alerts.c.unknown_sends + 1
         with self.begin() as conn:
-            conn.execute(
-                update(alerts).where(alerts.c.id.in_(list(alert_ids)), alerts.c.status == "sending").values(**values)
-            )
-
-    def hold_alerts(self, alert_ids: Sequence[int], *, until: datetime, reason: str) -> None:
-        """Put claimed rows back unsent until ``until`` (quiet hours, rate limit).
-
-        A hold is not a delivery attempt, so the attempt the claim counted is given back.
-        """
-        with self.begin() as conn:
-            conn.execute(
-                update(alerts)
-                .where(alerts.c.id.in_(list(alert_ids)), alerts.c.status == "sending")
-                .values(
-                    status="pending",
-                    next_attempt=until,
-                    lease_until=None,
-                    hold_reason=reason,
-                    attempts=func.max(alerts.c.attempts - 1, 0)
-                    if self.dialect == "sqlite"
-                    else func.greatest(alerts.c.attempts - 1, 0),
-                )
-            )
-
-    def plan_message(self, subscriber: str, kind: str, alert_ids: Sequence[int], now: datetime) -> int:
-        """Record a message about to be sent and the rows it carries; returns its id.
-
-        Written before the send: a dispatcher that dies after this resends the same
-        message, and the message counts towards the subscriber's rate limit at once.
-        """
-        with self.begin() as conn:
-            message_id = int(
+            for chunk in _chunks(alert_ids):
                 conn.execute(
-                    messages.insert()
-                    .values(subscriber=subscriber, kind=kind, alert_count=len(alert_ids), planned_at=now)
-                    .returning(messages.c.id)
-                ).scalar_one()
-            )
-            conn.execute(
-                update(alerts).where(alerts.c.id.in_(list(alert_ids))).values(message_id=message_id, hold_reason=None)
-            )
-        return message_id
+                    update(alerts).where(alerts.c.id.in_(chunk), alerts.c.status == "sending").values(**values)
+                )
+            if accepted and message_id is not None:
+                conn.execute(
+                    update(messages)
+                    .where(messages.c.id == message_id, messages.c.sent_at.is_(None))
+                    .values(sent_at=now)
+                )
 
-    def message_sent(self, message_id: int, now: datetime) -> None:
-        """The first time any URL accepted the message."""
-        with self.begin() as conn:
-            conn.execute(
-                update(messages).where(messages.c.id == message_id, messages.c.sent_at.is_(None)).values(sent_at=now)
-            )
+    def story_reach(self, item_ids: Sequence[int]) -> dict[int, tuple[tuple[str, ...], tuple[str, ...]]]:
+        """``item → (outlets, languages)`` of its story as stored now (outlets in the order they carried it).
 
-    def recent_messages(self, subscriber: str, since: datetime) -> list[tuple[str, datetime]]:
-        """``(kind, planned_at)`` of the subscriber's messages planned after ``since``."""
-        query = select(messages.c.kind, messages.c.planned_at).where(
-            messages.c.subscriber == subscriber, messages.c.planned_at > since
-        )
+        An item with no story reaches its own source only.
+        """
+        unique = sorted(set(item_ids))
+        out: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         with self.begin() as conn:
-            return [(r.kind, r.planned_at) for r in conn.execute(query)]
+            for i in range(0, len(unique), _CHUNK):
+                chunk = unique[i : i + _CHUNK]
+                mine = conn.execute(
+                    select(items.c.id, items.c.story_id, sources.c.name, items.c.language)
+                    .join(sources, sources.c.id == items.c.source_id)
+                    .where(items.c.id.in_(chunk))
+                ).all()
+                story_ids = sorted({r.story_id for r in mine if r.story_id is not None})
+                members: dict[int, list[tuple[str, str | None]]] = {}
+                for j in range(0, len(story_ids), _CHUNK):
+                    rows = conn.execute(
+                        select(items.c.story_id, sources.c.name, items.c.language)
+                        .join(sources, sources.c.id == items.c.source_id)
+                        .where(items.c.story_id.in_(story_ids[j : j + _CHUNK]))
+                        .order_by(items.c.first_seen, items.c.id)
+                    )
+                    for member in rows:
+                        members.setdefault(member.story_id, []).append((member.name, member.language))
+                for r in mine:
+                    its = members.get(r.story_id, []) if r.story_id is not None else []
+                    its = its or [(r.name, r.language)]
+                    outlets = tuple(dict.fromkeys(name for name, _ in its))
+                    languages = tuple(sorted({lang for _, lang in its if lang}))
+                    out[r.id] = (outlets, languages)
+        return out
+
+    def check_writable(self) -> None:
+        """Raise :class:`StorageError` unless the database accepts a write now.
+
+        SQLite: take the write lock (``BEGIN IMMEDIATE``) and write nothing; a read-only
+        file system or a held lock fails here (within a short busy timeout).
+        PostgreSQL: a read-only server (a standby, ``default_transaction_read_only``) says so.
+        """
+        try:
+            with self.engine.connect() as conn:
+                if self.dialect == "sqlite":
+                    conn.exec_driver_sql("PRAGMA busy_timeout=2000")
+                    try:
+                        conn.exec_driver_sql("BEGIN IMMEDIATE")
+                        # A read-only file system lets the lock be taken and fails only
+                        # when a page is written: write the header's user_version back
+                        # unchanged and commit, which SQLite still writes to the WAL.
+                        version = conn.exec_driver_sql("PRAGMA user_version").scalar_one()
+                        conn.exec_driver_sql(f"PRAGMA user_version = {int(version)}")
+                        conn.commit()
+                    finally:
+                        conn.rollback()
+                        conn.exec_driver_sql("PRAGMA busy_timeout=30000")
+                else:
+                    read_only = conn.execute(text("SELECT current_setting('transaction_read_only')")).scalar_one()
+                    conn.rollback()
+                    if read_only == "on":
+                        raise StorageError("database is read-only")
+        except (OperationalError, ProgrammingError) as exc:
+            raise StorageError(f"database refuses writes: {exc.orig}") from None
 
     def retry_alerts(self, ids: Sequence[int] | None, now: datetime) -> int:
-        """Put failed (dead-lettered) alerts back in the queue, all of them when ``ids`` is None."""
-        stmt = update(alerts).where(alerts.c.status == "failed").values(status="pending", next_attempt=now, attempts=0)
+        """Put failed (dead-lettered) and unknown alerts back in the queue, all of them when ``ids`` is None."""
+        stmt = (
+            update(alerts)
+            .where(alerts.c.status.in_(["failed", "unknown"]))
+            .values(status="pending", next_attempt=now, attempts=0, unknown_sends=0)
+        )
         if ids is not None:
             stmt = stmt.where(alerts.c.id.in_(list(ids)))
         with self.begin() as conn:
@@ -1053,30 +1183,50 @@ class SqlStore:
                 items.c.first_seen,
                 items.c.summary,
                 items.c.text,
-                matches.c.spans,
                 alerts.c.hold_reason,
                 alerts.c.message_id,
                 messages.c.kind.label("message_kind"),
+                alerts.c.rules,
+                alerts.c.unknown_sends,
+                alerts.c.story_id,
             )
             .join(items, items.c.id == alerts.c.item_id)
             .join(sources, sources.c.id == items.c.source_id)
-            .outerjoin(matches, and_(matches.c.item_id == alerts.c.item_id, matches.c.rule == alerts.c.rule))
             .outerjoin(messages, messages.c.id == alerts.c.message_id)
             .order_by(alerts.c.id.desc())
             .limit(limit)
         )
-        if ids is not None:
-            query = query.where(alerts.c.id.in_(list(ids)))
         if status is not None:
             query = query.where(alerts.c.status == status)
         with self.begin() as conn:
-            out = []
+            if ids is None:
+                found = [dict(r._mapping) for r in conn.execute(query)]
+            else:
+                # In chunks: a digest can hold more rows than SQLite takes parameters.
+                found = [dict(r._mapping) for c in _chunks(ids) for r in conn.execute(query.where(alerts.c.id.in_(c)))]
+                found.sort(key=lambda m: -int(m["id"]))
+            spans = self._match_spans(conn, [m["item_id"] for m in found])
+        out = []
+        for m in found:
+            m["delivered"] = tuple(m["delivered"] or ())
+            m["rules"] = tuple(m["rules"] or (m["rule"],))
+            of_item = spans.get(m["item_id"], {})
+            m["rule_spans"] = {rule: of_item[rule] for rule in m["rules"] if rule in of_item}
+            m["spans"] = [sp for rule in m["rules"] for sp in of_item.get(rule, [])]
+            out.append(AlertRow(**m))
+        return out
+
+    def _match_spans(self, conn: Connection, item_ids: Sequence[int]) -> dict[int, dict[str, list[dict[str, Any]]]]:
+        """``item → rule → spans`` of the stored matches of ``item_ids``."""
+        out: dict[int, dict[str, list[dict[str, Any]]]] = {}
+        unique = sorted(set(item_ids))
+        for i in range(0, len(unique), _CHUNK):
+            query = select(matches.c.item_id, matches.c.rule, matches.c.spans).where(
+                matches.c.item_id.in_(unique[i : i + _CHUNK])
+            )
             for r in conn.execute(query):
-                m = dict(r._mapping)
-                m["delivered"] = tuple(m["delivered"] or ())
-                m["spans"] = list(m["spans"] or [])
-                out.append(AlertRow(**m))
-            return out
+                out.setdefault(r.item_id, {})[r.rule] = list(r.spans or [])
+        return out
 
     def alert_counts(self) -> dict[str, int]:
         with self.begin() as conn:
@@ -1267,7 +1417,7 @@ class SqlStore:
     def merge_stories(self, conn: Connection, into: int, other: int, now: datetime) -> None:
         """Fold story ``other`` into ``into``: its items, its size, and its alerts where ``into`` has none.
 
-        An alert ``into`` already has for the same rule and subscriber keeps pointing at
+        An alert ``into`` already has for the same subscriber keeps pointing at
         nothing (``other`` is deleted): both were sent before anyone knew they were one story.
         """
         taken = alerts.alias("taken")
@@ -1279,7 +1429,6 @@ class SqlStore:
                 ~select(taken.c.id)
                 .where(
                     taken.c.story_id == into,
-                    taken.c.rule == alerts.c.rule,
                     taken.c.subscriber == alerts.c.subscriber,
                 )
                 .exists(),
@@ -1368,6 +1517,12 @@ _ITEM_COLUMNS = (
     "title_hash",
     "text_hash",
 )
+
+
+def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
+    values = list(ids)
+    for i in range(0, len(values), _CHUNK):
+        yield values[i : i + _CHUNK]
 
 
 _SOURCE_COLUMNS = (

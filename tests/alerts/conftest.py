@@ -80,6 +80,7 @@ TERMS = """
 kim_jong_un = ["Kim Jong Un", "Kim Jong-un", "كيم جونغ أون", "Ким Чен Ын", "김정은"]
 putin = ["Putin", "بوتين", "Путин", "푸틴"]
 kursk = ["Kursk", "كورسك", "Курск", "쿠르스크"]
+troops = ["troops", "soldiers", "جنود", "قوات", "войска", "солдаты", "병력"]
 """
 
 
@@ -112,13 +113,21 @@ class World:
     runtime: Runtime
     env: dict[str, str] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _dispatcher: Dispatcher | None = None
 
     @property
     def dispatcher(self) -> Dispatcher:
-        return Dispatcher(self.store, AppriseNotifier(timeout=10), lambda: self.runtime, self.clock, env=self.env)
+        """The world's one dispatcher (it keeps refused outcomes in memory, like a process)."""
+        if self._dispatcher is None:
+            self._dispatcher = self.new_dispatcher()
+        return self._dispatcher
 
-    def dispatch(self) -> DispatchSummary:
-        return self.dispatcher.dispatch_due()
+    def new_dispatcher(self, store: SqlStore | None = None) -> Dispatcher:
+        """Another dispatcher, as another worker process would run it."""
+        return Dispatcher(store or self.store, AppriseNotifier(), lambda: self.runtime, self.clock, env=self.env)
+
+    def dispatch(self, mark_patience: float = 0.0) -> DispatchSummary:
+        return self.dispatcher.dispatch_due(mark_patience)
 
     def source_id(self) -> int:
         self.store.sync_sources([(s.name, s.type, s.url) for s in self.config.sources], self.clock())
@@ -201,6 +210,17 @@ def make_world(tmp_path: Path, database_url: str) -> Iterator[Callable[..., Worl
     yield make
     for store in stores:
         store.engine.dispose()
+
+
+def subscriber(name: str, *urls: str, **settings: object) -> str:
+    lines = [f'[[subscribers]]\nname = "{name}"', "urls = [" + ", ".join(f'"{u}"' for u in urls) + "]"]
+    for key, value in settings.items():
+        lines.append(
+            f"{key} = {value!r}".replace("'", '"')
+            if not isinstance(value, list)
+            else f"{key} = {value}".replace("'", '"')
+        )
+    return "\n".join(lines) + "\n"
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:

@@ -23,7 +23,7 @@ HOSTILE = (
 
 def view(**kw: object) -> AlertView:
     base: dict[str, object] = {
-        "rule": "kim-putin",
+        "rules": ("kim-putin",),
         "title": HOSTILE,
         "url": "https://news.example.org/a?x=1&y=<2>",
         "source": "wire\u202e",
@@ -96,3 +96,84 @@ def test_notice_escapes_what_it_quotes() -> None:
     m = render_notice("source wire keeps failing", "HTTP 500: <html><script>x</script>\n\n```boom```")
     assert "<script>" not in m.html and "&lt;script&gt;" in m.html
     assert m.subject == "[wirewatch] source wire keeps failing"
+
+
+# --------------------------------------------------------------------------- issue 19
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from monitor.core.render import LIST_FULL, LIST_LINES, render_list, snippet  # noqa: E402
+
+WORDS = {
+    "ar": ["كيم", "جونغ", "أون", "يرسل", "تهنئة", "دموية", "لبوتين", "تقاسمنا", "الدماء", "في", "حرب", "أوكرانيا"],
+    "ru": ["Ким", "Чен", "Ын", "направил", "Путину", "поздравление", "о", "пролитой", "вместе", "крови"],
+    "ko": ["김정은이", "푸틴에게", "피로", "맺은", "동맹을", "강조하는", "축전을", "보냈다"],
+    "en": ["Kim", "Jong", "Un", "sent", "Putin", "a", "message", "about", "blood", "shared", "in", "the", "trenches"],
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lang=st.sampled_from(sorted(WORDS)),
+    picks=st.lists(st.integers(0, 9), min_size=60, max_size=200),
+    at=st.integers(0, 59),
+)
+def test_a_snippet_is_whole_words_with_an_ellipsis_where_text_was_cut(lang: str, picks: list[int], at: int) -> None:
+    words = [WORDS[lang][i % len(WORDS[lang])] for i in picks]
+    body = " ".join(words)
+    start = len(" ".join(words[:at])) + (1 if at else 0)
+    spans = (("body", start, start + len(words[at])),)
+    segments = snippet(body, spans)
+    text = "".join(t for t, _ in segments)
+    inner = text.removeprefix("…").removesuffix("…")
+    assert inner.split() and all(w in words for w in inner.split())
+    assert inner.strip() in body  # one contiguous run of the body
+    if not text.startswith("…"):
+        assert body.startswith(inner.strip())
+    if not text.endswith("…"):
+        assert body.endswith(inner.strip())
+    assert len(inner) < len(body) or text == body
+    assert [t for t, marked in segments if marked] == [words[at]]
+
+
+def test_cjk_without_spaces_is_cut_at_the_radius_with_an_ellipsis() -> None:
+    body = "北朝鮮" * 300 + "プーチン" + "北朝鮮" * 300
+    at = body.index("プーチン")
+    text = "".join(t for t, _ in snippet(body, (("body", at, at + 4),)))
+    assert text.startswith("…") and text.endswith("…") and "プーチン" in text
+
+
+def test_title_matches_are_marked_in_every_format() -> None:
+    v = view(title="Kim Jong Un meets Putin", spans=(("title", 0, 11), ("title", 18, 23)), body="")
+    m = render_alert(v, "UTC")
+    assert "<mark>Kim Jong Un</mark> meets <mark>Putin</mark>" in m.html
+    assert "Title: [Kim Jong Un] meets [Putin]" in m.text
+    assert "**Kim Jong Un** meets **Putin**" in m.markdown
+    assert m.subject == "[kim-putin] Kim Jong Un meets Putin"  # a header stays plain
+
+
+def test_several_rules_their_words_language_and_reach() -> None:
+    v = view(
+        rules=("kursk-nk", "kim-putin"),
+        rule_words=(("kursk-nk", ("Kursk",)), ("kim-putin", ("Kim Jong Un", "Putin"))),
+        severity="critical",
+        language="ar",
+        outlets=("wire", "tass", "kcna"),
+        languages=("ar", "en", "ru"),
+    )
+    m = render_alert(v, "UTC")
+    assert m.subject.startswith("[CRITICAL] [kursk-nk, kim-putin] ")
+    assert "Matched: kursk-nk (Kursk); kim-putin (Kim Jong Un, Putin) (critical)" in m.text
+    assert "Language: Arabic (ar)" in m.text and "Language:</b> Arabic (ar)" in m.html
+    assert "reported by 3 outlets in 3 languages" in m.text and "reported by 3 outlets in 3 languages" in m.html
+
+
+def test_a_list_pages_its_body_and_stays_one_message() -> None:
+    n = LIST_FULL + LIST_LINES + 250
+    views = [view(title=f"Item {i}", url=f"https://news.example.org/{i}", spans=()) for i in range(n)]
+    m = render_list(views, "UTC", "[wirewatch] analysts: digest")
+    assert m.html.count("<li") == LIST_FULL + LIST_LINES
+    assert f"{LIST_LINES:,} more stories, one line each" in m.text
+    assert "… and 250 more stories not listed here" in m.text
+    assert "https://news.example.org/1099" in m.text and "https://news.example.org/1100" not in m.text

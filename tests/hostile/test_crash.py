@@ -91,7 +91,7 @@ def test_kill_9_at_random_points(tmp_path: Path, feed_server: FeedServer, webhoo
 
     expected = {t for t in served if t.startswith("Kursk")}
     delivered = collections.Counter(
-        f"Kursk front item {m.group(1)}" for p in webhook.posts for m in [TITLE.search(str(p["message"]))] if m
+        f"Kursk front item {m.group(1)}" for p in webhook.posts for m in [TITLE.search(str(p["title"]))] if m
     )
     alerts = json.loads(
         run_cli("alerts", "--json", "--limit", "100000", config=config, database_url=database_url).stdout

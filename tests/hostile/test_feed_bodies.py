@@ -67,7 +67,7 @@ def test_nul_bytes_invalid_utf8_and_huge_titles() -> None:
 def test_script_in_every_field_is_escaped_in_messages() -> None:
     hostile = '<script>alert(1)</script><img src=x onerror="alert(2)">&lt;b&gt;\u202eevil'
     view = AlertView(
-        rule="r",
+        rules=("r",),
         title=hostile,
         url='javascript:alert(3)"><script>',
         source=hostile,

@@ -6,12 +6,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
 
 from monitor.core.models import Item
 from monitor.core.urls import canonical_url, item_key
 from monitor.store import migrate
-from monitor.store.schema import alerts
 from monitor.store.sql import NewAlert, SqlStore, make_engine
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -63,24 +61,33 @@ def test_datetimes_come_back_aware_utc(store: SqlStore) -> None:
     assert src.next_due.tzinfo is not None
 
 
-def test_alert_claims_are_exclusive_and_expired_leases_return(store: SqlStore) -> None:
+def test_alert_leases_are_exclusive_and_expired_leases_return(store: SqlStore) -> None:
     store.sync_sources([("wire", "feed", "https://example.org/feed")], NOW)
     (src,) = store.source_states()
     with store.begin() as conn:
         (stored,) = store.insert_new_items(conn, src.id, "wire", [item("a")], NOW)
         store.enqueue_alerts(conn, [NewAlert(stored.id, "r", "ops", "normal", NOW)], NOW)
-        # Enqueuing the same (item, rule, subscriber) again is a no-op.
+        # Enqueuing the same (item, subscriber) again is a no-op.
         store.enqueue_alerts(conn, [NewAlert(stored.id, "r", "ops", "normal", NOW)], NOW)
-    claimed = store.claim_alerts(NOW, timedelta(minutes=5), 10)
-    assert [a.attempts for a in claimed] == [1]
-    assert store.claim_alerts(NOW, timedelta(minutes=5), 10) == []  # leased
-    # The claimer died: after the lease, the row is claimable again, attempts counted.
-    later = store.claim_alerts(NOW + timedelta(minutes=6), timedelta(minutes=5), 10)
-    assert [a.attempts for a in later] == [2]
-    store.mark_alert(later[0].id, status="sent", now=NOW, delivered=[0])
-    with store.begin() as conn:
-        assert conn.execute(select(alerts.c.status)).scalar_one() == "sent"
-    assert store.claim_alerts(NOW + timedelta(hours=1), timedelta(minutes=5), 10) == []
+    lease = timedelta(seconds=30)
+
+    def claim(now: datetime) -> list[int]:
+        with store.subscriber_transaction("ops") as conn:
+            ids = [r.id for r in store.due_alerts(conn, "ops", now)]
+            store.lease_in(conn, ids, now, lease)
+        return ids
+
+    assert store.due_subscribers(NOW) == ["ops"]
+    (first,) = claim(NOW)
+    assert claim(NOW) == []  # leased
+    assert store.renew_alert_leases([first], NOW + lease) == 1  # the send is still in flight
+    assert claim(NOW + lease) == []
+    # The claimer died: after the lease, the row is due again, attempts counted.
+    assert claim(NOW + 2 * lease + timedelta(seconds=1)) == [first]
+    store.record_send([first], message_id=None, status="sent", now=NOW, delivered=[0])
+    (row,) = store.alert_rows(ids=[first])
+    assert (row.status, row.attempts, row.delivered, row.rules) == ("sent", 2, (0,), ("r",))
+    assert store.due_subscribers(NOW + timedelta(hours=1)) == []
 
 
 def test_source_claims_do_not_overlap(store: SqlStore) -> None:
