@@ -38,7 +38,7 @@ from monitor.services.ingest import IngestSummary
 from monitor.services.operators import notify_operators
 from monitor.stages.batch import BatchStage
 from monitor.store.sql import SourceState
-from monitor.workers import WorkerProcesses, worker_argv, worker_count
+from monitor.workers import CHILD_OF, WorkerProcesses, worker_argv, worker_count
 
 log = logging.getLogger(__name__)
 
@@ -502,6 +502,10 @@ class Daemon:
         # WIREWATCH_LISTEN overrides [server] listen, as WIREWATCH_DATABASE_URL does [storage] url:
         # a container turns its health check on without a config of its own.
         listen = os.environ.get("WIREWATCH_LISTEN") or self.app.config.server.listen
+        if os.environ.get(CHILD_OF):
+            # A worker process of this machine's daemon: the parent serves /healthz and
+            # /metrics on the one port.
+            listen = ""
         if listen:
             self.server = StatusServer(listen, self.health, self.metrics.render)
             self.server.start()
@@ -580,6 +584,7 @@ class Daemon:
         env = dict(os.environ)
         # The URL goes by environment, not the command line, so its password stays out of ps.
         env["WIREWATCH_DATABASE_URL"] = self.app.store.engine.url.render_as_string(hide_password=False)
+        env[CHILD_OF] = str(os.getpid())
         workers = WorkerProcesses(count, worker_argv(sys.argv[1:]), env)
         workers.start()
         self.worker_watch = asyncio.ensure_future(workers.watch())

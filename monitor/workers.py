@@ -27,6 +27,8 @@ from collections.abc import Sequence
 log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
+# Set in a child's environment to the parent's pid: the child serves no /healthz of its own.
+CHILD_OF = "WIREWATCH_WORKER_OF"
 # A child that keeps dying is restarted at most this often.
 RESTART_DELAY = 5.0
 
