@@ -171,7 +171,8 @@ def test_large_batches_cost_a_fixed_number_of_statements_per_transaction(world: 
     assert sum(s.new for s in summaries) == POLLS * len(articles)
     transactions = counter.commits - 1  # the first is the read-only one
     print(
-        f"\n{store.dialect}: {POLLS * len(articles)} new full articles, {len(counter.statements)} statements in {transactions} transactions"
+        f"\n{store.dialect}: {POLLS * len(articles)} new full articles, "
+        f"{len(counter.statements)} statements in {transactions} transactions"
     )
     assert transactions >= 5
     assert len(counter.statements) <= 6 + 14 * transactions
