@@ -106,12 +106,11 @@ def match_item(
 
 
 # Bounds per write transaction.  Items: SQLite has one writer, and a transaction of this
-# many new items holds its write lock for well under a second (measured in
-# benchmarks/RESULTS.md, "Batched ingest").  Lock keys: each item takes ~34 advisory locks
-# on PostgreSQL (its band keys, URL and text), each a slot in the shared lock table
-# (max_locks_per_transaction × connections, ~7,800 at the defaults), so a transaction
-# takes at most this many, leaving room for several workers at once.
-MAX_TX_ITEMS = 2_000
+# many new items held its write lock for about a second on a loaded 2-core machine
+# (2,000 held it 3.8 s; benchmarks/RESULTS.md, "Batched ingest").  Lock keys: each item
+# takes ~34 advisory locks on PostgreSQL (its band keys, URL and text), each a slot in
+# the shared lock table; see SqlStore.lock_story_keys.
+MAX_TX_ITEMS = 500
 MAX_TX_LOCKS = STORY_LOCK_BUDGET
 
 
