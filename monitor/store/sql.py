@@ -495,17 +495,27 @@ class SqlStore:
             "se",
         )
         columns = (items.c.source_id, items.c.url_key, items.c.title_hash, items.c.text_hash, items.c.first_seen)
+        # URL and text keys are looked up by value alone, on their own indexes, and the
+        # source checked here: joined on the source too, SQLite walked the source's whole
+        # (source_id, title_hash) index instead.  Titles use that composite index.
         parts = [
-            select(*columns).join(
-                rows, and_(items.c.source_id == rows.c.source_id, rows.c.kind == kind, column == rows.c.value)
-            )
-            for kind, column in (("u", items.c.url_key), ("t", items.c.title_hash), ("x", items.c.text_hash))
+            select(*columns).where(column.in_(select(rows.c.value).where(rows.c.kind == kind)))
+            for kind, column in (("u", items.c.url_key), ("x", items.c.text_hash))
         ]
+        parts.append(
+            select(*columns).join(
+                rows,
+                and_(items.c.source_id == rows.c.source_id, rows.c.kind == "t", items.c.title_hash == rows.c.value),
+            )
+        )
+        sources_of = {sid for sid, _, _ in wanted}
         found: dict[int, list[SeenEntry]] = {}
         for r in conn.execute(union_all(*parts)):
-            found.setdefault(int(r.source_id), []).append(
-                SeenEntry(r.url_key, r.title_hash, r.text_hash, _aware(r.first_seen) or r.first_seen)
-            )
+            sid = int(r.source_id)
+            if sid in sources_of:
+                found.setdefault(sid, []).append(
+                    SeenEntry(r.url_key, r.title_hash, r.text_hash, _aware(r.first_seen) or r.first_seen)
+                )
         return found
 
     def insert_items(self, conn: Connection, batch: Sequence[NewItemRow], now: datetime) -> dict[tuple[int, str], int]:
