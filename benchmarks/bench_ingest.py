@@ -142,10 +142,18 @@ def statements(kind: str, workdir: Path) -> list[dict[str, Any]]:
         def count(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
             counted.append(statement)
 
+        began = [0.0]
+        longest = [0.0]
+
+        def begin(_c: Any) -> None:
+            began[0] = time.perf_counter()
+
         def commit(_c: Any) -> None:
             commits[0] += 1
+            longest[0] = max(longest[0], time.perf_counter() - began[0])
 
         event.listen(store.engine, "before_cursor_execute", count)
+        event.listen(store.engine, "begin", begin)
         event.listen(store.engine, "commit", commit)
         shapes = [
             ("1 poll x 30 new, all matching, 2 subscribers", 1, 30, True, False),
@@ -170,6 +178,7 @@ def statements(kind: str, workdir: Path) -> list[dict[str, Any]]:
                 ]
             counted.clear()
             commits[0] = 0
+            longest[0] = 0.0
             started = time.perf_counter()
             ingest(ingestor, batch)
             seconds = time.perf_counter() - started
@@ -181,9 +190,14 @@ def statements(kind: str, workdir: Path) -> list[dict[str, Any]]:
                     "statements": len(counted),
                     "transactions": commits[0],
                     "seconds": seconds,
+                    "longest": longest[0],
                 }
             )
-            print(f"[{kind}] {label}: {len(counted)} statements, {commits[0]} commits, {seconds:.2f}s", flush=True)
+            print(
+                f"[{kind}] {label}: {len(counted)} statements, {commits[0]} commits, {seconds:.2f}s "
+                f"(longest transaction {longest[0]:.2f}s)",
+                flush=True,
+            )
         store.engine.dispose()
     return rows
 
@@ -326,12 +340,12 @@ def write(stmt_rows: list[dict[str, Any]], worker_rows: list[dict[str, Any]], ar
     ]
     if stmt_rows:
         lines += [
-            "| database | batch | new items | statements | transactions | s |",
-            "|---|---|---:|---:|---:|---:|",
+            "| database | batch | new items | statements | transactions | s | longest transaction s |",
+            "|---|---|---:|---:|---:|---:|---:|",
         ]
         lines += [
             f"| {r['db']} | {r['shape']} | {r['items']} | {r['statements']} | {r['transactions']} "
-            f"| {r['seconds']:.2f} |"
+            f"| {r['seconds']:.2f} | {r['longest']:.2f} |"
             for r in stmt_rows
         ]
         lines.append("")

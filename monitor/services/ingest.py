@@ -43,7 +43,7 @@ from monitor.logs import failure_line
 from monitor.runtime import Runtime
 from monitor.services.operators import notify_operators
 from monitor.services.stories import StoryAssigner
-from monitor.store.sql import FetchUpdate, NewAlert, NewItemRow, SqlStore
+from monitor.store.sql import STORY_LOCK_BUDGET, FetchUpdate, NewAlert, NewItemRow, SqlStore
 
 log = logging.getLogger(__name__)
 
@@ -108,13 +108,12 @@ def match_item(
 
 
 # Bounds per write transaction.  Items: SQLite has one writer, and a transaction of this
-# many new items holds its write lock for well under a second (measured in
-# benchmarks/RESULTS.md, "Batched ingest").  Lock keys: each item takes ~34 advisory locks
-# on PostgreSQL (its band keys, URL and text), each a slot in the shared lock table
-# (max_locks_per_transaction × connections, ~7,800 at the defaults), so a transaction
-# takes at most this many, leaving room for several workers at once.
-MAX_TX_ITEMS = 2_000
-MAX_TX_LOCKS = 1_000
+# many new items held its write lock for about a second on a loaded 2-core machine
+# (2,000 held it 3.8 s; benchmarks/RESULTS.md, "Batched ingest").  Lock keys: each item
+# takes ~34 advisory locks on PostgreSQL (its band keys, URL and text), each a slot in
+# the shared lock table; see SqlStore.lock_story_keys.
+MAX_TX_ITEMS = 500
+MAX_TX_LOCKS = STORY_LOCK_BUDGET
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,81 +199,86 @@ class Ingestor:
         self, rt: Runtime, outcomes: Sequence[PollOutcome], now: datetime
     ) -> tuple[list[_Poll], list[_Candidate]]:
         config = rt.config
+        # Short read transactions, and the CPU work between them outside any transaction.
         with self.store.begin() as conn:
             health = self.store.source_health(conn, [o.source_id for o in outcomes])
-            polls = [_Poll(o, config.source(o.source), health[o.source_id]) for o in outcomes]
-            # Normalise; a feed may repeat a GUID within one document (or a batch hold two
-            # polls of a source): the first copy wins, as the database would decide.
-            documents: list[list[Item]] = []
-            for p in polls:
-                hint = p.source_cfg.language if p.source_cfg else None
-                o = p.outcome
-                documents.append(
-                    [it for raw in o.items if (it := make_item(raw, now, hint or o.language)) is not None]
-                    if o.status == "ok"
-                    else []
-                )
-            known = self.store.known_item_keys(
-                conn, [(p.outcome.source_id, it.key) for p, doc in zip(polls, documents, strict=True) for it in doc]
+        polls = [_Poll(o, config.source(o.source), health[o.source_id]) for o in outcomes]
+        # Normalise; a feed may repeat a GUID within one document (or a batch hold two
+        # polls of a source): the first copy wins, as the database would decide.
+        documents: list[list[Item]] = []
+        for p in polls:
+            hint = p.source_cfg.language if p.source_cfg else None
+            o = p.outcome
+            documents.append(
+                [it for raw in o.items if (it := make_item(raw, now, hint or o.language)) is not None]
+                if o.status == "ok"
+                else []
             )
-            taken = set(known)
-            maybe: list[tuple[int, Item, Fingerprint]] = []
-            for index, (p, doc) in enumerate(zip(polls, documents, strict=True)):
-                sid = p.outcome.source_id
-                fresh = []
-                for it in doc:
-                    if (sid, it.key) not in taken:
-                        taken.add((sid, it.key))
-                        fresh.append(it)
-                if not fresh:
-                    continue
-                # Ambiguity is judged on the whole document, known entries included: a
-                # section link shared by many entries shows only when they are seen together.
-                ambiguity = find_ambiguity([make_probe(it.url, it.title, it.summary, it.text) for it in doc])
-                maybe.extend(
-                    (index, it, make_fingerprint(it.url, it.title, it.summary, it.text, ambiguity)) for it in fresh
-                )
-            # Same URL, same text, or same title within days: not new either.  Read before
-            # writing, which is safe because a source is polled by one worker at a time.
+        with self.store.begin() as conn:
+            known = self.store.known_item_keys(
+                conn,
+                [(p.outcome.source_id, it.key) for p, doc in zip(polls, documents, strict=True) for it in doc],
+            )
+        taken = set(known)
+        maybe: list[tuple[int, Item, Fingerprint]] = []
+        for index, (p, doc) in enumerate(zip(polls, documents, strict=True)):
+            sid = p.outcome.source_id
+            fresh = []
+            for it in doc:
+                if (sid, it.key) not in taken:
+                    taken.add((sid, it.key))
+                    fresh.append(it)
+            if not fresh:
+                continue
+            # Ambiguity is judged on the whole document, known entries included: a
+            # section link shared by many entries shows only when they are seen together.
+            ambiguity = find_ambiguity([make_probe(it.url, it.title, it.summary, it.text) for it in doc])
+            maybe.extend(
+                (index, it, make_fingerprint(it.url, it.title, it.summary, it.text, ambiguity)) for it in fresh
+            )
+        # Same URL, same text, or same title within days: not new either.  Read before
+        # writing, which is safe because a source is polled by one worker at a time.
+        with self.store.begin() as conn:
             seen = self.store.seen_entries(conn, [(polls[i].outcome.source_id, fp) for i, _, fp in maybe])
-            by_source: dict[int, list[int]] = {}
-            for n, (i, _, _) in enumerate(maybe):
-                by_source.setdefault(polls[i].outcome.source_id, []).append(n)
-            repeat = [False] * len(maybe)
-            for sid, members in by_source.items():
-                flags = repeats([maybe[n][2] for n in members], seen.get(sid, []), now)
-                for n, flag in zip(members, flags, strict=True):
-                    repeat[n] = flag
-            for p in polls:
-                p.ctx = PollContext(
-                    source=p.outcome.source,
-                    first_poll=p.row.first_success is None,
-                    first_poll_mode=config.alerts.first_poll,
-                    max_age=config.alerts.max_age,
+        by_source: dict[int, list[int]] = {}
+        for n, (i, _, _) in enumerate(maybe):
+            by_source.setdefault(polls[i].outcome.source_id, []).append(n)
+        repeat = [False] * len(maybe)
+        for sid, members in by_source.items():
+            flags = repeats([maybe[n][2] for n in members], seen.get(sid, []), now)
+            for n, flag in zip(members, flags, strict=True):
+                repeat[n] = flag
+        for p in polls:
+            p.ctx = PollContext(
+                source=p.outcome.source,
+                first_poll=p.row.first_success is None,
+                first_poll_mode=config.alerts.first_poll,
+                max_age=config.alerts.max_age,
+            )
+        candidates = []
+        for (i, it, fp), rep in zip(maybe, repeat, strict=True):
+            if rep:
+                continue
+            ctx = polls[i].ctx
+            assert ctx is not None
+            bands, sh = near_signature(fp.words)
+            hits = match_hits(rt, ctx, it.title, it.summary, it.text, it.language, None, it.title_derived)
+            decisions = (
+                decide_alerts(hits, rt.rules, ctx, published=it.published, first_seen=now, now=now) if hits else []
+            )
+            candidates.append(
+                _Candidate(
+                    i,
+                    NewItemRow(polls[i].outcome.source_id, it, fp),
+                    bands,
+                    sh,
+                    tuple(hits),
+                    tuple(decisions),
+                    frozenset(story_lock_keys(fp.url_key, fp.text_hash, bands)),
                 )
-            candidates = []
-            for (i, it, fp), rep in zip(maybe, repeat, strict=True):
-                if rep:
-                    continue
-                ctx = polls[i].ctx
-                assert ctx is not None
-                bands, sh = near_signature(fp.words)
-                hits = match_hits(rt, ctx, it.title, it.summary, it.text, it.language, None, it.title_derived)
-                decisions = (
-                    decide_alerts(hits, rt.rules, ctx, published=it.published, first_seen=now, now=now) if hits else []
-                )
-                candidates.append(
-                    _Candidate(
-                        i,
-                        NewItemRow(polls[i].outcome.source_id, it, fp),
-                        bands,
-                        sh,
-                        tuple(hits),
-                        tuple(decisions),
-                        frozenset(story_lock_keys(fp.url_key, fp.text_hash, bands)),
-                    )
-                )
-            # Shingle the stored candidates now, so the transaction below reads only ids.
+            )
+        # Shingle the stored candidates now, so the transaction below reads only ids.
+        with self.store.begin() as conn:
             self.stories.prefetch(conn, {k for c in candidates for k in c.bands}, now)
         return polls, candidates
 

@@ -254,6 +254,13 @@ class NewItemRow:
 
 # Items per band key a candidate lookup returns (the newest): see story_candidates.
 BAND_FANOUT = 50
+# Story lock keys one transaction may take on PostgreSQL (see lock_story_keys): each is a
+# slot in the shared lock table (max_locks_per_transaction x connections, ~7,800 at the
+# defaults), so this leaves room for several workers at once.
+STORY_LOCK_BUDGET = 1_000
+# The lock every assignment takes shared, and an oversized one exclusively; the least
+# signed 64-bit value, so it sorts before every key.
+STORY_LOCK_ALL = -(1 << 63)
 
 
 @dataclass(frozen=True, slots=True)
@@ -633,17 +640,27 @@ class SqlStore:
             "se",
         )
         columns = (items.c.source_id, items.c.url_key, items.c.title_hash, items.c.text_hash, items.c.first_seen)
+        # URL and text keys are looked up by value alone, on their own indexes, and the
+        # source checked here: joined on the source too, SQLite walked the source's whole
+        # (source_id, title_hash) index instead.  Titles use that composite index.
         parts = [
-            select(*columns).join(
-                rows, and_(items.c.source_id == rows.c.source_id, rows.c.kind == kind, column == rows.c.value)
-            )
-            for kind, column in (("u", items.c.url_key), ("t", items.c.title_hash), ("x", items.c.text_hash))
+            select(*columns).where(column.in_(select(rows.c.value).where(rows.c.kind == kind)))
+            for kind, column in (("u", items.c.url_key), ("x", items.c.text_hash))
         ]
+        parts.append(
+            select(*columns).join(
+                rows,
+                and_(items.c.source_id == rows.c.source_id, rows.c.kind == "t", items.c.title_hash == rows.c.value),
+            )
+        )
+        sources_of = {sid for sid, _, _ in wanted}
         found: dict[int, list[SeenEntry]] = {}
         for r in conn.execute(union_all(*parts)):
-            found.setdefault(int(r.source_id), []).append(
-                SeenEntry(r.url_key, r.title_hash, r.text_hash, _aware(r.first_seen) or r.first_seen)
-            )
+            sid = int(r.source_id)
+            if sid in sources_of:
+                found.setdefault(sid, []).append(
+                    SeenEntry(r.url_key, r.title_hash, r.text_hash, _aware(r.first_seen) or r.first_seen)
+                )
         return found
 
     def insert_items(self, conn: Connection, batch: Sequence[NewItemRow], now: datetime) -> dict[tuple[int, str], int]:
@@ -1239,23 +1256,35 @@ class SqlStore:
         """Serialise story assignment with every transaction that shares one of ``keys``, until commit.
 
         On PostgreSQL, one transaction-scoped advisory lock per key an item can join a
-        story by (its article URL, its text, its LSH band keys: :func:`story_lock_keys`),
+        story by (its article URL, its text, its LSH band keys: ``story_lock_keys``),
         taken in sorted order in one statement, so two transactions wait for each other
         only when they carry copies of one story, and cannot deadlock.  A waiter's lookups
         run after the holder committed and see its stories (READ COMMITTED takes a new
-        snapshot per statement).  The caller bounds the number of keys per transaction
-        (each takes a slot in PostgreSQL's shared lock table).  SQLite admits one writer at
-        a time, and this transaction has already written (its items), so it needs none.
+        snapshot per statement).  Each lock takes a slot in PostgreSQL's shared lock
+        table, so a transaction takes at most :data:`STORY_LOCK_BUDGET`; the first, in the
+        same sorted statement, is a *shared* lock on :data:`STORY_LOCK_ALL`.  A transaction
+        with more keys (a caller that did not cut its batch) takes that one lock
+        exclusively instead: it waits for every other assignment and holds them off, which
+        is correct at any size and costs one lock.  SQLite admits one writer at a time,
+        and this transaction has already written (its items), so it needs none.
         """
         if self.dialect != "postgresql":
             return
-        wanted = sorted(set(keys))
+        wanted = sorted(set(keys) - {STORY_LOCK_ALL})
         if not wanted:
             return
         started = time.perf_counter()
-        rows = id_list(self.engine.dialect, wanted, "lk")
-        ordered = select(rows.c.id).order_by(rows.c.id).subquery("lk_sorted")
-        conn.execute(select(func.count(func.pg_advisory_xact_lock(ordered.c.id))).select_from(ordered))
+        if len(wanted) > STORY_LOCK_BUDGET:
+            log.info("story assignment of %d keys takes the exclusive story lock", len(wanted))
+            conn.execute(select(func.pg_advisory_xact_lock(STORY_LOCK_ALL)))
+        else:
+            rows = id_list(self.engine.dialect, [STORY_LOCK_ALL, *wanted], "lk")
+            ordered = select(rows.c.id).order_by(rows.c.id).subquery("lk_sorted")
+            take = case(
+                (ordered.c.id == STORY_LOCK_ALL, func.pg_advisory_xact_lock_shared(ordered.c.id)),
+                else_=func.pg_advisory_xact_lock(ordered.c.id),
+            )
+            conn.execute(select(func.count(take)).select_from(ordered))
         self.lock_wait += time.perf_counter() - started
 
     def lock_story_rows(self, conn: Connection, ids: Iterable[int]) -> bool:
