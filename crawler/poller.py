@@ -275,7 +275,8 @@ class FeedPoller:
         finally:
             _SOURCE_URL.reset(token)
         if outcome.status == "error":
-            log.info("source %s: %s", target.name, outcome.error)
+            # DEBUG: ingest writes the one line per failure an operator reads.
+            log.debug("source %s: %s", target.name, outcome.error)
         return outcome
 
     async def _poll(self, target: PollTarget) -> PollOutcome:

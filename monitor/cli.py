@@ -39,6 +39,7 @@ EXIT_CONFIG = 2
 EXIT_USAGE = 2
 EXIT_STORAGE = 3
 EXIT_CYCLE_FAILED = 4  # run --once: every source failed, or alerts were dead-lettered, unknown or unrecorded
+EXIT_UNDELIVERED = EXIT_CYCLE_FAILED  # the same code, named for the alerts' side
 EXIT_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a reader that went away
 
 Args = SimpleNamespace
@@ -256,7 +257,7 @@ def rules_test(ctx: click.Context, rule: str | None, since: timedelta | None, as
 
 
 @rules.command("eval", context_settings=CONTEXT)
-@click.argument("labels", metavar="LABELS", type=click.Path(exists=True, dir_okay=False))
+@click.argument("labels", metavar="LABELS")
 @click.option("--json", "as_json", is_flag=True, help="one JSON document on stdout")
 @global_options
 @click.pass_context
@@ -605,6 +606,13 @@ def _print_cycle(args: Args, report: Any, due: tuple[str, datetime] | None, now:
         out.line(
             f"{d.unknown} send(s) with an unknown outcome, {d.unmarked} outcome(s) not recorded: "
             "see `wirewatch alerts --status unknown`"
+        )
+    if d.failed or d.unknown or d.unmarked:
+        # On stderr too, for cron's mail: what the non-zero exit is about.
+        print(
+            f"alerts not delivered: {d.failed} dead-lettered, {d.unknown} unknown, "
+            f"{d.unmarked} outcomes not recorded (exit {EXIT_CYCLE_FAILED})",
+            file=sys.stderr,
         )
     return EXIT_CYCLE_FAILED if all_failed or d.failed or d.unknown or d.unmarked else 0
 

@@ -57,7 +57,7 @@ class StorageConfig:
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     listen: str = ""  # "" = no HTTP server
-    processes: int = 0  # processes of `wirewatch run` on PostgreSQL; 0 = one per core
+    processes: int = 1  # processes of `wirewatch run` on PostgreSQL; 0 = one per core
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,7 +326,7 @@ def _server(v: _Validator, t: Mapping[str, Any]) -> ServerConfig:
     listen = v.string("server.listen", t.get("listen", ""), allow_empty=True)
     if listen and not re.match(r"^[^\s:]+:\d{1,5}$", listen):
         v.error("server.listen", f"expected HOST:PORT, got {listen!r}")
-    processes = v.integer("server.processes", t.get("processes", 0), 0, 256)
+    processes = v.integer("server.processes", t.get("processes", 1), 0, 256)
     return ServerConfig(listen=listen, processes=processes)
 
 

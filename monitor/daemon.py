@@ -516,9 +516,9 @@ class Daemon:
         )
         job = self._tracked
         scheduler.add_job(job(self.poll_due), "interval", seconds=TICK_SECONDS, next_run_time=utcnow(), id="poll")
-        scheduler.add_job(
-            job(self.dispatch), "interval", seconds=DISPATCH_SECONDS, next_run_time=utcnow(), id="dispatch"
-        )
+        # Not tracked: a dispatch run is shielded and the stop path waits for it with the
+        # dispatcher's own deadline (send_timeout).
+        scheduler.add_job(self.dispatch, "interval", seconds=DISPATCH_SECONDS, next_run_time=utcnow(), id="dispatch")
         scheduler.add_job(job(self.watch_config), "interval", seconds=RELOAD_SECONDS, id="reload")
         if self.role == "all":
             scheduler.add_job(job(self.purge), "interval", hours=1, next_run_time=utcnow(), id="purge")

@@ -310,7 +310,8 @@ def test_run_once_exit_4_one_line_per_failure_and_a_hint(tmp_path: Path, databas
     assert result.returncode == 4, result.stderr
     out = result.stdout.splitlines()
     assert out[0] == (
-        "polled 2 sources (0 ok, 2 failed): 0 new items, 0 matched, 0 alerts queued; sent 0, retrying 0, failed 0"
+        "polled 2 sources (0 ok, 2 failed): 0 new items, 0 matched, 0 alerts queued; sent 0, retrying 0, failed 0, "
+        "unknown 0"
     )
     assert re.fullmatch(rf"next due: (one|two) at {TIME} \(in 9m\)|next due: (one|two) at {TIME} \(in 10m\)", out[1])
     assert out[2] == "every source failed: this machine probably has no network or no DNS (see `wirewatch sources`)"
@@ -584,7 +585,7 @@ def test_alerts_retry_of_an_alert_that_is_not_failed_is_an_error(
     result = run_cli("alerts", "retry", str(rows[0]["id"]), config=config, database_url=database_url)
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1] == (
-        f"Error: Invalid value for 'ID': only failed alerts can be retried: #{rows[0]['id']} is pending"
+        f"Error: Invalid value for 'ID': only failed or unknown alerts can be retried: #{rows[0]['id']} is pending"
     )
     none = run_cli("alerts", "retry", "--failed", config=config, database_url=database_url)
     assert none.returncode == 0 and none.stdout == "(none) — no failed alerts\n"

@@ -19,8 +19,9 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     # Existing rows cannot be told apart after the fact: they keep false (a derived title
     # stored before this revision is still matched as a title, as it was).
-    with op.batch_alter_table("items") as batch:
-        batch.add_column(sa.Column("title_derived", sa.Boolean(), server_default=sa.false(), nullable=False))
+    # A plain ADD COLUMN, never batch mode: on SQLite batch mode recreates the table, and
+    # dropping the old ``items`` cascades (foreign keys are on) to every alert and match.
+    op.add_column("items", sa.Column("title_derived", sa.Boolean(), server_default=sa.false(), nullable=False))
 
 
 def downgrade() -> None:

@@ -23,9 +23,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("sources", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("enabled_override", sa.Boolean(), nullable=True))
-        batch_op.add_column(sa.Column("failing_since", sa.DateTime(timezone=True), nullable=True))
+    # Plain ADD COLUMNs, never batch mode: on SQLite batch mode recreates the table, and
+    # dropping the old ``sources`` cascades (foreign keys are on) to its items and alerts.
+    op.add_column("sources", sa.Column("enabled_override", sa.Boolean(), nullable=True))
+    op.add_column("sources", sa.Column("failing_since", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
