@@ -126,7 +126,9 @@ class AppriseNotifier:
             ln.split(" ", 1)[1] for ln in log_text.splitlines() if ln.startswith(("WARNING ", "ERROR ", "CRITICAL "))
         ]
         detail = _last_line("\n".join(warnings)) or ("timed out" if unknown else "delivery failed")
-        if result.status == AppriseResultStatus.TIMEOUT:
+        # Apprise's own deadline and the plugin's socket timeout are the same bound, and
+        # either may fire first: both mean the server did not answer in time.
+        if result.status == AppriseResultStatus.TIMEOUT or (unknown and seconds >= limit * 0.95):
             detail = f"no answer within {limit:g}s"
         # Apprise sometimes echoes the URL; never let a secret out through an error.
         detail = redact(detail.replace(url, f"{scheme}://…"))

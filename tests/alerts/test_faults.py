@@ -73,7 +73,9 @@ def test_smtp_answering_after_30s_is_unknown_resent_once_and_never_stalls_the_ch
         assert len(slow.messages) == 3  # the server has them; nobody told us
         rows = [a for a in world.alerts() if a.subscriber == "analysts"]
         assert {(a.status, a.unknown_sends, a.delivered) for a in rows} == {("pending", 1, (1,))}
-        assert all("no answer within 5s (delivery unknown)" in (a.last_error or "") for a in rows)
+        assert all("no answer within 5s (delivery unknown)" in (a.last_error or "") for a in rows), [
+            a.last_error for a in rows
+        ]
 
         world.clock.advance(timedelta(minutes=5))
         second = world.dispatch()
