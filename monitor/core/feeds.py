@@ -346,6 +346,21 @@ def _fast_entry(
     link = entry.get("link") or ""
     link = urljoin(base, link.strip()) if link else ""
     summary = _clean(entry.get("description") or "")
+    guid = (entry.get("id") or None) if with_id else None
+    return _raw_item(entry, link, summary, guid, language, published)
+
+
+def _raw_item(
+    entry: Mapping[str, Any],
+    link: str,
+    summary: str,
+    guid: Any,
+    language: str | None,
+    published: datetime | None,
+) -> RawItem | None:
+    """The RawItem of a parsed entry, the same for both parsers: the longest content
+    part (dropped when it only repeats the summary), and a content id for an entry
+    with neither GUID nor link (``None`` when it has nothing at all)."""
     content = ""
     for part in entry.get("content") or []:
         value = part.get("value") or ""
@@ -355,7 +370,6 @@ def _fast_entry(
     title = _clean(entry.get("title") or "")
     if content and content.strip() == summary.strip():
         content = ""
-    guid = (entry.get("id") or None) if with_id else None
     if not guid and not link:
         if not title and not summary and not content:
             return None
@@ -456,29 +470,9 @@ def _entry(entry: Mapping[str, Any], base: str, language: str | None) -> RawItem
                 link = candidate["href"]
                 break
     link = urljoin(base, link.strip()) if link else ""
-    content = ""
-    for part in entry.get("content") or []:
-        value = part.get("value") or ""
-        if len(value) > len(content):
-            content = value
     summary = _clean(entry.get("summary") or "")
-    content = _clean(content)
-    title = _clean(entry.get("title") or "")
-    if content and content.strip() == summary.strip():
-        content = ""
-    guid = entry.get("id") or None
-    if not guid and not link:
-        if not title and not summary and not content:
-            return None
-        guid = content_id(title, summary or content)
-    return RawItem(
-        guid=str(guid) if guid else None,
-        url=link or None,
-        title=title,
-        summary=summary,
-        text=html_to_text(content) if content else "",
-        language=entry.get("language") or language,
-        published=_entry_date(entry),
+    return _raw_item(
+        entry, link, summary, entry.get("id") or None, entry.get("language") or language, _entry_date(entry)
     )
 
 
