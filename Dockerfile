@@ -1,6 +1,7 @@
 # wirewatch daemon image.  Build: docker build -t wirewatch .
-# Installs the runtime set pinned with hashes in requirements/runtime.txt, then wirewatch
-# itself as a plain (non-editable) install: the migrations ship inside the package.
+# Installs the pinned installer (requirements/pip.txt), the runtime set pinned with hashes in
+# requirements/runtime.txt, then wirewatch itself as a plain (non-editable) install: the
+# migrations ship inside the package.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -9,8 +10,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     WIREWATCH_CONFIG=/etc/wirewatch/config.toml
 
 WORKDIR /app
-COPY requirements/runtime.txt ./requirements/runtime.txt
-RUN pip install --no-cache-dir --require-hashes -r requirements/runtime.txt
+COPY requirements/pip.txt requirements/runtime.txt ./requirements/
+RUN pip install --no-cache-dir --require-hashes -r requirements/pip.txt \
+    && pip install --no-cache-dir --require-hashes -r requirements/runtime.txt
 COPY pyproject.toml setup.py README.md ./
 COPY monitor ./monitor
 COPY crawler ./crawler

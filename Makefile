@@ -9,15 +9,17 @@ PIP := $(PY) -m pip install -q --disable-pip-version-check
 
 .PHONY: install install-dev run once demo test lint services browser lock clean
 
-$(VENV)/bin/python:
-	python3 -m venv $(VENV)
+$(VENV)/.pip: requirements/pip.txt  ## the venv, and the pinned installer in it
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) --require-hashes -r requirements/pip.txt
+	touch $@
 
-$(VENV)/.runtime: requirements/runtime.txt pyproject.toml setup.py | $(VENV)/bin/python
+$(VENV)/.runtime: requirements/runtime.txt pyproject.toml setup.py $(VENV)/.pip
 	$(PIP) --require-hashes -r requirements/runtime.txt
 	$(PIP) --no-deps -e .
 	touch $@
 
-$(VENV)/.dev: requirements/dev.txt requirements/runtime.txt pyproject.toml setup.py | $(VENV)/bin/python
+$(VENV)/.dev: requirements/dev.txt requirements/runtime.txt pyproject.toml setup.py $(VENV)/.pip
 	$(PIP) --require-hashes -r requirements/dev.txt
 	$(PIP) --no-deps -e .
 	touch $(VENV)/.runtime $@

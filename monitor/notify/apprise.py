@@ -121,14 +121,16 @@ class AppriseNotifier:
         evidence = "\n".join(
             ln for ln in log_text.splitlines() if "xception" in ln or ln.startswith(("WARNING ", "ERROR "))
         )
-        unknown = result.status == AppriseResultStatus.TIMEOUT or bool(_UNKNOWN_SIGNS.search(evidence))
+        # A send that ran into its deadline is unknown whatever the plugin said about it:
+        # the plugin's socket timeout and Apprise's own deadline are the same bound, and
+        # which one fires first (and so which words reach the log) is a race.
+        timed_out = result.status == AppriseResultStatus.TIMEOUT or seconds >= limit * 0.95
+        unknown = timed_out or bool(_UNKNOWN_SIGNS.search(evidence))
         warnings = [
             ln.split(" ", 1)[1] for ln in log_text.splitlines() if ln.startswith(("WARNING ", "ERROR ", "CRITICAL "))
         ]
         detail = _last_line("\n".join(warnings)) or ("timed out" if unknown else "delivery failed")
-        # Apprise's own deadline and the plugin's socket timeout are the same bound, and
-        # either may fire first: both mean the server did not answer in time.
-        if result.status == AppriseResultStatus.TIMEOUT or (unknown and seconds >= limit * 0.95):
+        if timed_out:
             detail = f"no answer within {limit:g}s"
         # Apprise sometimes echoes the URL; never let a secret out through an error.
         detail = redact(detail.replace(url, f"{scheme}://…"))
