@@ -143,6 +143,10 @@ class Poller:
         self.feed_poller: Any = None
         self.fetch_config: Any = None
         self.retired: list[Any] = []
+        # Sources whose poll the database refused to store (source id → the error): nothing
+        # of theirs was recorded, so they are polled again; their leases are released as
+        # soon as the database answers (``release_unstored``).
+        self.unstored: dict[int, StorageError] = {}
 
     def targets(self, states: list[SourceState]) -> list[PollTarget]:
         config = self.app.config
@@ -261,7 +265,13 @@ class Poller:
 
         async def ingest(outcome: PollOutcome) -> None:
             seen.add(outcome.source_id)
-            summary = await self.ingest.put(outcome)
+            try:
+                summary = await self.ingest.put(outcome)
+            except StorageError as exc:
+                # Not stored, and neither was the source's fetch state: the same items are
+                # fetched again by the next poll.  The rest of the crawl goes on.
+                self.unstored[outcome.source_id] = exc
+                return
             summaries.append(summary)
             if self.progress is not None:
                 self.progress(summary)
@@ -359,6 +369,18 @@ class Poller:
         for runner in list(self.runners):
             await runner.stop()
 
+    async def release_unstored(self) -> None:
+        """Release the leases of polls the database refused, once it answers again."""
+        if not self.unstored:
+            return
+        ids = sorted(self.unstored)
+        await asyncio.get_running_loop().run_in_executor(
+            self.control, self.app.store.release_source_leases, ids, self.owner
+        )
+        for source_id in ids:
+            self.unstored.pop(source_id, None)
+        log.info("%d source(s) whose poll was not stored are due again", len(ids))
+
     async def _renew_leases(self, ids: list[int], done: set[int]) -> None:
         """Keep this crawl's sources leased while it runs (the lease is cleared at ingest)."""
         while True:
@@ -412,6 +434,9 @@ async def run_once(
         finally:
             await poller.close()
     await ingest.close()
+    if poller.unstored:
+        # The database refused what was fetched: nothing of those polls was recorded.
+        raise next(iter(poller.unstored.values()))
     # Outcomes the database refused are retried for a while before the cycle gives up
     # (and exits non-zero): every recorded outcome is one resend less.
     report.dispatch = await asyncio.to_thread(app.dispatcher.dispatch_due, ONCE_MARK_PATIENCE)
@@ -422,7 +447,12 @@ def make_ingest_stage(app: App) -> BatchStage[PollOutcome, IngestSummary]:
     """The ingest stage of one process: batches of polls, one writer thread."""
 
     return BatchStage(
-        "ingest", app.ingestor.ingest_batch, batch=INGEST_BATCH, linger=INGEST_LINGER, maxsize=INGEST_QUEUE
+        "ingest",
+        app.ingestor.ingest_batch,
+        batch=INGEST_BATCH,
+        linger=INGEST_LINGER,
+        maxsize=INGEST_QUEUE,
+        expected=(StorageError,),
     )
 
 
@@ -620,6 +650,7 @@ class Daemon:
         timeout = crawl_timeout(self.app)
         loop = asyncio.get_running_loop()
         try:
+            await self.poller.release_unstored()
             names = await loop.run_in_executor(self.control, pollable, self.app)
             states = await loop.run_in_executor(
                 self.control, self.app.store.claim_due_sources, names, utcnow(), SOURCE_LEASE, self.owner, BATCH
@@ -635,6 +666,8 @@ class Daemon:
         started = time.monotonic()
         summaries = await self.poller.crawl(self.poller.targets(states), timeout)
         self.metrics.record_polls(summaries, time.monotonic() - started)
+        if self.poller.unstored:
+            self._database_down("ingest", next(iter(self.poller.unstored.values())))
         new = sum(s.new for s in summaries)
         failed = sum(1 for s in summaries if s.status == "error")
         loop = asyncio.get_running_loop()

@@ -53,8 +53,12 @@ class BatchStage(Generic[In, Out]):
         batch: int = 64,
         linger: float = 0.05,
         maxsize: int = 256,
+        expected: tuple[type[Exception], ...] = (),
     ) -> None:
         self.name = name
+        # Errors the callers handle (a database that refuses connections): one log line,
+        # not a traceback per batch.
+        self.expected = expected
         self.work = work
         self.batch = batch
         self.linger = linger
@@ -127,7 +131,10 @@ class BatchStage(Generic[In, Out]):
             try:
                 results = await loop.run_in_executor(self.executor, self.work, items)
             except Exception as exc:  # a bug or a database error: every poll of the batch gets it
-                log.exception("%s: a batch of %d failed", self.name, len(items))
+                if isinstance(exc, self.expected):
+                    log.warning("%s: a batch of %d failed: %s", self.name, len(items), exc)
+                else:
+                    log.exception("%s: a batch of %d failed", self.name, len(items))
                 for _, future, _ in taken:
                     if not future.done():
                         future.set_exception(exc)

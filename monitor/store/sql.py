@@ -433,6 +433,20 @@ class SqlStore:
         with self.begin() as conn:
             return conn.execute(stmt).rowcount or 0
 
+    def release_source_leases(self, ids: Sequence[int], owner: str) -> int:
+        """Give up the leases this worker holds on ``ids`` (polls whose outcome the database
+        refused): they are due again at once, and their unchanged fetch state means the next
+        poll fetches the same items again."""
+        if not ids:
+            return 0
+        stmt = (
+            update(sources)
+            .where(sources.c.id.in_(list(ids)), sources.c.lease_owner == owner)
+            .values(lease_until=None, lease_owner=None)
+        )
+        with self.begin() as conn:
+            return conn.execute(stmt).rowcount or 0
+
     def set_enabled_override(self, name: str, value: bool | None) -> bool:
         """Record an operator's enable/disable of a source (None: the config decides again).
 
