@@ -620,7 +620,6 @@ def _print_cycle(args: Args, report: Any, due: tuple[str, datetime] | None, now:
 def cmd_check(args: Args) -> int:
     from monitor.app import config_path
     from monitor.errors import ConfigProblem
-
     from monitor.notify.apprise import check_subscriber_urls
 
     path = config_path(args.config)

@@ -1529,12 +1529,7 @@ class SqlStore:
     def console_stories(self, limit: int, offset: int = 0) -> list[dict[str, Any]]:
         """Recent stories (as :meth:`recent_stories`), each with the rules its copies
         matched and, for its first item, the text and match spans a snippet needs."""
-        query = (
-            select(stories)
-            .order_by(stories.c.last_seen.desc(), stories.c.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
+        query = select(stories).order_by(stories.c.last_seen.desc(), stories.c.id.desc()).limit(limit).offset(offset)
         with self.begin() as conn:
             found = [dict(r._mapping) for r in conn.execute(query)]
             ids = [s["id"] for s in found]
