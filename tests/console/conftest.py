@@ -4,6 +4,7 @@ headless Chromium (Debian's, driven by Playwright) for the browser tests."""
 
 from __future__ import annotations
 
+import html
 import os
 import shutil
 import subprocess
@@ -35,10 +36,12 @@ CHROMIUM_ARGS = [
 ARTEFACTS = Path(os.environ.get("WIREWATCH_ARTEFACTS") or ROOT / "artefacts") / "console"
 
 HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">Kursk troops "alert"'
+# Ingest drops real tags from a title; an escaped one (entities in the feed's HTML title)
+# is the feed's text, stored as it is: the console must show it, not run it.
 
 EN_ITEMS = [
     ("en-1", "Kim Jong Un and Putin discuss troops for Kursk", "North Korean troops were sent to Kursk, officials said."),
-    ("en-2", HOSTILE, "A title written to attack the console; the troops story itself is dull."),
+    ("en-2", html.escape(HOSTILE), "A title written to attack the console; the troops story itself is dull."),
     ("en-3", "Weather in Seoul", "Rain is expected on Monday."),
 ]
 AR_ITEMS = [
