@@ -40,12 +40,20 @@ HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned
 # is the feed's text, stored as it is: the console must show it, not run it.
 
 EN_ITEMS = [
-    ("en-1", "Kim Jong Un and Putin discuss troops for Kursk", "North Korean troops were sent to Kursk, officials said."),
+    (
+        "en-1",
+        "Kim Jong Un and Putin discuss troops for Kursk",
+        "North Korean troops were sent to Kursk, officials said.",
+    ),
     ("en-2", html.escape(HOSTILE), "A title written to attack the console; the troops story itself is dull."),
     ("en-3", "Weather in Seoul", "Rain is expected on Monday."),
 ]
 AR_ITEMS = [
-    ("ar-1", "بوتين وكيم جونغ أون يبحثان إرسال قوات إلى كورسك", "قال مسؤولون إن جنودا من كوريا الشمالية وصلوا إلى كورسك."),
+    (
+        "ar-1",
+        "بوتين وكيم جونغ أون يبحثان إرسال قوات إلى كورسك",
+        "قال مسؤولون إن جنودا من كوريا الشمالية وصلوا إلى كورسك.",
+    ),
 ]
 KO_ITEMS = [
     ("ko-1", "김정은 푸틴과 쿠르스크 파병 논의", "북한 병력이 쿠르스크에 파병됐다고 당국자들이 밝혔다."),

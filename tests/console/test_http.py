@@ -64,7 +64,7 @@ def test_a_cookie_action_needs_its_csrf_token(site: Site) -> None:
 def test_login_rejects_a_wrong_token_and_another_origin(site: Site) -> None:
     status, body = site.post("/login", "token=nope&next=/stories", token=None)
     assert status == 401 and "not the console" in body
-    status, body = site.post(f"/login?x=1", f"token={TOKEN}", token=None, Origin="http://evil.example")
+    status, body = site.post("/login?x=1", f"token={TOKEN}", token=None, Origin="http://evil.example")
     assert status == 400
     status, headers, _ = _login(site, next_="//evil.example/")
     assert status == 303 and headers["location"] == "/stories"
