@@ -72,6 +72,7 @@ token = "{token}"
 [fetch]
 host_delay = "0s"
 timeout = "5s"
+full_text = false
 
 [alerts]
 first_poll = "alert"
@@ -87,6 +88,11 @@ name = "ar-wire"
 url = "{base}/ar.xml"
 interval = "1h"
 language = "ar"
+
+[[sources]]
+name = "down-wire"
+url = "http://127.0.0.1:{closed}/down.xml"
+interval = "1h"
 
 [[sources]]
 name = "ko-wire"
@@ -168,7 +174,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     port = free_port()
     db = tmp / "wirewatch.db"
     config = tmp / "config.toml"
-    config.write_text(CONFIG.format(db=db, port=port, token=TOKEN, base=base, hook=webhook.url()), encoding="utf-8")
+    config.write_text(CONFIG.format(db=db, port=port, token=TOKEN, base=base, hook=webhook.url(), closed=free_port()), encoding="utf-8")
     subprocess.run(
         [os.sys.executable, "-m", "monitor", "--config", str(config), "db", "upgrade"],
         cwd=ROOT,

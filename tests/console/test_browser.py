@@ -144,12 +144,28 @@ def test_poll_now_fetches_a_loopback_feed_again(site: Site, page: Any) -> None:
     screenshot(page, "sources")
 
 
+def test_a_sick_source_shows_its_error_and_can_be_reset(site: Site, page: Any) -> None:
+    page.goto(site.url + "/sources")
+    row = page.locator("#source-down-wire")
+    expect(row.locator(".badge")).to_have_text("failing")
+    assert "1 failure: connection refused" in row.locator(".note").inner_text().lower()
+    row.get_by_role("button", name="Reset errors").click()
+    expect(page.locator("#flash")).to_contain_text("forgotten; due now")
+    assert "console: sources reset down-wire by session" in site.daemon.output()
+    # Disable is a database override, shown as such; enable clears it.
+    page.locator("#source-down-wire").get_by_role("button", name="Disable").click()
+    expect(page.locator("#source-down-wire .badge")).to_have_text("disabled")
+    assert "database override" in page.locator("#source-down-wire .note").inner_text()
+    page.locator("#source-down-wire").get_by_role("button", name="Enable").click()
+    expect(page.locator("#flash")).to_contain_text("override cleared")
+
+
 def test_alerts_and_config_pages(site: Site, page: Any) -> None:
     page.goto(site.url + "/alerts")
     assert page.locator("table.alerts tbody tr").count() >= 1
     screenshot(page, "alerts")
     page.goto(site.url + "/config")
-    assert "OK (3 sources, 4 terms, 2 rules, 1 subscribers)" in page.locator("#check-ok").inner_text()
+    assert "OK (4 sources, 4 terms, 2 rules, 1 subscribers)" in page.locator("#check-ok").inner_text()
     assert "wirewatch 0.1.0" in page.locator("main").inner_text()
     screenshot(page, "config")
 
