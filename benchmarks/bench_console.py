@@ -214,9 +214,7 @@ def main() -> None:
         db = Path(args.keep) if args.keep else work / "console.db"
         url = f"sqlite:///{db}"
         if args.keep and db.exists():
-            (work / "config.toml").write_text(
-                (db.parent / "config.toml").read_text(encoding="utf-8"), encoding="utf-8"
-            )
+            (work / "config.toml").write_text((db.parent / "config.toml").read_text(encoding="utf-8"), encoding="utf-8")
         else:
             print(f"filling {db} with {args.items} items", flush=True)
             started = time.perf_counter()
@@ -237,11 +235,15 @@ def main() -> None:
         rows = measure(url, work, args.runs)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        f"## {when}: {counts['items']:,} items, {counts['stories']:,} stories, {counts['matches']:,} matches, "
-        f"{counts['alerts']:,} alerts (SQLite)",
+        (
+            f"## {when}: {counts['items']:,} items, {counts['stories']:,} stories, {counts['matches']:,} matches, "
+            f"{counts['alerts']:,} alerts (SQLite)"
+        ),
         "",
-        f"Real HTTP to uvicorn on loopback, bearer token; median and slowest of {args.runs} after one warm-up. "
-        "Goal: at most 200 ms a page.",
+        (
+            f"Real HTTP to uvicorn on loopback, bearer token; median and slowest of {args.runs} after one warm-up. "
+            "Goal: at most 200 ms a page."
+        ),
         "",
         "| page | median ms | slowest ms | size KiB |",
         "|---|---:|---:|---:|",

@@ -174,7 +174,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     port = free_port()
     db = tmp / "wirewatch.db"
     config = tmp / "config.toml"
-    config.write_text(CONFIG.format(db=db, port=port, token=TOKEN, base=base, hook=webhook.url(), closed=free_port()), encoding="utf-8")
+    text = CONFIG.format(db=db, port=port, token=TOKEN, base=base, hook=webhook.url(), closed=free_port())
+    config.write_text(text, encoding="utf-8")
     subprocess.run(
         [os.sys.executable, "-m", "monitor", "--config", str(config), "db", "upgrade"],
         cwd=ROOT,
