@@ -173,8 +173,8 @@ def fill(url: str, workdir: Path, total: int) -> None:
     store.engine.dispose()
 
 
-def measure(url: str, workdir: Path, runs: int) -> list[tuple[str, float, float, int]]:
-    store = open_store(url, migrate_first=False)
+def measure(url: str, workdir: Path, runs: int) -> list[tuple[str, float, float, float, int]]:
+    store = open_store(url, migrate_first=True)
     rt = make_runtime(load_config(workdir / "config.toml", env={}))
     deps = ConsoleDeps(store=store, runtime=lambda: rt, config_path=str(workdir / "config.toml"), env={})
     server = WebServer("127.0.0.1:0", make_web_app(None, None, deps))
@@ -188,6 +188,7 @@ def measure(url: str, workdir: Path, runs: int) -> list[tuple[str, float, float,
             path = page.format(story=story)
             times = []
             size = 0
+            first = 0.0
             for i in range(runs + 1):
                 request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {TOKEN}"})
                 started = time.perf_counter()
@@ -196,8 +197,14 @@ def measure(url: str, workdir: Path, runs: int) -> list[tuple[str, float, float,
                     assert response.status == 200, (path, response.status)
                 if i:  # the first request warms caches and the template
                     times.append(time.perf_counter() - started)
-            out.append((path, statistics.median(times) * 1000, max(times) * 1000, size))
-            print(f"  {path}: median {out[-1][1]:.0f} ms, slowest {out[-1][2]:.0f} ms, {size // 1024} KiB", flush=True)
+                else:
+                    first = time.perf_counter() - started
+            out.append((path, first * 1000, statistics.median(times) * 1000, max(times) * 1000, size))
+            print(
+                f"  {path}: first {first * 1000:.0f} ms, median {out[-1][2]:.0f} ms, slowest {out[-1][3]:.0f} ms, "
+                f"{size // 1024} KiB",
+                flush=True,
+            )
     finally:
         server.stop()
     return out
@@ -222,7 +229,7 @@ def main() -> None:
             print(f"filled in {time.perf_counter() - started:.0f} s", flush=True)
             if args.keep:
                 (db.parent / "config.toml").write_text((work / "config.toml").read_text(encoding="utf-8"))
-        store = open_store(url, migrate_first=False)
+        store = open_store(url, migrate_first=True)
         with store.begin() as conn:
             from sqlalchemy import text
 
@@ -241,13 +248,18 @@ def main() -> None:
         ),
         "",
         (
-            f"Real HTTP to uvicorn on loopback, bearer token; median and slowest of {args.runs} after one warm-up. "
+            f"Real HTTP to uvicorn on loopback, bearer token, a fresh server process; the first request, then the "
+            f"median and slowest of {args.runs} more. The first chart page of a process (or of a new UTC day) also "
+            "reads the 13 days before today for the charts, which are then cached until the next day. "
             "Goal: at most 200 ms a page."
         ),
         "",
-        "| page | median ms | slowest ms | size KiB |",
-        "|---|---:|---:|---:|",
-        *[f"| `{path}` | {med:.0f} | {worst:.0f} | {size // 1024} |" for path, med, worst, size in rows],
+        "| page | first ms | median ms | slowest ms | size KiB |",
+        "|---|---:|---:|---:|---:|",
+        *[
+            f"| `{path}` | {first:.0f} | {med:.0f} | {worst:.0f} | {size // 1024} |"
+            for path, first, med, worst, size in rows
+        ],
         "",
     ]
     old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""

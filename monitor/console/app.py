@@ -23,10 +23,11 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -179,14 +180,25 @@ class Pages:
     def __init__(self, deps: ConsoleDeps) -> None:
         self.deps = deps
         self.templates = make_templates()
+        self._history: tuple[date, dict[str, list[tuple[str, str, int]]]] | None = None
+        self._history_lock = threading.Lock()
 
     # ------------------------------------------------------------------ data (threads)
 
     def _charts(self) -> dict[str, Any]:
+        """Counts per day for the charts: today's read on every request, the days before
+        from a cache kept until the next UTC day (past days change only by retention)."""
         now = self.deps.now()
-        days = charts.last_days(now.date(), CHART_DAYS)
-        since = datetime.combine(now.date() - timedelta(days=CHART_DAYS - 1), datetime.min.time(), UTC)
-        counts = self.deps.store.daily_counts(since)
+        today = now.astimezone(UTC).date()
+        days = charts.last_days(today, CHART_DAYS)
+        midnight = datetime.combine(today, datetime.min.time(), UTC)
+        with self._history_lock:
+            if self._history is None or self._history[0] != today:
+                since = midnight - timedelta(days=CHART_DAYS - 1)
+                self._history = (today, self.deps.store.daily_counts(since, midnight))
+            history = self._history[1]
+        latest = self.deps.store.daily_counts(midnight)
+        counts = {key: history[key] + latest[key] for key in history}
         return {"days": days, "counts": counts}
 
     def stories_data(self, page: int) -> dict[str, Any]:
