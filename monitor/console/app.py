@@ -47,7 +47,7 @@ from monitor.config import Config, load_config
 from monitor.console import auth, charts
 from monitor.core.items import make_document
 from monitor.core.render import language_name, marked, snippet
-from monitor.core.rules import make_matcher, parse_query
+from monitor.core.rules import Matcher, make_matcher, parse_query
 from monitor.errors import ConfigError, QueryError
 from monitor.logs import cause_in_words
 from monitor.runtime import Runtime
@@ -65,9 +65,13 @@ STORIES_PER_PAGE = 50
 ALERTS_PER_PAGE = 100
 CHART_DAYS = 14
 # The rule tester matches the newest stored items until this many are done or the time
-# budget is spent, so a keystroke never costs more than a fraction of a second.
+# budget is spent, so a keystroke never costs more than a fraction of a second; "look
+# further back" asks for the deep budget.  Items are read in pages of TESTER_PAGE.
 TESTER_ITEMS = 2000
 TESTER_SECONDS = 0.15
+TESTER_DEEP_ITEMS = 50_000
+TESTER_DEEP_SECONDS = 3.0
+TESTER_PAGE = 250
 TESTER_SHOWN = 100
 MAX_FORM = 64 * 1024
 ALERT_STATUSES = ("pending", "sending", "sent", "failed", "unknown")
@@ -275,7 +279,7 @@ class Pages:
             "more": len(rows) == ALERTS_PER_PAGE,
         }
 
-    def rules_data(self, query: str, rule: str, source: str) -> dict[str, Any]:
+    def rules_data(self, query: str, rule: str, source: str, deep: bool = False) -> dict[str, Any]:
         rt = self.deps.runtime()
         c = self._charts()
         by_rule = charts.series(c["counts"]["rule"], c["days"])
@@ -303,10 +307,10 @@ class Pages:
             "source": source,
             "sources": [s.name for s in rt.config.sources],
         }
-        data.update(self.tester_data(query, source))
+        data.update(self.tester_data(query, source, deep))
         return data
 
-    def tester_data(self, query: str, source: str) -> dict[str, Any]:
+    def tester_data(self, query: str, source: str, deep: bool = False) -> dict[str, Any]:
         """Match ``query`` over the newest stored items with the ingest parser and matcher."""
         rt = self.deps.runtime()
         if not query.strip():
@@ -318,37 +322,56 @@ class Pages:
         except QueryError as exc:
             return {"tested": True, "error": exc, "caret": " " * max(exc.column - 1, 0) + "^"}
         started = time.monotonic()
-        rows = self.deps.store.recent_items(None, source or None, TESTER_ITEMS)
+        budget, most = (TESTER_DEEP_SECONDS, TESTER_DEEP_ITEMS) if deep else (TESTER_SECONDS, TESTER_ITEMS)
         found: list[dict[str, Any]] = []
         scanned = 0
         total_matches = 0
-        for row in rows:
-            if time.monotonic() - started > TESTER_SECONDS:
+        exhausted = False
+        out_of_time = False
+        while scanned < most and not out_of_time:
+            rows = self.deps.store.recent_items(None, source or None, min(TESTER_PAGE, most - scanned), scanned)
+            if not rows:
+                exhausted = True
                 break
-            scanned += 1
-            doc = make_document(row["title"], row["summary"], row["text"], row["language"], row["title_derived"])
-            for hit in matcher.match(doc):
-                total_matches += 1
-                if len(found) >= TESTER_SHOWN:
-                    continue
-                spans = [{"field": s.field, "start": s.start, "end": s.end} for s in hit.spans]
-                found.append(
-                    {
-                        "row": row,
-                        "marked_title": _marked_title(doc.title, spans),
-                        "marked_snippet": _marked_snippet(doc.body, spans),
-                        "words": sorted({s.text for s in hit.spans}),
-                    }
-                )
+            for row in rows:
+                if time.monotonic() - started > budget:
+                    out_of_time = True
+                    break
+                scanned += 1
+                total_matches += self._test_one(matcher, row, found)
+            if len(rows) < TESTER_PAGE and not out_of_time:
+                exhausted = True
+                break
         return {
             "tested": True,
             "error": None,
             "found": found,
             "total": total_matches,
             "scanned": scanned,
-            "available": len(rows),
+            "everything": exhausted,
+            "deep": deep,
             "ms": round((time.monotonic() - started) * 1000),
         }
+
+    @staticmethod
+    def _test_one(matcher: Matcher, row: dict[str, Any], found: list[dict[str, Any]]) -> int:
+        """Match one stored item; add it to ``found`` (up to TESTER_SHOWN); 1 if it matched."""
+        hits = 0
+        doc = make_document(row["title"], row["summary"], row["text"], row["language"], row["title_derived"])
+        for hit in matcher.match(doc):
+            hits += 1
+            if len(found) >= TESTER_SHOWN:
+                continue
+            spans = [{"field": s.field, "start": s.start, "end": s.end} for s in hit.spans]
+            found.append(
+                {
+                    "row": row,
+                    "marked_title": _marked_title(doc.title, spans),
+                    "marked_snippet": _marked_snippet(doc.body, spans),
+                    "words": sorted({s.text for s in hit.spans}),
+                }
+            )
+        return hits
 
     def config_data(self) -> dict[str, Any]:
         from monitor.notify.apprise import check_subscriber_urls
@@ -591,12 +614,17 @@ def console_routes(deps: ConsoleDeps) -> list[Route | Mount]:
 
     async def rules_page(request: Request) -> Response:
         q = request.query_params
-        data = await run_in_threadpool(pages.rules_data, q.get("q", "")[:4000], q.get("rule", ""), q.get("source", ""))
+        data = await run_in_threadpool(
+            pages.rules_data, q.get("q", "")[:4000], q.get("rule", ""), q.get("source", ""), q.get("deep") == "1"
+        )
         return pages.render(request, "rules.html", data)
 
     async def rules_test(request: Request) -> Response:
         q = request.query_params
-        data = await run_in_threadpool(pages.tester_data, q.get("q", "")[:4000], q.get("source", ""))
+        data = await run_in_threadpool(
+            pages.tester_data, q.get("q", "")[:4000], q.get("source", ""), q.get("deep") == "1"
+        )
+        data.update(query=q.get("q", "")[:4000], source=q.get("source", ""))
         return pages.render(request, "tester.html", data)
 
     async def config_page(request: Request) -> Response:

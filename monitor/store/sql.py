@@ -838,7 +838,9 @@ class SqlStore:
                 )
             )
 
-    def recent_items(self, since: datetime | None, source: str | None, limit: int) -> list[dict[str, Any]]:
+    def recent_items(
+        self, since: datetime | None, source: str | None, limit: int, offset: int = 0
+    ) -> list[dict[str, Any]]:
         """Stored items, newest first, with what listing, backtesting and backfill need."""
         query = (
             select(
@@ -857,6 +859,7 @@ class SqlStore:
             .join(sources, sources.c.id == items.c.source_id)
             .order_by(items.c.first_seen.desc(), items.c.id.desc())
             .limit(limit)
+            .offset(offset)
         )
         if since is not None:
             query = query.where(items.c.first_seen >= since)
