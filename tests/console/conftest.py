@@ -76,6 +76,7 @@ full_text = false
 
 [alerts]
 first_poll = "alert"
+max_attempts = 1           # the pager's refused sends become dead letters at once
 
 [[sources]]
 name = "en-wire"
@@ -114,11 +115,15 @@ notify = ["chat"]
 [[rules]]
 name = "kursk"
 query = 'kursk'
-notify = ["chat"]
+notify = ["chat", "pager"]
 
 [[subscribers]]
 name = "chat"
 urls = ["{hook}"]
+
+[[subscribers]]
+name = "pager"
+urls = ["json://127.0.0.1:{closed}/hook"]
 """
 
 
@@ -174,7 +179,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     port = free_port()
     db = tmp / "wirewatch.db"
     config = tmp / "config.toml"
-    text = CONFIG.format(db=db, port=port, token=TOKEN, base=base, hook=webhook.url(), closed=free_port())
+    closed = free_port()  # nothing listens there: the down source, and the pager that never answers
+    text = CONFIG.format(db=db, port=port, token=TOKEN, base=base, hook=webhook.url(), closed=closed)
     config.write_text(text, encoding="utf-8")
     subprocess.run(
         [os.sys.executable, "-m", "monitor", "--config", str(config), "db", "upgrade"],

@@ -164,12 +164,25 @@ def test_a_sick_source_shows_its_error_and_can_be_reset(site: Site, page: Any) -
     expect(page.locator("#flash")).to_contain_text("override cleared")
 
 
-def test_alerts_and_config_pages(site: Site, page: Any) -> None:
+def test_a_dead_letter_is_retried_from_the_outbox(site: Site, page: Any) -> None:
+    deadline = time.monotonic() + 30
     page.goto(site.url + "/alerts")
-    assert page.locator("table.alerts tbody tr").count() >= 1
+    while "failed (0)" in page.locator("nav.tabs").inner_text() and time.monotonic() < deadline:
+        time.sleep(0.3)
+        page.reload()
+    failed = page.locator("tr.status-failed")
+    assert failed.count() >= 1
+    assert "pager" in failed.first.inner_text()
     screenshot(page, "alerts")
+    alert_id = failed.first.locator("td").first.inner_text()
+    failed.first.get_by_role("button", name="Retry").click()
+    expect(page.locator("#flash")).to_contain_text("1 alert(s) queued again")
+    assert f"console: alerts retry alert #{alert_id} by session" in site.daemon.output()
+
+
+def test_config_page(site: Site, page: Any) -> None:
     page.goto(site.url + "/config")
-    assert "OK (4 sources, 4 terms, 2 rules, 1 subscribers)" in page.locator("#check-ok").inner_text()
+    assert "OK (4 sources, 4 terms, 2 rules, 2 subscribers)" in page.locator("#check-ok").inner_text()
     assert "wirewatch 0.1.0" in page.locator("main").inner_text()
     screenshot(page, "config")
 
