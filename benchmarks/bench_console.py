@@ -16,6 +16,7 @@ of ``--runs``.  The goal is at most 200 ms a page.  Results go to
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -251,7 +252,8 @@ def main() -> None:
             f"Real HTTP to uvicorn on loopback, bearer token, a fresh server process; the first request, then the "
             f"median and slowest of {args.runs} more. The first chart page of a process (or of a new UTC day) also "
             "reads the 13 days before today for the charts, which are then cached until the next day. "
-            "Goal: at most 200 ms a page."
+            "Goal: at most 200 ms a page. "
+            f"Load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores."
         ),
         "",
         "| page | first ms | median ms | slowest ms | size KiB |",
