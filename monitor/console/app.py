@@ -19,6 +19,7 @@ as ingest, within a time budget.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -74,6 +75,7 @@ TESTER_DEEP_SECONDS = 3.0
 TESTER_PAGE = 250
 TESTER_SHOWN = 100
 MAX_FORM = 64 * 1024
+FAILED_LOGIN_DELAY = 0.5  # seconds
 ALERT_STATUSES = ("pending", "sending", "sent", "failed", "unknown")
 
 HealthCheck = Callable[[], dict[str, Any]]
@@ -572,6 +574,7 @@ def console_routes(deps: ConsoleDeps) -> list[Route | Mount]:
         target = _next(form.get("next"))
         if not auth.token_matches(token, form.get("token", "")):
             log.warning("console: failed login from %s", client)
+            await asyncio.sleep(FAILED_LOGIN_DELAY)  # guessing costs time
             return pages.render(request, "login.html", {"next": target, "failed": True}, status=401)
         cookie = auth.new_session(token)
         log.info("console: login, session %s from %s", cookie.split(".")[1][:8], client)

@@ -8,6 +8,7 @@ import html
 import os
 import shutil
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -183,7 +184,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     text = CONFIG.format(db=db, port=port, token=TOKEN, base=base, hook=webhook.url(), closed=closed)
     config.write_text(text, encoding="utf-8")
     subprocess.run(
-        [os.sys.executable, "-m", "monitor", "--config", str(config), "db", "upgrade"],
+        [sys.executable, "-m", "monitor", "--config", str(config), "db", "upgrade"],
         cwd=ROOT,
         check=True,
         capture_output=True,
