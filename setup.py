@@ -16,5 +16,8 @@ setup(
         "monitor.migrations.versions",
     ],
     package_dir={"monitor.migrations": "alembic"},
-    package_data={"monitor": ["demo_data/**/*", "py.typed"], "monitor.migrations": ["script.py.mako"]},
+    package_data={
+        "monitor": ["demo_data/**/*", "py.typed", "console/templates/*", "console/static/*"],
+        "monitor.migrations": ["script.py.mako"],
+    },
 )

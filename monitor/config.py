@@ -61,6 +61,28 @@ class ServerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsoleConfig:
+    """The web console (monitor/console) on ``[server] listen``.
+
+    ``token`` is a template like a subscriber URL: ``${NAME}`` is filled from the
+    environment only when a login is checked, so the secret never sits in this object.
+    An empty token (the default) leaves the console off: nobody could log in.
+    """
+
+    token: str = ""
+
+    def resolve_token(self, env: Mapping[str, str]) -> str:
+        """The token with ``${NAME}`` filled in; "" when it is unset or needs a missing variable."""
+        if not self.token or _unset_vars(self.token, env):
+            return ""
+        return _expand(self.token, env)
+
+
+# A login token shorter than this is refused: it would be guessed.
+MIN_TOKEN = 16
+
+
+@dataclass(frozen=True, slots=True)
 class FetchConfig:
     user_agent: str = "wirewatch/0.1 (+https://example.org/wirewatch)"
     timeout: timedelta = timedelta(seconds=30)
@@ -150,6 +172,7 @@ class Config:
     path: str
     storage: StorageConfig = field(default_factory=StorageConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     sources: tuple[SourceConfig, ...] = ()
@@ -277,10 +300,15 @@ def _too_deep(data: Any) -> str | None:
 def parse_config(data: Mapping[str, Any], file: str, env: Mapping[str, str]) -> Config:
     """Validate an already-parsed TOML document."""
     v = _Validator(file)
-    v.keys("top level", data, {"storage", "server", "fetch", "alerts", "sources", "terms", "rules", "subscribers"})
+    v.keys(
+        "top level",
+        data,
+        {"storage", "server", "console", "fetch", "alerts", "sources", "terms", "rules", "subscribers"},
+    )
 
     storage = _storage(v, v.table("storage", data.get("storage")))
     server = _server(v, v.table("server", data.get("server")))
+    console = _console(v, v.table("console", data.get("console")), env)
     fetch = _fetch(v, v.table("fetch", data.get("fetch")))
     alerts = _alerts(v, v.table("alerts", data.get("alerts")))
     sources = _sources(v, data.get("sources", []))
@@ -299,6 +327,7 @@ def parse_config(data: Mapping[str, Any], file: str, env: Mapping[str, str]) -> 
         path=file,
         storage=storage,
         server=server,
+        console=console,
         fetch=fetch,
         alerts=alerts,
         sources=tuple(sources),
@@ -328,6 +357,27 @@ def _server(v: _Validator, t: Mapping[str, Any]) -> ServerConfig:
         v.error("server.listen", f"expected HOST:PORT, got {listen!r}")
     processes = v.integer("server.processes", t.get("processes", 1), 0, 256)
     return ServerConfig(listen=listen, processes=processes)
+
+
+def _console(v: _Validator, t: Mapping[str, Any], env: Mapping[str, str]) -> ConsoleConfig:
+    v.keys("console", t, {"token"})
+    token = v.string("console.token", t.get("token", ""), allow_empty=True)
+    console = ConsoleConfig(token=token)
+    absent = sorted(set(_unset_vars(token, env)))
+    if absent:
+        v.warn("console.token", f"environment variable {', '.join(absent)} not set; the console is off until set")
+    else:
+        resolved = console.resolve_token(env)
+        if resolved and len(resolved) < MIN_TOKEN:
+            # The length only: the value itself is never put in a message.
+            v.error("console.token", f"too short ({len(resolved)} characters); use at least {MIN_TOKEN}")
+    return console
+
+
+def console_secrets(config: Config, env: Mapping[str, str]) -> set[str]:
+    """The console's login token, to be masked in every log line."""
+    token = config.console.resolve_token(env)
+    return {token, token.strip(_QUOTES)} - {""}
 
 
 def _fetch(v: _Validator, t: Mapping[str, Any]) -> FetchConfig:

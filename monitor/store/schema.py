@@ -132,6 +132,8 @@ items = Table(
     Index(None, "url_key"),
     Index(None, "text_hash"),
     Index(None, "source_id", "title_hash"),
+    # The console's items per source per day (revision 0009): a covering index.
+    Index(None, "first_seen", "source_id"),
 )
 
 matches = Table(
@@ -143,6 +145,8 @@ matches = Table(
     Column("spans", Json, nullable=False),
     Column("matched_at", UtcDateTime, nullable=False),
     UniqueConstraint("item_id", "rule"),
+    # The console's matches per rule per day (revision 0009): a covering index.
+    Index(None, "matched_at", "rule"),
 )
 
 alerts = Table(
@@ -180,6 +184,8 @@ alerts = Table(
     UniqueConstraint("story_id", "subscriber"),
     Index(None, "status", "next_attempt"),
     Index(None, "message_id"),
+    # The console's outbox by status, newest first (revision 0009).
+    Index(None, "status", "id"),
 )
 
 # One row per message planned for a subscriber: a single alert, a flood summary, a
