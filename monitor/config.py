@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.core.languages import language_problem
@@ -70,6 +71,15 @@ class ConsoleConfig:
     """
 
     token: str = ""
+    # Where people reach the console (behind their proxy), e.g. "https://ww.example.org":
+    # alerts then link to the story's page there.  Empty: alerts carry no console link.
+    url: str = ""
+
+    def story_url(self, story_id: int | None) -> str:
+        """The console page of story ``story_id``, or "" when there is no console address."""
+        if not self.url or story_id is None:
+            return ""
+        return f"{self.url.rstrip('/')}/stories/{story_id}"
 
     def resolve_token(self, env: Mapping[str, str]) -> str:
         """The token with ``${NAME}`` filled in; "" when it is unset or needs a missing variable."""
@@ -360,9 +370,13 @@ def _server(v: _Validator, t: Mapping[str, Any]) -> ServerConfig:
 
 
 def _console(v: _Validator, t: Mapping[str, Any], env: Mapping[str, str]) -> ConsoleConfig:
-    v.keys("console", t, {"token"})
+    v.keys("console", t, {"token", "url"})
     token = v.string("console.token", t.get("token", ""), allow_empty=True)
-    console = ConsoleConfig(token=token)
+    url = v.string("console.url", t.get("url", ""), allow_empty=True)
+    if url and urlsplit(url).scheme not in ("http", "https"):
+        v.error("console.url", f"expected an http(s) address such as https://ww.example.org, got {url!r}")
+        url = ""
+    console = ConsoleConfig(token=token, url=url)
     absent = sorted(set(_unset_vars(token, env)))
     if absent:
         v.warn("console.token", f"environment variable {', '.join(absent)} not set; the console is off until set")
