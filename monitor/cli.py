@@ -594,6 +594,12 @@ def _print_cycle(args: Args, report: Any, due: tuple[str, datetime] | None, now:
         f"{matched} matched, {queued} alerts queued; sent {d.sent}, retrying {d.retrying}, failed {d.failed}, "
         f"unknown {d.unknown}"
     )
+    e = getattr(report, "enriched", None)
+    if e is not None and e.claimed:
+        out.line(
+            f"article pages: {e.enriched} read, {e.matched} matched, {e.alerts} alerts queued; "
+            f"{e.retrying} to retry, {e.failed} failed"
+        )
     if due is not None:
         name, when = due
         out.line(f"next due: {name} at {out.time(when)} (in {format_delay(when - now)})")
