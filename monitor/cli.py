@@ -1012,6 +1012,9 @@ def cmd_items(args: Args) -> int:
             "language": r["language"],
             "published": _iso(r["published"]),
             "first_seen": _iso(r["first_seen"]),
+            # The article page (enrichment): wanted | done | failed | skipped, or null.
+            "text_state": r["text_state"],
+            "text_error": r["text_error"],
         }
         for r in rows
     ]

@@ -916,6 +916,8 @@ class SqlStore:
                 items.c.first_seen,
                 items.c.summary,
                 items.c.text,
+                items.c.text_state,
+                items.c.text_error,
             )
             .join(sources, sources.c.id == items.c.source_id)
             .order_by(items.c.first_seen.desc(), items.c.id.desc())
