@@ -5,7 +5,10 @@ reads what it must know (source health, which entries are stored), does all the 
 work outside any transaction (normalising, within-source repeats, MinHash fingerprints,
 matching, alert policy), then writes in few transactions of a fixed number of statements
 each: the items (the database returns exactly the new ones), their stories, matches and
-alert rows, and every poll's fetch state.  A poll's fetch state commits with its last
+alert rows, and every poll's fetch state.  A new item of a feed or sitemap source with no
+text and no or a short summary is stored as wanting its article page (``text_state``:
+the enrichment stage's durable queue, :mod:`monitor.services.enrich`); its teaser is
+matched at once like any item.  A poll's fetch state commits with its last
 item, so a crash leaves its source due with nothing half-written.  The source's schedule
 is adapted to what the poll found (:mod:`monitor.core.schedule`); when a source has
 failed ``[alerts] source_failure_threshold`` times in a row, or has gone silent for far
@@ -307,7 +310,12 @@ class Ingestor:
 
     def _text_state(self, p: _Poll, it: Item, config: Config) -> tuple[str | None, str | None]:
         """Whether the enrichment stage is to fetch the item's article page (state, reason skipped)."""
-        if not config.fetch.full_text or p.source_cfg is None or p.source_cfg.type not in self.text_types:
+        fetch = config.fetch
+        if (
+            not (fetch.full_text and fetch.full_text_max)
+            or p.source_cfg is None
+            or p.source_cfg.type not in self.text_types
+        ):
             return None, None
         wanted, reason = text_wanted(it.url, it.summary, it.text)
         return ("wanted", None) if wanted else ("skipped" if reason else None, reason)

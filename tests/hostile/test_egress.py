@@ -4,10 +4,10 @@ The probe of issue 18: item links and redirects that point at another loopback a
 or port (127.0.0.2 plays the cloud metadata service and an admin panel), fetched for full
 text with robots.txt on.  Through the real ``wirewatch run --once``, the internal
 servers must see no request at all, every item must still be stored, the refusals are
-recorded with their reason (on the item, by the enrichment stage), and no alert carries the internal pages' text.  The feed
-itself is served on 127.0.0.1 and reached through the same-host-and-port rule, and an
-operator's ``allow_private`` opens exactly what it names: the policy is tested, not
-switched off.
+recorded with their reason (on the item, by the enrichment stage), and no alert
+carries the internal pages' text.  The feed itself is served on 127.0.0.1 and reached
+through the same-host-and-port rule, and an operator's ``allow_private`` opens exactly
+what it names: the policy is tested, not switched off.
 """
 
 from __future__ import annotations

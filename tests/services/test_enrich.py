@@ -289,6 +289,7 @@ def test_a_missing_page_is_retried_then_failed_and_the_others_are_unaffected(
     missing = items[f"{s.base}/story/g0"]
     assert missing["text_state"] == "failed" and missing["text_error"] == "HTTP 404", missing
     assert all(items[f"{s.base}/story/{g}"]["text_state"] == "done" for g, _, _ in entries[1:])
+    assert app.store.text_queue(clock()) == {"done": 3, "failed": 1}  # what /metrics reads
     # The three articles alert (their rule is in the text only); the missing one keeps its teaser.
     assert sorted(a["title"] for a in _alerts(config, database_url)) == sorted(t for _, t, _ in entries[1:])
     app.store.engine.dispose()
