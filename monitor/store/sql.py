@@ -965,6 +965,8 @@ class SqlStore:
         LOCKED) RETURNING`` (PostgreSQL; SQLite's one statement is atomic), so two
         workers never fetch one page at once; a worker killed mid-fetch leaves its items
         due again when the lease lapses.  The ranking reads at most ``scan`` due rows.
+        Two workers that rank the same candidates at the same instant: the second skips
+        the rows the first has locked and takes fewer this round, never the same ones.
         """
         if limit <= 0 or per_source <= 0:
             return []
