@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from monitor.core.items import body_offset
+from monitor.core.items import MAX_TEXT, body_offset, clean_text
 from monitor.core.models import RuleHit, Span
 from monitor.core.policy import PollContext, decide_alerts
 from monitor.core.schedule import text_retry_at
@@ -79,13 +79,13 @@ class Enricher:
         found: dict[int, tuple[TextTask, str, list[RuleHit]]] = {}
         retrying = failed = 0
         for task, result in zip(tasks, results, strict=True):
-            if result.text:
-                updates.append(TextUpdate(task.item_id, "done", text=result.text))
+            # Bounded and cleaned as make_item bounds a text that came with the feed.
+            text = clean_text(result.text)[:MAX_TEXT]
+            if text:
+                updates.append(TextUpdate(task.item_id, "done", text=text))
                 ctx = _context(rt, task)
-                hits = match_hits(
-                    rt, ctx, task.title, task.summary, result.text, task.language, None, task.title_derived
-                )
-                found[task.item_id] = (task, result.text, hits)
+                hits = match_hits(rt, ctx, task.title, task.summary, text, task.language, None, task.title_derived)
+                found[task.item_id] = (task, text, hits)
                 continue
             retry_after = timedelta(seconds=result.retry_after) if result.retry_after else None
             due = None if result.final else text_retry_at(now, task.attempts, retry_after)

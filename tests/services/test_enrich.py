@@ -338,6 +338,47 @@ def test_claims_are_exclusive_and_a_page_read_twice_is_recorded_once(
     app.store.engine.dispose()
 
 
+def test_teaser_matches_keep_their_spans_right_when_the_text_arrives(
+    tmp_path: Path, database_url: str, webhook: WebhookReceiver
+) -> None:
+    """Spans are offsets into the body, which the text changes: stored ones must follow."""
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[alerts]\nfirst_poll = "alert"\n[[sources]]\nname = "wire"\nurl = "http://127.0.0.1:9/f.xml"\n'
+        '[terms]\nkursk = ["Kursk"]\nlavrov = ["Lavrov"]\n'
+        '[[rules]]\nname = "calm"\nquery = \'kursk AND NOT "denied"\'\nnotify = ["chat"]\n'
+        '[[rules]]\nname = "lavrov"\nquery = "lavrov"\nnotify = ["chat"]\n'
+        f'[[subscribers]]\nname = "chat"\nurls = ["{webhook.url()}"]\n',
+        encoding="utf-8",
+    )
+    clock = Clock()
+    app = make_app(str(path), database_url)
+    try:
+        app.store.sync_sources([("wire", "feed", "http://127.0.0.1:9/f.xml")], clock())
+        (source,) = app.store.source_states(["wire"])
+        teaser = "Troops near Kursk."
+        raw = RawItem(guid="k", url="http://127.0.0.1:9/k", title="Front report", summary=teaser)
+        Ingestor(app.store, app.holder.get, clock).ingest_batch([PollOutcome(source.id, "wire", "ok", (raw,))])
+        enricher = Enricher(app.store, app.holder.get, clock)
+        (task,) = enricher.claim(5)
+        # The article repeats the teaser further down; "denied" now blocks the teaser's rule.
+        text = f"Sergei Lavrov spoke first. Officials denied everything. {teaser} More follows."
+        summary = enricher.record([task], [PageResult(text=text)])
+        assert (summary.enriched, summary.matched) == (1, 1)
+        with app.store.begin() as conn:
+            spans = app.store.match_spans(conn, [task.item_id])[task.item_id]
+        assert set(spans) == {"calm", "lavrov"}  # the teaser's match stays stored
+        (calm,) = spans["calm"]
+        assert text[calm["start"] : calm["end"]] == "Kursk"  # moved with the body
+        (lavrov,) = spans["lavrov"]
+        assert text[lavrov["start"] : lavrov["end"]] == "Lavrov"
+        # One alert for the item's story and subscriber, from the teaser; the text adds none.
+        alerts = _alerts(path, database_url)
+        assert len(alerts) == 1 and alerts[0]["rule"] == "calm"
+    finally:
+        app.store.engine.dispose()
+
+
 # ---------------------------------------------------------------------- (4) kill -9 while pages are wanted
 
 
