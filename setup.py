@@ -7,14 +7,22 @@ keeps); the wheel carries them as the package ``monitor.migrations`` so that a p
 the build is in pyproject.toml.
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 setup(
     packages=[
-        *find_packages(include=["monitor", "monitor.*", "crawler", "crawler.*"]),
+        # Namespace packages too: the data folders (demo_data, the console's templates and
+        # static files) are then packages of their own, as setuptools wants data to be.
+        *find_namespace_packages(include=["monitor", "monitor.*", "crawler", "crawler.*"], exclude=["*.__pycache__"]),
         "monitor.migrations",
         "monitor.migrations.versions",
     ],
     package_dir={"monitor.migrations": "alembic"},
-    package_data={"monitor": ["demo_data/**/*", "py.typed"], "monitor.migrations": ["script.py.mako"]},
+    package_data={
+        "monitor": ["py.typed"],
+        "monitor.demo_data": ["*"],
+        "monitor.console.templates": ["*"],
+        "monitor.console.static": ["*"],
+        "monitor.migrations": ["script.py.mako"],
+    },
 )

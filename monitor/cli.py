@@ -25,7 +25,7 @@ import click
 
 from monitor import __version__
 from monitor.config import load_config, redact
-from monitor.core.units import format_duration, parse_duration
+from monitor.core.units import parse_duration
 from monitor.errors import ConfigError, StorageError, WirewatchError
 from monitor.logs import cause_in_words, setup_logging
 from monitor.output import MISSING, Column, Output
@@ -626,6 +626,7 @@ def _print_cycle(args: Args, report: Any, due: tuple[str, datetime] | None, now:
 def cmd_check(args: Args) -> int:
     from monitor.app import config_path
     from monitor.errors import ConfigProblem
+    from monitor.notify.apprise import check_subscriber_urls
 
     path = config_path(args.config)
     config = load_config(path)
@@ -639,50 +640,6 @@ def cmd_check(args: Args) -> int:
         f"{len(config.rules)} rules, {len(config.subscribers)} subscribers)"
     )
     return 0
-
-
-def check_subscriber_urls(config: Config) -> tuple[list[tuple[str, str]], list[str]]:
-    """Judge every subscriber URL with Apprise's own parser, sending nothing.
-
-    Returns the problems (``where``, message) and warnings.  ``${NAME}`` is filled with a
-    placeholder, never the secret, so a machine without the variables can still check.
-    A URL that carries a secret written out (Apprise's privacy view hides something) with
-    no ``${NAME}`` in it is a warning: that secret is in the file in plain text.
-    """
-    import re
-
-    import apprise
-
-    env_ref = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-    problems: list[tuple[str, str]] = []
-    warnings: list[str] = []
-    for sub in config.subscribers:
-        for index, template in enumerate(sub.urls):
-            where = f"subscribers '{sub.name}'.urls[{index}]"
-            scheme = template.split("://", 1)[0] if "://" in template else template[:20]
-            candidate = env_ref.sub("placeholder", template)
-            plugin = apprise.Apprise.instantiate(candidate, suppress_exceptions=True)
-            if plugin is None:
-                problems.append(
-                    (
-                        where,
-                        (
-                            f"Apprise cannot use this {scheme}:// URL (unknown service or missing parts); see "
-                            "https://github.com/caronc/apprise/wiki"
-                        ),
-                    )
-                )
-                continue
-            try:
-                hides_secret = plugin.url(privacy=True) != plugin.url(privacy=False)  # type: ignore[no-untyped-call]
-            except Exception:  # a plugin's url() is third-party code; the check stays a check
-                hides_secret = False
-            if hides_secret and not env_ref.search(template):
-                warnings.append(
-                    f"{config.path}: {where}: a secret is written in the file in plain text; "
-                    "put it in the environment and write ${NAME} instead"
-                )
-    return problems, warnings
 
 
 # --------------------------------------------------------------------------- rules
@@ -770,52 +727,12 @@ def _highlight(text: str, spans: list[dict[str, Any]]) -> str:
 
 def cmd_sources(args: Args) -> int:
     from monitor.app import utcnow
+    from monitor.services.sources import source_rows
 
     store, config = _readable(args)
     if config is not None:
         store.sync_sources([(s.name, s.type, s.url) for s in config.sources], utcnow())
-    counts = store.source_item_counts()
-    configured = {s.name: s for s in config.sources} if config is not None else None
-    rows: list[dict[str, Any]] = []
-    for st in store.source_states():
-        cfg = configured.get(st.name) if configured is not None else None
-        config_enabled = cfg.enabled if cfg is not None else None
-        enabled = st.enabled_override if st.enabled_override is not None else config_enabled
-        if configured is not None and cfg is None:
-            status = "removed"
-        elif enabled is False:
-            status = "disabled"
-        elif st.last_polled is None:
-            status = "new"
-        elif st.consecutive_failures:
-            status = "failing"
-        else:
-            status = "ok"
-        override = None
-        if st.enabled_override is not None:
-            override = "enabled" if st.enabled_override else "disabled"
-        rows.append(
-            {
-                "name": st.name,
-                "type": st.type,
-                "url": st.url,
-                "status": status,
-                "items": counts.get(st.name, 0),
-                "last_success": _iso(st.last_success),
-                "last_error": st.last_error,
-                "error_class": st.error_class,
-                "consecutive_failures": st.consecutive_failures,
-                # Nothing is due for a source that is not polled.
-                "next_due": _iso(st.next_due) if status not in ("disabled", "removed") else None,
-                "poll_interval": format_duration(timedelta(seconds=st.poll_interval)) if st.poll_interval else None,
-                "last_new_item": _iso(st.last_new_item),
-                "last_warning": st.last_warning,
-                "enabled": enabled,
-                "override": override,  # set by `wirewatch sources enable|disable`, beats the config
-                "failing_since": _iso(st.failing_since),
-                "_state": st,
-            }
-        )
+    rows = source_rows(store, config)
     out = _out(args)
     if args.json:
         for r in rows:
@@ -916,17 +833,12 @@ def cmd_sources_reset(args: Args) -> int:
 
 
 def cmd_sources_enable(args: Args) -> int:
+    from monitor.services.sources import set_source_enabled
+
     app, cfg = _configured_source(args)
-    # The override is kept only where it differs from the config: enabling a source the
-    # config enables clears it, so the config decides again.
-    override = None if args.enabled == cfg.enabled else args.enabled
-    app.store.set_enabled_override(args.name, override)
+    result = set_source_enabled(app.store, cfg, args.enabled)
     word = "enabled" if args.enabled else "disabled"
-    if override is None:
-        note = "as the config says; database override cleared"
-    else:
-        note = f"database override; the config says enabled = {str(cfg.enabled).lower()}"
-    _out(args).line(f"source {args.name}: {word} ({note})")
+    _out(args).line(f"source {args.name}: {word} ({result.note})")
     return 0
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.core.languages import language_problem
@@ -58,6 +59,37 @@ class StorageConfig:
 class ServerConfig:
     listen: str = ""  # "" = no HTTP server
     processes: int = 1  # processes of `wirewatch run` on PostgreSQL; 0 = one per core
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleConfig:
+    """The web console (monitor/console) on ``[server] listen``.
+
+    ``token`` is a template like a subscriber URL: ``${NAME}`` is filled from the
+    environment only when a login is checked, so the secret never sits in this object.
+    An empty token (the default) leaves the console off: nobody could log in.
+    """
+
+    token: str = ""
+    # Where people reach the console (behind their proxy), e.g. "https://ww.example.org":
+    # alerts then link to the story's page there.  Empty: alerts carry no console link.
+    url: str = ""
+
+    def story_url(self, story_id: int | None) -> str:
+        """The console page of story ``story_id``, or "" when there is no console address."""
+        if not self.url or story_id is None:
+            return ""
+        return f"{self.url.rstrip('/')}/stories/{story_id}"
+
+    def resolve_token(self, env: Mapping[str, str]) -> str:
+        """The token with ``${NAME}`` filled in; "" when it is unset or needs a missing variable."""
+        if not self.token or _unset_vars(self.token, env):
+            return ""
+        return _expand(self.token, env)
+
+
+# A login token shorter than this is refused: it would be guessed.
+MIN_TOKEN = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +182,7 @@ class Config:
     path: str
     storage: StorageConfig = field(default_factory=StorageConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     sources: tuple[SourceConfig, ...] = ()
@@ -277,10 +310,15 @@ def _too_deep(data: Any) -> str | None:
 def parse_config(data: Mapping[str, Any], file: str, env: Mapping[str, str]) -> Config:
     """Validate an already-parsed TOML document."""
     v = _Validator(file)
-    v.keys("top level", data, {"storage", "server", "fetch", "alerts", "sources", "terms", "rules", "subscribers"})
+    v.keys(
+        "top level",
+        data,
+        {"storage", "server", "console", "fetch", "alerts", "sources", "terms", "rules", "subscribers"},
+    )
 
     storage = _storage(v, v.table("storage", data.get("storage")))
     server = _server(v, v.table("server", data.get("server")))
+    console = _console(v, v.table("console", data.get("console")), env)
     fetch = _fetch(v, v.table("fetch", data.get("fetch")))
     alerts = _alerts(v, v.table("alerts", data.get("alerts")))
     sources = _sources(v, data.get("sources", []))
@@ -299,6 +337,7 @@ def parse_config(data: Mapping[str, Any], file: str, env: Mapping[str, str]) -> 
         path=file,
         storage=storage,
         server=server,
+        console=console,
         fetch=fetch,
         alerts=alerts,
         sources=tuple(sources),
@@ -328,6 +367,31 @@ def _server(v: _Validator, t: Mapping[str, Any]) -> ServerConfig:
         v.error("server.listen", f"expected HOST:PORT, got {listen!r}")
     processes = v.integer("server.processes", t.get("processes", 1), 0, 256)
     return ServerConfig(listen=listen, processes=processes)
+
+
+def _console(v: _Validator, t: Mapping[str, Any], env: Mapping[str, str]) -> ConsoleConfig:
+    v.keys("console", t, {"token", "url"})
+    token = v.string("console.token", t.get("token", ""), allow_empty=True)
+    url = v.string("console.url", t.get("url", ""), allow_empty=True)
+    if url and urlsplit(url).scheme not in ("http", "https"):
+        v.error("console.url", f"expected an http(s) address such as https://ww.example.org, got {url!r}")
+        url = ""
+    console = ConsoleConfig(token=token, url=url)
+    absent = sorted(set(_unset_vars(token, env)))
+    if absent:
+        v.warn("console.token", f"environment variable {', '.join(absent)} not set; the console is off until set")
+    else:
+        resolved = console.resolve_token(env)
+        if resolved and len(resolved) < MIN_TOKEN:
+            # The length only: the value itself is never put in a message.
+            v.error("console.token", f"too short ({len(resolved)} characters); use at least {MIN_TOKEN}")
+    return console
+
+
+def console_secrets(config: Config, env: Mapping[str, str]) -> set[str]:
+    """The console's login token, to be masked in every log line."""
+    token = config.console.resolve_token(env)
+    return {token, token.strip(_QUOTES)} - {""}
 
 
 def _fetch(v: _Validator, t: Mapping[str, Any]) -> FetchConfig:

@@ -24,14 +24,13 @@ from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.app import App, utcnow
 from monitor.core.models import PollOutcome, PollTarget
 from monitor.errors import StorageError, WirewatchError
 from monitor.logs import cycle_summary
 from monitor.metrics import Metrics
-from monitor.server import StatusServer
 from monitor.services.backfill import run_backfills
 from monitor.services.dispatch import DispatchSummary
 from monitor.services.enrich import Enricher, PageResult
@@ -41,6 +40,9 @@ from monitor.stages.batch import BatchStage
 from monitor.stages.enrich import EnrichStage, EnrichStats
 from monitor.store.sql import SourceState, TextTask
 from monitor.workers import CHILD_OF, WorkerProcesses, worker_argv, worker_count
+
+if TYPE_CHECKING:
+    from monitor.console.server import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -504,7 +506,7 @@ class Daemon:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.metrics = Metrics(app.store.alert_counts, lambda: app.store.text_queue(utcnow()))
         self.last_tick: float | None = None
-        self.server: StatusServer | None = None
+        self.server: WebServer | None = None
         self.last_reload_error: str | None = None
         self.database_error: str | None = None
         self.jobs_running = 0
@@ -566,9 +568,17 @@ class Daemon:
             # /metrics on the one port.
             listen = ""
         if listen:
-            self.server = StatusServer(listen, self.health, self.metrics.render)
+            from monitor.console.app import ConsoleDeps, make_web_app
+            from monitor.console.server import WebServer
+
+            holder = self.app.holder
+            console = ConsoleDeps(store=self.app.store, runtime=holder.get, config_path=holder.path)
+            console.changed_on_disk = holder.changed_on_disk
+            web = make_web_app(self.health, self.metrics.render, console)
+            self.server = WebServer(listen, web)
             self.server.start()
-            log.info("serving /healthz and /metrics on %s", listen)
+            on = "and the console " if console.token() else ""
+            log.info("serving /healthz, /metrics %son %s", on, listen)
         scheduler = AsyncIOScheduler(
             event_loop=loop,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},

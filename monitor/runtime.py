@@ -13,7 +13,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from monitor.config import Config, RuleConfig, load_config, subscriber_secrets
+from monitor.config import Config, RuleConfig, console_secrets, load_config, subscriber_secrets
 from monitor.core.rules import Matcher, make_matcher
 from monitor.errors import ConfigError
 from monitor.logs import register_secrets
@@ -30,7 +30,7 @@ class Runtime:
 
 def make_runtime(config: Config) -> Runtime:
     # Before anything can log a URL of this config (Apprise included), mask its secrets.
-    register_secrets(subscriber_secrets(config, os.environ))
+    register_secrets(subscriber_secrets(config, os.environ) | console_secrets(config, os.environ))
     matcher = make_matcher(config.terms, [(r.name, r.query) for r in config.rules])
     return Runtime(config=config, matcher=matcher, rules={r.name: r for r in config.rules})
 

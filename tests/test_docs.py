@@ -8,6 +8,7 @@ import tomllib
 from monitor.cli import cli
 from monitor.config import (
     AlertsConfig,
+    ConsoleConfig,
     FetchConfig,
     RuleConfig,
     ServerConfig,
@@ -24,6 +25,7 @@ def test_every_config_key_appears_in_the_bundled_config() -> None:
     sections = {
         "storage": StorageConfig,
         "server": ServerConfig,
+        "console": ConsoleConfig,
         "fetch": FetchConfig,
         "alerts": AlertsConfig,
     }

@@ -213,6 +213,11 @@ def snippet(body: str, spans: Sequence[Span]) -> list[Segment]:
     return cleaned
 
 
+def marked(text: str, spans: Sequence[tuple[int, int]], limit: int = MAX_TITLE) -> list[Segment]:
+    """``text`` with ``spans`` marked, made safe and shortened (the console's titles)."""
+    return _clean_segments(_segments(text, spans), limit)
+
+
 def title_segments(view: AlertView) -> list[Segment]:
     """The title with its matches marked, made safe and shortened."""
     spans = [(s, e) for f, s, e in view.spans if f == "title" and 0 <= s < e <= len(view.title)]

@@ -501,7 +501,8 @@ class _Compiler:
         pid = self.text_ids.get((text, prefix))
         if pid is not None:
             return pid
-        tokens = tokenize(text)
+        # Aliases are indexed by their keys and alias forms only (see _paths).
+        tokens = tokenize(text, documents=False)
         key = (tuple(t.key for t in tokens), prefix)
         pid = self.pattern_ids.get(key)
         if pid is None:

@@ -485,10 +485,13 @@ _Analysed: TypeAlias = tuple[int, int, str, tuple[str, ...], tuple[str, ...]]
 
 
 @lru_cache(maxsize=1 << 16)
-def _analyse(raw: str, language: str | None) -> tuple[_Analysed, ...]:
+def _analyse(raw: str, language: str | None, documents: bool = True) -> tuple[_Analysed, ...]:
     """Tokens of one raw word: (start, end) within ``raw``, key, alias forms, document forms.
 
     One token per key, covering the whole word (folding rarely yields two keys).
+    ``documents=False`` (an alias being compiled) leaves a Hangul word's document forms
+    out: an alias word is taken as written, and analysing it would load kiwipiepy's model
+    (~2-3 s and ~300 MB) at every start, before any Korean text has arrived.
     """
     out: list[_Analysed] = []
     keys = _keys(raw)
@@ -500,7 +503,7 @@ def _analyse(raw: str, language: str | None) -> tuple[_Analysed, ...]:
         if _is_hangul(first):
             # An alias word is taken as written; the document word offers every stretch
             # its morphemes bound (see _hangul_forms).
-            forms = _hangul_forms(key)
+            forms = _hangul_forms(key) if documents else (key,)
         elif _is_cyrillic(first):
             lemmas, stems = _lemmas(key, language)
             alias_forms = (key, *lemmas)
@@ -610,20 +613,21 @@ _MIXED_HANGUL_RE = re.compile(f"[{_HANGUL}][^\\W_{_HANGUL}]|[^\\W_{_HANGUL}][{_H
 _CYRILLIC_APOSTROPHE_RE = re.compile(f"[\u0400-\u052f][{_APOSTROPHES}][\u0400-\u052f]")
 
 
-def tokenize(text: str, language: str | None = None) -> tuple[Token, ...]:
+def tokenize(text: str, language: str | None = None, *, documents: bool = True) -> tuple[Token, ...]:
     """Split ``text`` into normalised tokens with offsets into ``text`` itself.
 
     ``language`` is a hint ("ru", "uk-UA", ...) that only picks the Slavic analyser;
     without it the letters decide, and words shared by both languages get both.
-    Words that fold to nothing (a lone tatweel or mark) are dropped.
+    Words that fold to nothing (a lone tatweel or mark) are dropped.  ``documents=False``
+    is for aliases: only ``key`` and ``alias_forms`` are meant to be read (see _analyse).
     """
-    return tuple(Token(*row) for row in token_rows(text, language))
+    return tuple(Token(*row) for row in token_rows(text, language, documents=documents))
 
 
 TokenRow: TypeAlias = tuple[int, int, str, tuple[str, ...], tuple[str, ...]]
 
 
-def token_rows(text: str, language: str | None = None) -> list[TokenRow]:
+def token_rows(text: str, language: str | None = None, *, documents: bool = True) -> list[TokenRow]:
     """:func:`tokenize` as plain ``(start, end, key, alias_forms, forms)`` tuples.
 
     The matcher's hot loop uses these: building a frozen dataclass per word costs more
@@ -643,7 +647,7 @@ def token_rows(text: str, language: str | None = None) -> list[TokenRow]:
     return [
         (start + a, start + b, key, alias_forms, forms)
         for start, end in _raw_spans(text)
-        for a, b, key, alias_forms, forms in _analyse(text[start:end], lang)
+        for a, b, key, alias_forms, forms in _analyse(text[start:end], lang, documents)
     ]
 
 

@@ -22,6 +22,8 @@ header itself with ``email.utils.make_msgid``, and a header passed as a URL argu
 would be added beside it, so :func:`_stable_msgid` stands in for ``make_msgid`` in
 Apprise's email module and returns the ref when one is set for the current send (a
 context variable, which Apprise copies into the worker thread it sends from).
+It also judges a config's subscriber URLs with Apprise's parser, sending nothing
+(``wirewatch check`` and the console's Config page).
 This module must not read the database or decide who gets what.
 """
 
@@ -34,10 +36,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import make_msgid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import apprise
 import apprise.plugins.email.base as _apprise_email
+
+if TYPE_CHECKING:
+    from monitor.config import Config
 from apprise import AppriseAsset
 from apprise.result import AppriseResultStatus
 
@@ -163,3 +168,47 @@ def _body_for(scheme: str, url: str, plugin: Any, message: Message) -> tuple[str
 def _last_line(text: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return lines[-1][:500] if lines else ""
+
+
+def check_subscriber_urls(config: Config) -> tuple[list[tuple[str, str]], list[str]]:
+    """Judge every subscriber URL with Apprise's own parser, sending nothing.
+
+    Returns the problems (``where``, message) and warnings.  ``${NAME}`` is filled with a
+    placeholder, never the secret, so a machine without the variables can still check.
+    A URL that carries a secret written out (Apprise's privacy view hides something) with
+    no ``${NAME}`` in it is a warning: that secret is in the file in plain text.
+    """
+    import re
+
+    import apprise
+
+    env_ref = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+    problems: list[tuple[str, str]] = []
+    warnings: list[str] = []
+    for sub in config.subscribers:
+        for index, template in enumerate(sub.urls):
+            where = f"subscribers '{sub.name}'.urls[{index}]"
+            scheme = template.split("://", 1)[0] if "://" in template else template[:20]
+            candidate = env_ref.sub("placeholder", template)
+            plugin = apprise.Apprise.instantiate(candidate, suppress_exceptions=True)
+            if plugin is None:
+                problems.append(
+                    (
+                        where,
+                        (
+                            f"Apprise cannot use this {scheme}:// URL (unknown service or missing parts); see "
+                            "https://github.com/caronc/apprise/wiki"
+                        ),
+                    )
+                )
+                continue
+            try:
+                hides_secret = plugin.url(privacy=True) != plugin.url(privacy=False)  # type: ignore[no-untyped-call]
+            except Exception:  # a plugin's url() is third-party code; the check stays a check
+                hides_secret = False
+            if hides_secret and not env_ref.search(template):
+                warnings.append(
+                    f"{config.path}: {where}: a secret is written in the file in plain text; "
+                    "put it in the environment and write ${NAME} instead"
+                )
+    return problems, warnings

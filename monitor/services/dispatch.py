@@ -115,6 +115,7 @@ def alert_view(
     row: AlertRow,
     outlets: tuple[str, ...] = (),
     languages: tuple[str, ...] = (),
+    story_url: str = "",
 ) -> AlertView:
     doc = make_document(row.title, row.summary, row.text, row.language)
     spans = tuple((s["field"], int(s["start"]), int(s["end"])) for s in row.spans)
@@ -137,6 +138,7 @@ def alert_view(
         language=row.language,
         outlets=outlets or (row.source,),
         languages=languages,
+        story_url=story_url or None,
     )
 
 
@@ -406,7 +408,10 @@ class Dispatcher:
                 continue
             urls, missing = sub.resolve_urls(self.env)
             delivered = set.intersection(*(set(r.delivered) for r in its))
-            views = [alert_view(r, *reach.get(r.item_id, ((), ()))) for r in its]
+            views = [
+                alert_view(r, *reach.get(r.item_id, ((), ())), story_url=config.console.story_url(r.story_id))
+                for r in its
+            ]
             ref = message_ref(p.message_id, min(r.created_at for r in its))
             job = _Job(
                 sub=sub,

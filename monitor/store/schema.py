@@ -125,7 +125,7 @@ items = Table(
     Column("url_key", String(48)),
     Column("title_hash", String(48)),
     Column("text_hash", String(48)),
-    # Enrichment (revision 0009): the article page an item wants, as a durable queue.
+    # Enrichment (revision 0010): the article page an item wants, as a durable queue.
     # ``text_state``: NULL (nothing to fetch) | wanted | done | failed | skipped.
     # ``text_due``: when a wanted item may be claimed; a claim moves it a lease ahead, so
     # it is the lease too (a worker killed mid-fetch leaves it due again when it lapses).
@@ -143,6 +143,9 @@ items = Table(
     Index(None, "url_key"),
     Index(None, "text_hash"),
     Index(None, "source_id", "title_hash"),
+    # The console's items per source per day (revision 0009): a covering index.
+    Index(None, "first_seen", "source_id"),
+    # The enrichment queue (revision 0010): wanted items by due time.
     Index(None, "text_state", "text_due"),
 )
 
@@ -155,6 +158,8 @@ matches = Table(
     Column("spans", Json, nullable=False),
     Column("matched_at", UtcDateTime, nullable=False),
     UniqueConstraint("item_id", "rule"),
+    # The console's matches per rule per day (revision 0009): a covering index.
+    Index(None, "matched_at", "rule"),
 )
 
 alerts = Table(
@@ -192,6 +197,8 @@ alerts = Table(
     UniqueConstraint("story_id", "subscriber"),
     Index(None, "status", "next_attempt"),
     Index(None, "message_id"),
+    # The console's outbox by status, newest first (revision 0009).
+    Index(None, "status", "id"),
 )
 
 # One row per message planned for a subscriber: a single alert, a flood summary, a

@@ -901,7 +901,9 @@ class SqlStore:
                 )
             )
 
-    def recent_items(self, since: datetime | None, source: str | None, limit: int) -> list[dict[str, Any]]:
+    def recent_items(
+        self, since: datetime | None, source: str | None, limit: int, offset: int = 0
+    ) -> list[dict[str, Any]]:
         """Stored items, newest first, with what listing, backtesting and backfill need."""
         query = (
             select(
@@ -922,6 +924,7 @@ class SqlStore:
             .join(sources, sources.c.id == items.c.source_id)
             .order_by(items.c.first_seen.desc(), items.c.id.desc())
             .limit(limit)
+            .offset(offset)
         )
         if since is not None:
             query = query.where(items.c.first_seen >= since)
@@ -1399,8 +1402,15 @@ class SqlStore:
             return conn.execute(stmt).rowcount or 0
 
     def alert_rows(
-        self, *, ids: Sequence[int] | None = None, status: str | None = None, limit: int = 1000
+        self,
+        *,
+        ids: Sequence[int] | None = None,
+        status: str | None = None,
+        limit: int = 1000,
+        by_item: bool = False,
+        offset: int = 0,
     ) -> list[AlertRow]:
+        """Outbox rows, newest first; ``ids`` are alert ids, or item ids with ``by_item``."""
         query = (
             select(
                 alerts.c.id,
@@ -1435,15 +1445,17 @@ class SqlStore:
             .outerjoin(messages, messages.c.id == alerts.c.message_id)
             .order_by(alerts.c.id.desc())
             .limit(limit)
+            .offset(offset)
         )
         if status is not None:
             query = query.where(alerts.c.status == status)
+        key = alerts.c.item_id if by_item else alerts.c.id
         with self.begin() as conn:
             if ids is None:
                 found = [dict(r._mapping) for r in conn.execute(query)]
             else:
                 # In chunks: a digest can hold more rows than SQLite takes parameters.
-                found = [dict(r._mapping) for c in _chunks(ids) for r in conn.execute(query.where(alerts.c.id.in_(c)))]
+                found = [dict(r._mapping) for c in _chunks(ids) for r in conn.execute(query.where(key.in_(c)))]
                 found.sort(key=lambda m: -int(m["id"]))
             spans = self._match_spans(conn, [m["item_id"] for m in found])
         out = []
@@ -1734,6 +1746,121 @@ class SqlStore:
             for r in rows:
                 out.setdefault(r.story_id, []).append(dict(r._mapping))
         return out
+
+    # ------------------------------------------------------------------ the console's reads (issue 15)
+    #
+    # Each is one short read transaction: nothing here takes a write lock, so a page
+    # never holds up ingest or dispatch while it renders.
+
+    def console_stories(self, limit: int, offset: int = 0) -> list[dict[str, Any]]:
+        """Recent stories (as :meth:`recent_stories`), each with the rules its copies
+        matched and, for its first item, the text and match spans a snippet needs."""
+        query = select(stories).order_by(stories.c.last_seen.desc(), stories.c.id.desc()).limit(limit).offset(offset)
+        with self.begin() as conn:
+            found = [dict(r._mapping) for r in conn.execute(query)]
+            ids = [s["id"] for s in found]
+            members = self._story_members(conn, ids)
+            firsts = [s["first_item_id"] for s in found]
+            texts = {
+                r.id: dict(r._mapping)
+                for c in _chunks(firsts)
+                for r in conn.execute(
+                    select(items.c.id, items.c.summary, items.c.text, items.c.title_derived).where(items.c.id.in_(c))
+                )
+            }
+            spans = self._match_spans(conn, firsts)
+            rules: dict[int, set[str]] = {}
+            for c in _chunks(ids):
+                rows = conn.execute(
+                    select(items.c.story_id, matches.c.rule)
+                    .join(matches, matches.c.item_id == items.c.id)
+                    .where(items.c.story_id.in_(c))
+                    .distinct()
+                )
+                for r in rows:
+                    rules.setdefault(r.story_id, set()).add(r.rule)
+        for story in found:
+            its = members.get(story["id"], [])
+            story["outlets"] = list(dict.fromkeys(m["source"] for m in its))
+            story["languages"] = sorted({m["language"] for m in its if m["language"]})
+            story["first_item"] = next((m for m in its if m["id"] == story["first_item_id"]), its[0] if its else None)
+            story["text"] = texts.get(story["first_item_id"])
+            story["spans"] = spans.get(story["first_item_id"], {})
+            story["rules"] = sorted(rules.get(story["id"], ()))
+        return found
+
+    def console_story(self, story_id: int) -> dict[str, Any] | None:
+        """One story: every copy (source, times, language, link, rules matched) and the alerts it caused."""
+        with self.begin() as conn:
+            row = conn.execute(select(stories).where(stories.c.id == story_id)).first()
+            if row is None:
+                return None
+            story = dict(row._mapping)
+            its = self._story_members(conn, [story_id]).get(story_id, [])
+            ids = [m["id"] for m in its]
+            spans = self._match_spans(conn, ids)
+            texts = {
+                r.id: dict(r._mapping)
+                for c in _chunks(ids)
+                for r in conn.execute(
+                    select(items.c.id, items.c.summary, items.c.text, items.c.title_derived).where(items.c.id.in_(c))
+                )
+            }
+        for m in its:
+            m["spans"] = spans.get(m["id"], {})
+            m.update(texts.get(m["id"], {}))
+        story["items"] = its
+        story["outlets"] = list(dict.fromkeys(m["source"] for m in its))
+        story["languages"] = sorted({m["language"] for m in its if m["language"]})
+        story["alerts"] = self.alert_rows(ids=ids, by_item=True, limit=len(ids) * 50) if ids else []
+        return story
+
+    def daily_counts(self, since: datetime, until: datetime | None = None) -> dict[str, list[tuple[str, str, int]]]:
+        """Counts per UTC day in ``[since, until)``: ``(day, key, n)`` for matches by rule
+        and by language, and items by source (what the console's charts draw).  Served by
+        covering indexes (revision 0009)."""
+        match_day = self._day(matches.c.matched_at)
+        item_day = self._day(items.c.first_seen)
+        in_matches = [matches.c.matched_at >= since]
+        in_items = [items.c.first_seen >= since]
+        if until is not None:
+            in_matches.append(matches.c.matched_at < until)
+            in_items.append(items.c.first_seen < until)
+        by_rule = (
+            select(match_day.label("day"), matches.c.rule, func.count())
+            .where(*in_matches)
+            .group_by("day", matches.c.rule)
+        )
+        by_language = (
+            select(match_day.label("day"), func.coalesce(items.c.language, "?"), func.count())
+            .join(items, items.c.id == matches.c.item_id)
+            .where(*in_matches)
+            .group_by("day", items.c.language)
+        )
+        by_source = (
+            select(item_day.label("day"), items.c.source_id, func.count())
+            .where(*in_items)
+            .group_by("day", items.c.source_id)
+        )
+        with self.begin() as conn:
+            names = {r.id: r.name for r in conn.execute(select(sources.c.id, sources.c.name))}
+            return {
+                "rule": [(str(d), str(k), int(n)) for d, k, n in conn.execute(by_rule)],
+                "language": [(str(d), str(k), int(n)) for d, k, n in conn.execute(by_language)],
+                "source": [(str(d), names.get(k, "?"), int(n)) for d, k, n in conn.execute(by_source)],
+            }
+
+    def _day(self, column: Any) -> Any:
+        """The UTC calendar day of a timestamp column, as ``YYYY-MM-DD`` text."""
+        if self.dialect == "postgresql":
+            return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+        return func.substr(column, 1, 10)  # SQLite stores UTC as ISO text
+
+    def poll_now(self, name: str, now: datetime) -> bool:
+        """Make a source due now, its failure streak kept (the console's "poll now": the
+        running daemon claims it on its next tick)."""
+        with self.begin() as conn:
+            return bool(conn.execute(update(sources).where(sources.c.name == name).values(next_due=now)).rowcount)
 
     def also_reported_by(self, item_id: int) -> tuple[str, ...]:
         """The other outlets carrying the story of ``item_id``, in the order they carried it."""

@@ -385,3 +385,27 @@ def test_markdown_chat_gets_escaped_markdown(make_world: MakeWorld, webhook: Web
     # A generic JSON webhook gets our plain text: no Markdown syntax to misread.
     assert hook["title"] == "[kim-putin] Kim Jong Un *meets* Putin [click](https://evil.example/x)"
     assert "Link: https://news.example.org/1" in hook["message"]
+
+
+def test_alerts_link_to_the_story_in_the_console_when_it_has_an_address(
+    make_world: MakeWorld, smtp_server: SmtpServer, webhook: WebhookReceiver
+) -> None:
+    console = '\n[console]\nurl = "https://ww.example.org/"\n'
+    world = make_world(subscriber("analysts", smtp_server.url(), webhook.url()) + console, now=utc(2026, 6, 1, 3, 0))
+    world.publish("Kim Jong Un meets Putin")
+    assert world.dispatch().sent == 1
+    [row] = world.alerts()
+    link = f"https://ww.example.org/stories/{row.story_id}"
+    [post] = webhook.posts
+    assert f"Story: {link}" in post["message"]
+    [mail] = smtp_server.messages
+    html = mail.get_body(preferencelist=("html",))
+    assert html is not None and f'<a href="{link}">' in html.get_content()
+
+
+def test_alerts_carry_no_console_link_without_its_address(make_world: MakeWorld, webhook: WebhookReceiver) -> None:
+    world = make_world(subscriber("analysts", webhook.url()), now=utc(2026, 6, 1, 3, 0))
+    world.publish("Kim Jong Un meets Putin")
+    world.dispatch()
+    [post] = webhook.posts
+    assert "Story:" not in post["message"] and "/stories/" not in post["message"]
