@@ -594,6 +594,12 @@ def _print_cycle(args: Args, report: Any, due: tuple[str, datetime] | None, now:
         f"{matched} matched, {queued} alerts queued; sent {d.sent}, retrying {d.retrying}, failed {d.failed}, "
         f"unknown {d.unknown}"
     )
+    e = getattr(report, "enriched", None)
+    if e is not None and e.claimed:
+        out.line(
+            f"article pages: {e.enriched} read, {e.matched} matched, {e.alerts} alerts queued; "
+            f"{e.retrying} to retry, {e.failed} failed"
+        )
     if due is not None:
         name, when = due
         out.line(f"next due: {name} at {out.time(when)} (in {format_delay(when - now)})")
@@ -918,6 +924,9 @@ def cmd_items(args: Args) -> int:
             "language": r["language"],
             "published": _iso(r["published"]),
             "first_seen": _iso(r["first_seen"]),
+            # The article page (enrichment): wanted | done | failed | skipped, or null.
+            "text_state": r["text_state"],
+            "text_error": r["text_error"],
         }
         for r in rows
     ]

@@ -102,7 +102,7 @@ class FetchConfig:
     host_delay: timedelta = timedelta(seconds=1)
     obey_robots: bool = True
     full_text: bool = True
-    full_text_max: int = 10  # article pages fetched per source per poll, at most
+    full_text_max: int = 10  # article pages of one source per enrichment round (Scrapy sources: per poll)
     adaptive: bool = True  # poll sources that publish often more often, quiet ones less
     min_interval: timedelta = timedelta(minutes=1)  # adaptive bounds (a source may override)
     max_interval: timedelta = timedelta(hours=6)

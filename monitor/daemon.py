@@ -20,7 +20,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -33,10 +33,12 @@ from monitor.logs import cycle_summary
 from monitor.metrics import Metrics
 from monitor.services.backfill import run_backfills
 from monitor.services.dispatch import DispatchSummary
+from monitor.services.enrich import Enricher, PageResult
 from monitor.services.ingest import IngestSummary
 from monitor.services.operators import notify_operators
 from monitor.stages.batch import BatchStage
-from monitor.store.sql import SourceState
+from monitor.stages.enrich import EnrichStage, EnrichStats
+from monitor.store.sql import SourceState, TextTask
 from monitor.workers import CHILD_OF, WorkerProcesses, worker_argv, worker_count
 
 if TYPE_CHECKING:
@@ -59,8 +61,13 @@ BATCH = 100
 INGEST_BATCH = 64
 INGEST_LINGER = 0.05
 INGEST_QUEUE = 256
-# Feed outcomes on their way to full text and the ingest queue at once, at most.
+# Feed outcomes on their way to the ingest queue at once, at most.
 HANDOFF_LIMIT = 256
+# The enrichment stage: a round every ENRICH_SECONDS (when the last one is done) claims at
+# most half of `[fetch] concurrency` article pages, so polls keep the other half of the
+# connections; `run --once` reads what its poll queued for at most ENRICH_ONCE_SECONDS.
+ENRICH_SECONDS = 1.0
+ENRICH_ONCE_SECONDS = 120.0
 # A polled source's lease is short and renewed while its crawl runs, so a worker killed
 # with -9 releases its sources to the others within about a minute.
 SOURCE_LEASE = timedelta(seconds=60)
@@ -118,6 +125,7 @@ def run_on_reactor(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
 class CycleReport:
     polled: list[IngestSummary] = field(default_factory=list)
     dispatch: DispatchSummary = field(default_factory=DispatchSummary)
+    enriched: EnrichStats = field(default_factory=EnrichStats)
 
 
 class Poller:
@@ -149,6 +157,8 @@ class Poller:
         # of theirs was recorded, so they are polled again; their leases are released as
         # soon as the database answers (``release_unstored``).
         self.unstored: dict[int, StorageError] = {}
+        # Article pages are reduced to their text here (trafilatura: CPU work, off the loop).
+        self.extract_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extract")
 
     def targets(self, states: list[SourceState]) -> list[PollTarget]:
         config = self.app.config
@@ -196,43 +206,40 @@ class Poller:
                 await poller.close()
         self.retired.clear()
         self.feed_poller = None
+        self.extract_pool.shutdown(wait=False, cancel_futures=True)
 
-    async def _poll_feeds(self, targets: list[PollTarget], ingest: Callable[[PollOutcome], Awaitable[None]]) -> None:
-        """Feed and sitemap sources through the aiohttp FeedPoller, full text added, into ingest.
-
-        Each outcome goes on to its full text and the ingest queue as a task of its own,
-        so the poller never waits on an article page or a commit; at most
-        HANDOFF_LIMIT such hand-offs are open at once (back-pressure on the poller).
-        """
-        from crawler.enrich import with_field_warnings, with_full_text
+    async def read_page(self, task: TextTask) -> PageResult:
+        """The article text of one claimed item, through the process's FeedPoller (the enrichment stage's ``read``)."""
+        from crawler.enrich import read_article
 
         _, poller = self._clients()
-        fetch = self.app.config.fetch
+
+        async def page(
+            url: str, source_url: str
+        ) -> tuple[int | None, bytes, str | None, str | None, str | None, float | None]:
+            got = await poller.fetch_page(url, source_url=source_url)
+            return got.status, got.body, got.headers.get("content-type"), got.error, got.error_class, got.retry_after
+
+        article = await read_article(page, task.url, task.source_url, self.extract_pool)
+        return PageResult(article.text, article.error, article.final, article.retry_after)
+
+    async def _poll_feeds(self, targets: list[PollTarget], ingest: Callable[[PollOutcome], Awaitable[None]]) -> None:
+        """Feed and sitemap sources through the aiohttp FeedPoller into ingest.
+
+        Each outcome goes on to the ingest queue as a task of its own, so the poller never
+        waits on a commit; at most HANDOFF_LIMIT such hand-offs are open at once
+        (back-pressure on the poller).  Article pages are not read here: ingest queues
+        the items that want theirs, and the enrichment stage reads them.
+        """
+        from crawler.enrich import with_field_warnings
+
+        _, poller = self._clients()
         slots = asyncio.Semaphore(HANDOFF_LIMIT)
         handoffs: set[asyncio.Task[None]] = set()
-        loop = asyncio.get_running_loop()
-        urls = {t.source_id: t.url for t in targets}
-
-        async def known_keys(source_id: int, keys: Sequence[str]) -> set[str]:
-            return await loop.run_in_executor(self.control, self.app.store.known_keys, source_id, keys)
-
-        async def page(url: str, source_url: str) -> tuple[int | None, bytes, str | None, str | None]:
-            got = await poller.fetch_page(url, source_url=source_url)
-            return got.status, got.body, got.headers.get("content-type"), got.error
 
         async def handoff(outcome: PollOutcome) -> None:
             try:
-                if not fetch.full_text:
-                    outcome = with_field_warnings(outcome)
-                else:
-                    outcome = await with_full_text(
-                        outcome,
-                        page,
-                        known_keys,
-                        source_url=urls.get(outcome.source_id, ""),
-                        max_pages=fetch.full_text_max,
-                    )
-                await ingest(outcome)
+                await ingest(with_field_warnings(outcome))
             finally:
                 slots.release()
 
@@ -433,6 +440,12 @@ async def run_once(
         states = await asyncio.to_thread(app.store.source_states, names)
         try:
             report.polled = await poller.crawl(poller.targets(states), crawl_timeout(app, len(states)))
+            if any(s.alerts for s in report.polled) and not poller.unstored:
+                # Teaser matches go out now, not after the article pages are read.
+                report.dispatch = await asyncio.to_thread(app.dispatcher.dispatch_due)
+            if app.config.fetch.full_text and not poller.unstored:
+                stage = make_enrich_stage(app, poller, control, ingest.executor)
+                report.enriched = await stage.drain(ENRICH_ONCE_SECONDS)
         finally:
             await poller.close()
     await ingest.close()
@@ -441,8 +454,20 @@ async def run_once(
         raise next(iter(poller.unstored.values()))
     # Outcomes the database refused are retried for a while before the cycle gives up
     # (and exits non-zero): every recorded outcome is one resend less.
-    report.dispatch = await asyncio.to_thread(app.dispatcher.dispatch_due, ONCE_MARK_PATIENCE)
+    report.dispatch += await asyncio.to_thread(app.dispatcher.dispatch_due, ONCE_MARK_PATIENCE)
     return report
+
+
+def make_enrich_stage(app: App, poller: Poller, control: Executor, writer: Executor) -> EnrichStage:
+    """The enrichment stage of one process: the poller's FeedPoller reads, the ingest thread writes."""
+    enricher = Enricher(app.store, app.holder.get, utcnow)
+    return EnrichStage(
+        enricher,
+        poller.read_page,
+        control=control,
+        writer=writer,
+        batch=max(1, app.config.fetch.concurrency // 2),
+    )
 
 
 def make_ingest_stage(app: App) -> BatchStage[PollOutcome, IngestSummary]:
@@ -473,9 +498,13 @@ class Daemon:
         self.dispatch_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dispatch")
         self.ingest = make_ingest_stage(app)
         self.poller = Poller(app, self.owner, self.ingest, self.control)
+        # Claims on the control pool, pages through the poller's FeedPoller, writes on the
+        # ingest stage's thread: still one writer per process.
+        self.enrich_stage = make_enrich_stage(app, self.poller, self.control, self.ingest.executor)
+        self.enriching: asyncio.Future[Any] | None = None
         self.stopping = asyncio.Event()
         self.tasks: set[asyncio.Task[Any]] = set()
-        self.metrics = Metrics(app.store.alert_counts)
+        self.metrics = Metrics(app.store.alert_counts, lambda: app.store.text_queue(utcnow()))
         self.last_tick: float | None = None
         self.server: WebServer | None = None
         self.last_reload_error: str | None = None
@@ -560,6 +589,8 @@ class Daemon:
         # dispatcher's own deadline (send_timeout).
         scheduler.add_job(self.dispatch, "interval", seconds=DISPATCH_SECONDS, next_run_time=utcnow(), id="dispatch")
         scheduler.add_job(job(self.watch_config), "interval", seconds=RELOAD_SECONDS, id="reload")
+        # Not tracked: a stop cancels a running round (its items stay leased, then due again).
+        scheduler.add_job(self.enrich, "interval", seconds=ENRICH_SECONDS, next_run_time=utcnow(), id="enrich")
         if self.role == "all":
             scheduler.add_job(job(self.purge), "interval", hours=1, next_run_time=utcnow(), id="purge")
         scheduler.start()
@@ -577,6 +608,11 @@ class Daemon:
         deadline = time.monotonic() + JOB_DRAIN_SECONDS
         while self.jobs_running and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
+        if self.enriching is not None and not self.enriching.done():
+            # Pages in flight are abandoned, not waited for: their items stay wanted and
+            # are claimed again once their lease lapses.
+            self.enriching.cancel()
+            await asyncio.wait([self.enriching], timeout=5)
         scheduler.shutdown(wait=False)
         await self.poller.stop()
         if workers is not None:
@@ -725,6 +761,25 @@ class Daemon:
             self.metrics.record_dispatch(summary, time.monotonic() - started)
             if not self.dispatch_again or self.stopping.is_set():
                 return
+
+    async def enrich(self) -> None:
+        """One enrichment round: article pages of items that want them, then matched again."""
+        if self.stopping.is_set() or not self.app.config.fetch.full_text:
+            return
+        self.enrich_stage.batch = max(1, self.app.config.fetch.concurrency // 2)
+        started = time.monotonic()
+        self.enriching = asyncio.ensure_future(self.enrich_stage.round())
+        try:
+            summary = await self.enriching
+        except asyncio.CancelledError:
+            return
+        except StorageError as exc:
+            self._database_down("enrich", exc)
+            return
+        if summary.claimed:
+            self.metrics.record_enrich(summary, time.monotonic() - started)
+        if summary.alerts and not self.stopping.is_set():
+            await self.dispatch()
 
     def _database_down(self, job: str, exc: StorageError) -> None:
         """A database that is restarting or unreachable: one line per outage, not a traceback per tick."""

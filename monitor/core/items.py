@@ -143,6 +143,40 @@ def oversized_fields(raw: RawItem) -> list[str]:
     return out
 
 
+# A summary at least this long (in characters of text) is enough to match on; a shorter
+# one (or none) makes an item want its article page (the enrichment stage).
+SHORT_SUMMARY = 400
+# Longer links are never fetched (the de-facto browser limit; Scrapy drops them too).
+URL_LIMIT = 2083
+
+
+def text_wanted(url: str | None, summary: str, text: str) -> tuple[bool, str | None]:
+    """Whether an item should get its article page: no text, no or a short summary, a web link.
+
+    ``(False, reason)`` for a web link that will not be fetched (too long); ``(False, None)``
+    when the item needs nothing.  ``summary`` is text (markup already removed).
+    """
+    if text or not url or not url.lower().startswith(("http://", "https://")):
+        return False, None
+    if summary and len(summary) >= SHORT_SUMMARY:
+        return False, None
+    if len(url) > URL_LIMIT:
+        return False, f"article link of {len(url):,} characters not fetched (limit {URL_LIMIT:,})"
+    return True, None
+
+
+def body_offset(summary: str, text: str) -> int:
+    """Where the summary starts in :func:`make_document`'s body once ``text`` joins it.
+
+    A match found on the summary alone has body offsets into the summary; when the
+    article text arrives the body becomes the text (which contains the summary) or the
+    summary followed by the text, so such offsets move by this much.
+    """
+    if not text or not summary:
+        return 0
+    return max(text.find(summary), 0) if summary in text else 0
+
+
 def make_document(title: str, summary: str, text: str, language: str | None, title_derived: bool = False) -> Document:
     """What rules see: the title, and as body the summary and the full text, once each.
 

@@ -22,6 +22,9 @@ MAX_ALERT_BACKOFF = timedelta(hours=6)
 # hours on one 404.  So the first permanent failures are retried after these steps,
 # then at the cap.
 PERMANENT_STEPS = (timedelta(minutes=15), timedelta(hours=1), timedelta(hours=3))
+# An article page that could not be read (enrichment) is tried again after these steps,
+# then given up (the item keeps what its feed gave): one try and three retries.
+TEXT_RETRY_STEPS = (timedelta(minutes=1), timedelta(minutes=10), timedelta(hours=1))
 
 
 def next_poll(
@@ -184,3 +187,16 @@ def is_silent(now: datetime, last_new_item: datetime | None, mean_gap: timedelta
     if last_new_item is None or mean_gap is None:
         return False
     return now - last_new_item > max(mean_gap * SILENCE_FACTOR, MIN_SILENCE)
+
+
+def text_retry_at(now: datetime, attempts: int, retry_after: timedelta | None = None) -> datetime | None:
+    """When to try an article page again after its ``attempts``-th failure; ``None``: give up.
+
+    The server's Retry-After is a floor.
+    """
+    if attempts > len(TEXT_RETRY_STEPS):
+        return None
+    delay = TEXT_RETRY_STEPS[max(attempts, 1) - 1]
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return now + delay

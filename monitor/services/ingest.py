@@ -5,7 +5,10 @@ reads what it must know (source health, which entries are stored), does all the 
 work outside any transaction (normalising, within-source repeats, MinHash fingerprints,
 matching, alert policy), then writes in few transactions of a fixed number of statements
 each: the items (the database returns exactly the new ones), their stories, matches and
-alert rows, and every poll's fetch state.  A poll's fetch state commits with its last
+alert rows, and every poll's fetch state.  A new item of a feed or sitemap source with no
+text and no or a short summary is stored as wanting its article page (``text_state``:
+the enrichment stage's durable queue, :mod:`monitor.services.enrich`); its teaser is
+matched at once like any item.  A poll's fetch state commits with its last
 item, so a crash leaves its source due with nothing half-written.  The source's schedule
 is adapted to what the poll found (:mod:`monitor.core.schedule`); when a source has
 failed ``[alerts] source_failure_threshold`` times in a row, or has gone silent for far
@@ -23,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from monitor.config import SourceConfig
+from monitor.config import Config, SourceConfig
 from monitor.core.dedupe import (
     BatchEntry,
     Fingerprint,
@@ -35,7 +38,7 @@ from monitor.core.dedupe import (
     story_lock_keys,
 )
 from monitor.core.delivery import first_delivery_time
-from monitor.core.items import make_document, make_item
+from monitor.core.items import make_document, make_item, text_wanted
 from monitor.core.models import Item, PollOutcome, RuleHit
 from monitor.core.policy import AlertDecision, PollContext, decide_alerts, rule_applies
 from monitor.core.schedule import Rhythm, adapt, bounds_for, failure_notice_due, is_silent, next_poll
@@ -94,17 +97,25 @@ def match_item(
     if not hits:
         return None
     store.insert_matches(conn, item.item_id, hits, now)
+    decisions = decide_alerts(hits, rt.rules, ctx, published=item.published, first_seen=item.first_seen, now=now)
+    return frozenset(h.rule for h in hits), plan_alerts(rt, item.item_id, item.story_id, decisions, now)
+
+
+def plan_alerts(
+    rt: Runtime, item_id: int, story_id: int | None, decisions: Sequence[AlertDecision], now: datetime
+) -> list[NewAlert]:
+    """The outbox rows the policy's decisions for one stored item become, each with its first delivery time.
+
+    The one place ingest, enrichment and backfill turn decisions into alerts; the store
+    folds them into one row per story and subscriber (:meth:`SqlStore.enqueue_alerts`).
+    """
     config = rt.config
-    alerts: list[NewAlert] = []
-    for decision in decide_alerts(hits, rt.rules, ctx, published=item.published, first_seen=item.first_seen, now=now):
-        sub = config.subscriber(decision.subscriber)
-        when = (
-            first_delivery_time(sub.mode, sub.digest_at, sub.timezone, now, severity=decision.severity) if sub else now
-        )
-        alerts.append(
-            NewAlert(item.item_id, decision.rule, decision.subscriber, decision.severity, when, story_id=item.story_id)
-        )
-    return frozenset(h.rule for h in hits), alerts
+    out: list[NewAlert] = []
+    for d in decisions:
+        sub = config.subscriber(d.subscriber)
+        when = first_delivery_time(sub.mode, sub.digest_at, sub.timezone, now, severity=d.severity) if sub else now
+        out.append(NewAlert(item_id, d.rule, d.subscriber, d.severity, when, story_id=story_id))
+    return out
 
 
 # Bounds per write transaction.  Items: SQLite has one writer, and a transaction of this
@@ -114,6 +125,8 @@ def match_item(
 # the shared lock table; see SqlStore.lock_story_keys.
 MAX_TX_ITEMS = 500
 MAX_TX_LOCKS = STORY_LOCK_BUDGET
+# Sources polled by the FeedPoller, whose items get their article pages from the enrichment stage.
+TEXT_TYPES = frozenset({"feed", "sitemap"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +164,12 @@ class Ingestor:
         *,
         max_tx_items: int = MAX_TX_ITEMS,
         max_tx_locks: int = MAX_TX_LOCKS,
+        text_types: frozenset[str] = TEXT_TYPES,
     ) -> None:
         self.store = store
+        # Source types whose short items are queued for their article page (enrichment);
+        # Scrapy's listing and spider sources read theirs within the crawl.
+        self.text_types = text_types
         self.runtime = runtime
         self.clock = clock
         self.stories = StoryAssigner(store)
@@ -266,10 +283,19 @@ class Ingestor:
             decisions = (
                 decide_alerts(hits, rt.rules, ctx, published=it.published, first_seen=now, now=now) if hits else []
             )
+            state, reason = self._text_state(polls[i], it, config)
             candidates.append(
                 _Candidate(
                     i,
-                    NewItemRow(polls[i].outcome.source_id, it, fp),
+                    NewItemRow(
+                        polls[i].outcome.source_id,
+                        it,
+                        fp,
+                        text_state=state,
+                        text_error=reason,
+                        # Matches on its text, when it comes, are as silent as this poll.
+                        text_silent=ctx.first_poll and ctx.first_poll_mode == "silent",
+                    ),
                     bands,
                     sh,
                     tuple(hits),
@@ -282,6 +308,18 @@ class Ingestor:
             self.stories.prefetch(conn, {k for c in candidates for k in c.bands}, now)
         return polls, candidates
 
+    def _text_state(self, p: _Poll, it: Item, config: Config) -> tuple[str | None, str | None]:
+        """Whether the enrichment stage is to fetch the item's article page (state, reason skipped)."""
+        fetch = config.fetch
+        if (
+            not (fetch.full_text and fetch.full_text_max)
+            or p.source_cfg is None
+            or p.source_cfg.type not in self.text_types
+        ):
+            return None, None
+        wanted, reason = text_wanted(it.url, it.summary, it.text)
+        return ("wanted", None) if wanted else ("skipped" if reason else None, reason)
+
     # ------------------------------------------------------------------ one write transaction
 
     def _write(
@@ -293,7 +331,6 @@ class Ingestor:
         now: datetime,
         notices: list[tuple[str, str]],
     ) -> None:
-        config = rt.config
         with self.store.begin() as conn:
             ids = self.store.insert_items(conn, [c.row for c in chunk], now)
             new = [
@@ -312,14 +349,7 @@ class Ingestor:
             self.store.insert_match_rows(conn, [(i, hit) for i, c in new for hit in c.hits], now)
             queued: list[NewAlert] = []
             for i, c in new:
-                for d in c.alerts:
-                    sub = config.subscriber(d.subscriber)
-                    when = (
-                        first_delivery_time(sub.mode, sub.digest_at, sub.timezone, now, severity=d.severity)
-                        if sub
-                        else now
-                    )
-                    queued.append(NewAlert(i, d.rule, d.subscriber, d.severity, when, story_id=story_of[i].story_id))
+                queued.extend(plan_alerts(rt, i, story_of[i].story_id, c.alerts, now))
             count = self.store.enqueue_alerts(conn, queued, now)
             for _, c in new:
                 polls[c.poll].new += 1

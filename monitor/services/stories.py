@@ -56,9 +56,11 @@ class Assignment:
 class StoryAssigner:
     def __init__(self, store: SqlStore) -> None:
         self.store = store
-        # item id → shingles of its text.  Stored items never change (an edit is a new
-        # item or ignored), so this can only go stale by id reuse after a purge, which
-        # touches old items only.  It spares re-reading and re-shingling the same
+        # item id → shingles of its text.  Stored items change once at most (an edit is
+        # a new item or ignored): when the enrichment stage adds the article text, which
+        # a cached entry then lacks, as the item's band keys do (both are the teaser's,
+        # what its story was decided on).  Otherwise only id reuse after a purge, which
+        # touches old items only, could make an entry stale.  It spares re-reading and re-shingling the same
         # candidates for every copy of a story: the cold-ingest hot spot in benchmarks/.
         self._shingles: OrderedDict[int, frozenset[int]] = OrderedDict()
         self._lock = threading.Lock()  # callers may share one assigner across threads

@@ -125,6 +125,17 @@ items = Table(
     Column("url_key", String(48)),
     Column("title_hash", String(48)),
     Column("text_hash", String(48)),
+    # Enrichment (revision 0010): the article page an item wants, as a durable queue.
+    # ``text_state``: NULL (nothing to fetch) | wanted | done | failed | skipped.
+    # ``text_due``: when a wanted item may be claimed; a claim moves it a lease ahead, so
+    # it is the lease too (a worker killed mid-fetch leaves it due again when it lapses).
+    # ``text_attempts`` counts claims; ``text_error`` is the last failure's reason;
+    # ``text_silent``: stored by a silent first poll, so matches on its text do not alert either.
+    Column("text_state", String(8)),
+    Column("text_due", UtcDateTime),
+    Column("text_attempts", Integer, nullable=False, server_default="0"),
+    Column("text_error", Text),
+    Column("text_silent", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("source_id", "key"),
     Index(None, "first_seen"),
     Index(None, "canonical_url"),
@@ -134,6 +145,8 @@ items = Table(
     Index(None, "source_id", "title_hash"),
     # The console's items per source per day (revision 0009): a covering index.
     Index(None, "first_seen", "source_id"),
+    # The enrichment queue (revision 0010): wanted items by due time.
+    Index(None, "text_state", "text_due"),
 )
 
 matches = Table(

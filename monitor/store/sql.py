@@ -250,6 +250,42 @@ class NewItemRow:
     source_id: int
     item: Item
     fingerprint: Fingerprint
+    # Enrichment: "wanted" (its article page is queued), "skipped" (with the reason in
+    # ``text_error``) or None; ``text_silent`` when matches on its text may not alert.
+    text_state: str | None = None
+    text_error: str | None = None
+    text_silent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TextTask:
+    """A claimed item whose article page the enrichment stage fetches, with what re-matching needs."""
+
+    item_id: int
+    source_id: int
+    source: str
+    source_url: str
+    url: str
+    title: str
+    title_derived: bool
+    summary: str
+    language: str | None
+    published: datetime | None
+    first_seen: datetime
+    silent: bool
+    attempts: int  # claims so far, this one included
+    story_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TextUpdate:
+    """What one article page gave: ``text`` (state done), or a retry at ``due`` or a final failure."""
+
+    item_id: int
+    state: str  # "done" | "wanted" (retry at ``due``) | "failed"
+    text: str = ""
+    due: datetime | None = None
+    error: str | None = None
 
 
 # Items per band key a candidate lookup returns (the newest): see story_candidates.
@@ -704,6 +740,10 @@ class SqlStore:
                     r.fingerprint.url_key,
                     r.fingerprint.title_hash,
                     r.fingerprint.text_hash,
+                    r.text_state,
+                    now if r.text_state == "wanted" else None,
+                    r.text_error,
+                    r.text_silent,
                 )
                 for r in batch
             ],
@@ -719,8 +759,14 @@ class SqlStore:
         )
         return {(int(r.source_id), str(r.key)): int(r.id) for r in conn.execute(stmt)}
 
-    def insert_match_rows(self, conn: Connection, found: Iterable[tuple[int, RuleHit]], now: datetime) -> None:
-        """Store ``(item_id, hit)`` pairs: the matches of a whole batch in one statement."""
+    def insert_match_rows(
+        self, conn: Connection, found: Iterable[tuple[int, RuleHit]], now: datetime, *, update_spans: bool = False
+    ) -> None:
+        """Store ``(item_id, hit)`` pairs: the matches of a whole batch in one statement.
+
+        ``update_spans``: a match already stored gets the new spans (its item's body
+        changed when its article text arrived, and spans are offsets into the body).
+        """
         data = [
             (
                 item_id,
@@ -739,12 +785,15 @@ class SqlStore:
             "mr",
         )
         insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        conn.execute(
-            insert(matches)
-            # WHERE: SQLite's upsert-after-SELECT rule
-            .from_select(["item_id", "rule", "spans", "matched_at"], select(rows).where(true()))
-            .on_conflict_do_nothing(index_elements=["item_id", "rule"])
+        stmt = insert(matches).from_select(  # WHERE: SQLite's upsert-after-SELECT rule
+            ["item_id", "rule", "spans", "matched_at"], select(rows).where(true())
         )
+        if update_spans:
+            conn.execute(
+                stmt.on_conflict_do_update(index_elements=["item_id", "rule"], set_={"spans": stmt.excluded.spans})
+            )
+        else:
+            conn.execute(stmt.on_conflict_do_nothing(index_elements=["item_id", "rule"]))
 
     def alerts_per_item(self, conn: Connection, item_ids: Iterable[int]) -> dict[int, int]:
         """How many alert rows each of ``item_ids`` has (to tell each poll of a batch what it queued)."""
@@ -869,6 +918,8 @@ class SqlStore:
                 items.c.first_seen,
                 items.c.summary,
                 items.c.text,
+                items.c.text_state,
+                items.c.text_error,
             )
             .join(sources, sources.c.id == items.c.source_id)
             .order_by(items.c.first_seen.desc(), items.c.id.desc())
@@ -903,6 +954,164 @@ class SqlStore:
         )
         with self.begin() as conn:
             return conn.execute(stmt).rowcount or 0
+
+    # ------------------------------------------------------------------ enrichment (the text queue)
+
+    def claim_texts(
+        self, now: datetime, lease: timedelta, limit: int, per_source: int, scan: int = 10_000
+    ) -> list[TextTask]:
+        """Lease up to ``limit`` wanted items that are due, at most ``per_source`` of each source.
+
+        Sources take turns (every source's first item before any source's second), so one
+        large backlog does not hold up the others.  A claim moves ``text_due`` a lease
+        ahead and counts an attempt, in one ``UPDATE … WHERE id IN (… FOR UPDATE SKIP
+        LOCKED) RETURNING`` (PostgreSQL; SQLite's one statement is atomic), so two
+        workers never fetch one page at once; a worker killed mid-fetch leaves its items
+        due again when the lease lapses.  The ranking reads at most ``scan`` due rows.
+        Two workers that rank the same candidates at the same instant: the second skips
+        the rows the first has locked and takes fewer this round, never the same ones.
+        """
+        if limit <= 0 or per_source <= 0:
+            return []
+        due = (
+            select(items.c.id, items.c.source_id, items.c.text_due)
+            .where(items.c.text_state == "wanted", items.c.text_due <= now)
+            .order_by(items.c.text_due, items.c.id)
+            .limit(scan)
+            .subquery("td")
+        )
+        rank = func.row_number().over(partition_by=due.c.source_id, order_by=(due.c.text_due, due.c.id))
+        ranked = select(due.c.id, due.c.text_due, rank.label("turn")).subquery("tr")
+        picked = (
+            select(ranked.c.id)
+            .where(ranked.c.turn <= per_source)
+            .order_by(ranked.c.turn, ranked.c.text_due, ranked.c.id)
+            .limit(limit)
+        )
+        # Checked again on the row itself: another worker may have claimed it meanwhile.
+        lockable = select(items.c.id).where(
+            items.c.id.in_(picked.scalar_subquery()), items.c.text_state == "wanted", items.c.text_due <= now
+        )
+        if self.dialect == "postgresql":
+            lockable = lockable.with_for_update(skip_locked=True)
+        stmt = (
+            update(items)
+            .where(items.c.id.in_(lockable.scalar_subquery()))
+            .values(text_due=now + lease, text_attempts=items.c.text_attempts + 1)
+            .returning(items.c.id)
+        )
+        with self.begin() as conn:
+            ids = sorted(int(r.id) for r in conn.execute(stmt))
+            if not ids:
+                return []
+            rows = id_list(self.engine.dialect, ids, "ct")
+            query = (
+                select(
+                    items.c.id,
+                    items.c.source_id,
+                    sources.c.name.label("source"),
+                    sources.c.url.label("source_url"),
+                    items.c.url,
+                    items.c.title,
+                    items.c.title_derived,
+                    items.c.summary,
+                    items.c.language,
+                    items.c.published,
+                    items.c.first_seen,
+                    items.c.text_silent,
+                    items.c.text_attempts,
+                    items.c.story_id,
+                )
+                .join(sources, sources.c.id == items.c.source_id)
+                .where(items.c.id.in_(select(rows.c.id)))
+                .order_by(items.c.id)
+            )
+            return [
+                TextTask(
+                    item_id=int(r.id),
+                    source_id=int(r.source_id),
+                    source=r.source,
+                    source_url=r.source_url,
+                    url=r.url,
+                    title=r.title,
+                    title_derived=bool(r.title_derived),
+                    summary=r.summary,
+                    language=r.language,
+                    published=r.published,
+                    first_seen=r.first_seen,
+                    silent=bool(r.text_silent),
+                    attempts=int(r.text_attempts),
+                    story_id=int(r.story_id) if r.story_id is not None else None,
+                )
+                for r in conn.execute(query)
+            ]
+
+    def renew_text_leases(self, ids: Sequence[int], until: datetime) -> int:
+        """Keep claimed items leased while their pages are being read."""
+        if not ids:
+            return 0
+        rows = id_list(self.engine.dialect, sorted(set(ids)), "rt")
+        stmt = (
+            update(items)
+            .where(items.c.id.in_(select(rows.c.id)), items.c.text_state == "wanted")
+            .values(text_due=until)
+        )
+        with self.begin() as conn:
+            return conn.execute(stmt).rowcount or 0
+
+    def store_texts(self, conn: Connection, updates: Sequence[TextUpdate]) -> dict[int, int | None]:
+        """Write what a batch of article pages gave; ``item id → story id`` of the items that got their text.
+
+        Two statements at most (texts, failures), each an ``UPDATE … FROM`` of the whole
+        batch, and only on items still wanted: a page read twice (a lease that lapsed
+        while it was read) is recorded, and re-matched, once.
+        """
+        dialect = self.engine.dialect
+        done = [u for u in updates if u.state == "done"]
+        other = [u for u in updates if u.state != "done"]
+        got: dict[int, int | None] = {}
+        if done:
+            rows = json_rows(
+                dialect, [("id", BigInteger()), ("text", Text())], [(u.item_id, u.text) for u in done], "tx"
+            )
+            result = conn.execute(
+                update(items)
+                .where(items.c.id == rows.c.id, items.c.text_state == "wanted")
+                .values(text=rows.c.text, text_state="done", text_due=None, text_error=None)
+                .returning(items.c.id, items.c.story_id)
+            )
+            got = {int(r.id): (int(r.story_id) if r.story_id is not None else None) for r in result}
+        if other:
+            rows = json_rows(
+                dialect,
+                [("id", BigInteger()), ("state", String()), ("due", UtcDateTime()), ("error", Text())],
+                [(u.item_id, u.state, u.due, u.error) for u in other],
+                "tf",
+            )
+            conn.execute(
+                update(items)
+                .where(items.c.id == rows.c.id, items.c.text_state == "wanted")
+                .values(text_state=rows.c.state, text_due=rows.c.due, text_error=rows.c.error)
+            )
+        return got
+
+    def match_spans(self, conn: Connection, item_ids: Sequence[int]) -> dict[int, dict[str, list[dict[str, Any]]]]:
+        """The stored matches of ``item_ids``: item id → rule → spans."""
+        return self._match_spans(conn, item_ids) if item_ids else {}
+
+    def text_queue(self, now: datetime) -> dict[str, int]:
+        """Items by enrichment state (``wanted`` split into ``due`` and ``waiting``), for /metrics."""
+        query = (
+            select(items.c.text_state, (items.c.text_due <= now).label("due"), func.count())
+            .where(items.c.text_state.is_not(None))
+            .group_by(items.c.text_state, "due")
+        )
+        out: dict[str, int] = {}
+        with self.begin() as conn:
+            for state, due, count in conn.execute(query):
+                key = ("due" if due else "waiting") if state == "wanted" else str(state)
+                out[key] = out.get(key, 0) + int(count)
+        return out
 
     # ------------------------------------------------------------------ matches and alerts
 
@@ -1686,6 +1895,10 @@ _ITEM_COLUMNS = (
     "url_key",
     "title_hash",
     "text_hash",
+    "text_state",
+    "text_due",
+    "text_error",
+    "text_silent",
 )
 
 

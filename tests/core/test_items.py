@@ -6,7 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.core.items import MAX_TITLE, guess_language, html_to_text, make_document, make_item
+from monitor.core.items import (
+    MAX_TITLE,
+    SHORT_SUMMARY,
+    body_offset,
+    guess_language,
+    html_to_text,
+    make_document,
+    make_item,
+    text_wanted,
+)
 from monitor.core.models import RawItem
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -77,3 +86,29 @@ def test_a_missing_title_is_derived_and_marked() -> None:
     assert [h.rule for h in hits] == ["b", "any"]  # title: never sees the derived title
     assert all(s.field == "body" for h in hits for s in h.spans)
     assert doc.title == item.title  # still there for display
+
+
+def test_which_items_want_their_article_page() -> None:
+    assert text_wanted("https://x.example/a", "Short teaser.", "") == (True, None)
+    assert text_wanted("http://x.example/a", "", "") == (True, None)
+    assert text_wanted("https://x.example/a", "s" * SHORT_SUMMARY, "") == (False, None)  # the summary will do
+    assert text_wanted("https://x.example/a", "", "Already the text.") == (False, None)
+    assert text_wanted("mailto:a@example.org", "", "") == (False, None)
+    assert text_wanted(None, "", "") == (False, None)
+    wanted, reason = text_wanted("https://x.example/" + "a" * 3000, "", "")
+    assert not wanted and reason is not None and "not fetched" in reason
+
+
+@pytest.mark.parametrize(
+    ("summary", "text"),
+    [
+        ("Kursk troops.", "Long article. Kursk troops. More."),  # the summary is inside the text
+        ("Kursk troops.", "An article that does not repeat it."),  # the summary comes first
+        ("", "Only the text."),
+    ],
+)
+def test_spans_on_the_summary_move_with_the_body(summary: str, text: str) -> None:
+    before = make_document("t", summary, "", None).body
+    after = make_document("t", summary, text, None).body
+    shift = body_offset(summary, text)
+    assert after[shift : shift + len(before)] == before

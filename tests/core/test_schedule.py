@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.core.schedule import MAX_SOURCE_BACKOFF, PERMANENT_STEPS, failure_notice_due, next_poll
+from monitor.core.schedule import (
+    MAX_SOURCE_BACKOFF,
+    PERMANENT_STEPS,
+    TEXT_RETRY_STEPS,
+    failure_notice_due,
+    next_poll,
+    text_retry_at,
+)
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 TEN = timedelta(minutes=10)
@@ -100,3 +107,9 @@ def test_at_most_one_notice_per_streak(gaps: list[int], threshold: int, after_mi
     assert len(told) <= 1
     if len(times) >= threshold:
         assert told and told[0] <= threshold
+
+
+def test_article_pages_are_retried_in_steps_then_given_up() -> None:
+    assert [text_retry_at(NOW, n) for n in (1, 2, 3)] == [NOW + step for step in TEXT_RETRY_STEPS]
+    assert text_retry_at(NOW, len(TEXT_RETRY_STEPS) + 1) is None
+    assert text_retry_at(NOW, 1, retry_after=timedelta(hours=2)) == NOW + timedelta(hours=2)

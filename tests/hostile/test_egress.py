@@ -4,10 +4,10 @@ The probe of issue 18: item links and redirects that point at another loopback a
 or port (127.0.0.2 plays the cloud metadata service and an admin panel), fetched for full
 text with robots.txt on.  Through the real ``wirewatch run --once``, the internal
 servers must see no request at all, every item must still be stored, the refusals are
-recorded with their reason, and no alert carries the internal pages' text.  The feed
-itself is served on 127.0.0.1 and reached through the same-host-and-port rule, and an
-operator's ``allow_private`` opens exactly what it names: the policy is tested, not
-switched off.
+recorded with their reason (on the item, by the enrichment stage), and no alert
+carries the internal pages' text.  The feed itself is served on 127.0.0.1 and reached
+through the same-host-and-port rule, and an operator's ``allow_private`` opens exactly
+what it names: the policy is tested, not switched off.
 """
 
 from __future__ import annotations
@@ -103,8 +103,13 @@ def test_item_links_and_redirects_never_reach_internal_addresses(
         assert len(items) == len(links)
         health = sources_json(config, database_url)
         assert health["wire"]["status"] == "ok"
-        warning = health["wire"]["last_warning"] or ""
-        assert "egress policy" in warning and "loopback" in warning, warning
+        # Each refused article page is recorded on its item (enrichment), final at once.
+        by_url = {i["url"]: i for i in items}
+        for link in links[:5]:
+            assert by_url[link]["text_state"] == "failed", by_url[link]
+        refused = by_url[links[0]]["text_error"] or ""
+        assert "egress policy" in refused and "loopback" in refused, refused
+        assert by_url[public.base + "/article"]["text_state"] == "done"
         # The redirected feed fails with the refusal as its reason; the other source is untouched.
         assert health["moved"]["status"] == "failing"
         assert "egress policy" in (health["moved"]["last_error"] or "")
