@@ -47,17 +47,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
-from monitor.core.dedupe import (
-    BandHit,
-    Fingerprint,
-    NewStory,
-    SeenEntry,
-    StoryPlan,
-    find_ambiguity,
-    make_fingerprint,
-    make_probe,
-    repeats,
-)
 from monitor.core.models import Item, RuleHit
 from monitor.errors import StorageError
 from monitor.store.bulk import id_list, json_rows
@@ -76,7 +65,7 @@ from monitor.store.schema import (
 if TYPE_CHECKING:
     # Imported where used: dedupe pulls in numpy, which the read-only commands never
     # need (start-up time, issue 13).
-    from monitor.core.dedupe import Fingerprint, SeenEntry
+    from monitor.core.dedupe import BandHit, Fingerprint, SeenEntry, StoryPlan
 
 log = logging.getLogger(__name__)
 
@@ -624,6 +613,8 @@ class SqlStore:
         if not unique:
             return []
 
+        from monitor.core.dedupe import find_ambiguity, make_fingerprint, make_probe, repeats
+
         # Ambiguity is judged on the whole document, known entries included: a section
         # link shared by many entries shows only when they are seen together.
         ambiguity = find_ambiguity([make_probe(it.url, it.title, it.summary, it.text) for it in batch])
@@ -676,6 +667,8 @@ class SqlStore:
 
     def seen_entries(self, conn: Connection, prints: Iterable[tuple[int, Fingerprint]]) -> dict[int, list[SeenEntry]]:
         """Per source, its stored entries sharing an exact key (URL, title, text) with ``prints``."""
+        from monitor.core.dedupe import SeenEntry
+
         wanted: set[tuple[int, str, str]] = set()
         for source_id, fp in prints:
             for kind, value in (("u", fp.url_key), ("t", fp.title_hash), ("x", fp.text_hash)):
@@ -1584,6 +1577,8 @@ class SqlStore:
         items come back: a band key shared by hundreds of items (a boilerplate lead) is
         no identity, and the bound keeps the answer proportional to the batch.
         """
+        from monitor.core.dedupe import BandHit
+
         wanted = sorted(set(keys))
         if not wanted:
             return []
@@ -1628,6 +1623,8 @@ class SqlStore:
         stories, one update filing the items, one bumping the stories they joined, one
         insert of band keys; each merge of two stored stories (rare) adds five.
         """
+        from monitor.core.dedupe import NewStory
+
         dialect = self.engine.dialect
         opened: dict[NewStory, int] = {}
         if plan.new_stories:
