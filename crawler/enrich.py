@@ -19,10 +19,10 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from monitor.core.encoding import charset_from_content_type, decode
-from monitor.core.items import SHORT_SUMMARY, URL_LIMIT, html_to_text, oversized_fields
+from monitor.core.items import html_to_text, link_too_long, oversized_fields, text_wanted
 from monitor.core.models import PollOutcome, RawItem
 
-__all__ = ["SHORT_SUMMARY", "URL_LIMIT", "Article", "needs_text", "read_article", "with_field_warnings"]
+__all__ = ["Article", "link_too_long", "needs_text", "read_article", "with_field_warnings"]
 
 # (status, body, content type, error, error class, retry-after) of one page, fetched for the source at the second URL.
 FetchPage = Callable[[str, str], Awaitable[tuple[int | None, bytes, str | None, str | None, str | None, float | None]]]
@@ -45,16 +45,17 @@ class Article:
 
 
 def needs_text(raw: RawItem) -> bool:
-    """An entry that should get its article page: no text, no or a short summary, a web link."""
-    if raw.text or not raw.url or not raw.url.lower().startswith(("http://", "https://")):
-        return False
-    return not (raw.summary and len(html_to_text(raw.summary)) >= SHORT_SUMMARY)
+    """An entry that should get its article page (:func:`~monitor.core.items.text_wanted`),
+    its link's length aside: the caller says why a long one is not fetched."""
+    wanted, too_long = text_wanted(raw.url, html_to_text(raw.summary) if raw.summary else "", raw.text or "")
+    return wanted or too_long is not None
 
 
 async def read_article(fetch: FetchPage, url: str, source_url: str, executor: Executor | None = None) -> Article:
     """The article text at ``url`` (fetched on behalf of the source at ``source_url``)."""
-    if len(url) > URL_LIMIT:
-        return Article(error=f"article link of {len(url):,} characters not fetched (limit {URL_LIMIT:,})", final=True)
+    too_long = link_too_long(url)
+    if too_long is not None:
+        return Article(error=too_long, final=True)
     # trafilatura takes a second to import: only a process that reads a page pays it.
     from monitor.core.extract import extract_article
 

@@ -458,16 +458,15 @@ async def run_once(
     return report
 
 
+def enrich_batch(app: App) -> int:
+    """Article pages one enrichment round claims: half of ``[fetch] concurrency`` (polls keep the rest)."""
+    return max(1, app.config.fetch.concurrency // 2)
+
+
 def make_enrich_stage(app: App, poller: Poller, control: Executor, writer: Executor) -> EnrichStage:
     """The enrichment stage of one process: the poller's FeedPoller reads, the ingest thread writes."""
     enricher = Enricher(app.store, app.holder.get, utcnow)
-    return EnrichStage(
-        enricher,
-        poller.read_page,
-        control=control,
-        writer=writer,
-        batch=max(1, app.config.fetch.concurrency // 2),
-    )
+    return EnrichStage(enricher, poller.read_page, control=control, writer=writer, batch=enrich_batch(app))
 
 
 def make_ingest_stage(app: App) -> BatchStage[PollOutcome, IngestSummary]:
@@ -572,8 +571,12 @@ class Daemon:
             from monitor.console.server import WebServer
 
             holder = self.app.holder
-            console = ConsoleDeps(store=self.app.store, runtime=holder.get, config_path=holder.path)
-            console.changed_on_disk = holder.changed_on_disk
+            console = ConsoleDeps(
+                store=self.app.store,
+                runtime=holder.get,
+                config_path=holder.path,
+                changed_on_disk=holder.changed_on_disk,
+            )
             web = make_web_app(self.health, self.metrics.render, console)
             self.server = WebServer(listen, web)
             self.server.start()
@@ -766,7 +769,7 @@ class Daemon:
         """One enrichment round: article pages of items that want them, then matched again."""
         if self.stopping.is_set() or not self.app.config.fetch.full_text:
             return
-        self.enrich_stage.batch = max(1, self.app.config.fetch.concurrency // 2)
+        self.enrich_stage.batch = enrich_batch(self.app)  # [fetch] may have changed on reload
         started = time.monotonic()
         self.enriching = asyncio.ensure_future(self.enrich_stage.round())
         try:

@@ -38,7 +38,7 @@ from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from crawler.enrich import URL_LIMIT, needs_text
+from crawler.enrich import link_too_long, needs_text
 from crawler.handlers import SOURCE_META, EgressRefused
 from crawler.middlewares import HostBackoff
 from monitor.core.extract import extract_article
@@ -268,10 +268,11 @@ class SourceSpider(scrapy.Spider):
             wanted = [(i, key) for i, key in wanted if key not in known]
         for index, _key in wanted[: self.full_text_max]:
             url = poll.items[index].url or ""
-            if len(url) > URL_LIMIT:
+            too_long = link_too_long(url)
+            if too_long is not None:
                 # Scrapy's UrlLengthMiddleware would drop this request silently, and the
                 # poll would wait for it until the crawl timed out: say so, store the item.
-                poll.warnings.append(f"article link of {len(url):,} characters not fetched (limit {URL_LIMIT:,})")
+                poll.warnings.append(too_long)
                 continue
             yield self.request(
                 poll,

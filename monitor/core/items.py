@@ -150,6 +150,13 @@ SHORT_SUMMARY = 400
 URL_LIMIT = 2083
 
 
+def link_too_long(url: str) -> str | None:
+    """Why an article link is not fetched because of its length, or None when it may be."""
+    if len(url) > URL_LIMIT:
+        return f"article link of {len(url):,} characters not fetched (limit {URL_LIMIT:,})"
+    return None
+
+
 def text_wanted(url: str | None, summary: str, text: str) -> tuple[bool, str | None]:
     """Whether an item should get its article page: no text, no or a short summary, a web link.
 
@@ -160,9 +167,8 @@ def text_wanted(url: str | None, summary: str, text: str) -> tuple[bool, str | N
         return False, None
     if summary and len(summary) >= SHORT_SUMMARY:
         return False, None
-    if len(url) > URL_LIMIT:
-        return False, f"article link of {len(url):,} characters not fetched (limit {URL_LIMIT:,})"
-    return True, None
+    too_long = link_too_long(url)
+    return too_long is None, too_long
 
 
 def body_offset(summary: str, text: str) -> int:
