@@ -31,12 +31,14 @@ from monitor.core.models import PollOutcome, PollTarget
 from monitor.errors import StorageError, WirewatchError
 from monitor.logs import cycle_summary
 from monitor.metrics import Metrics
+from monitor.services.analysis import Inline
 from monitor.services.backfill import run_backfills
 from monitor.services.dispatch import DispatchSummary
 from monitor.services.enrich import Enricher, PageResult
 from monitor.services.ingest import IngestSummary
 from monitor.services.operators import notify_operators
 from monitor.stages.batch import BatchStage
+from monitor.stages.cpu import CpuPool
 from monitor.stages.enrich import EnrichStage, EnrichStats
 from monitor.store.sql import SourceState, TextTask
 from monitor.workers import CHILD_OF, WorkerProcesses, worker_argv, worker_count
@@ -138,8 +140,11 @@ class Poller:
         ingest: BatchStage[PollOutcome, IngestSummary],
         control: Executor,
         progress: Callable[[IngestSummary], None] | None = None,
+        cpu: CpuPool | None = None,
     ) -> None:
         self.app = app
+        # Worker processes for parsing (and, through the Ingestor, analysis) under load.
+        self.cpu = cpu
         self.owner = owner
         # The ingest stage: one writer per process, batching across polls.  Fetchers hand
         # it outcomes and go on downloading; they never wait on the database themselves.
@@ -196,6 +201,7 @@ class Poller:
                 concurrency=fetch.concurrency,
                 timeout=fetch.timeout.total_seconds(),
                 egress=EgressPolicy.from_config(fetch).refusal,
+                executor=self.cpu.parse_executor() if self.cpu is not None else None,
             )
             self.fetch_config = fetch
         return self.policy, self.feed_poller
@@ -435,8 +441,9 @@ async def run_once(
     await asyncio.to_thread(run_backfills, app.store, app.holder.get(), utcnow)
     names = await asyncio.to_thread(pollable, app) if only is None else list(only)
     ingest = make_ingest_stage(app)
+    cpu = make_cpu_pool(app)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="control") as control:
-        poller = Poller(app, owner=_owner(), ingest=ingest, control=control, progress=progress)
+        poller = Poller(app, owner=_owner(), ingest=ingest, control=control, progress=progress, cpu=cpu)
         states = await asyncio.to_thread(app.store.source_states, names)
         try:
             report.polled = await poller.crawl(poller.targets(states), crawl_timeout(app, len(states)))
@@ -449,6 +456,7 @@ async def run_once(
         finally:
             await poller.close()
     await ingest.close()
+    release_cpu_pool(app, cpu)
     if poller.unstored:
         # The database refused what was fetched: nothing of those polls was recorded.
         raise next(iter(poller.unstored.values()))
@@ -467,6 +475,25 @@ def make_enrich_stage(app: App, poller: Poller, control: Executor, writer: Execu
     """The enrichment stage of one process: the poller's FeedPoller reads, the ingest thread writes."""
     enricher = Enricher(app.store, app.holder.get, utcnow)
     return EnrichStage(enricher, poller.read_page, control=control, writer=writer, batch=enrich_batch(app))
+
+
+def make_cpu_pool(app: App, processes: int = 1) -> CpuPool:
+    """The process's CPU workers, handed to its Ingestor: the machine's cores, shared by ``processes``.
+
+    On PostgreSQL with ``[server] processes = 0`` every core already runs a process of
+    ``run`` of its own, and each gets one worker (which still takes the CPU work off its
+    event loop's GIL).
+    """
+    cpu = CpuPool(max(1, (os.cpu_count() or 1) // max(1, processes)))
+    app.ingestor.analysis = cpu
+    return cpu
+
+
+def release_cpu_pool(app: App, cpu: CpuPool) -> None:
+    """Stop the workers (waiting for them: their CPU time is the process's) and compute inline again."""
+    if app.ingestor.analysis is cpu:
+        app.ingestor.analysis = Inline()
+    cpu.close(wait=True)
 
 
 def make_ingest_stage(app: App) -> BatchStage[PollOutcome, IngestSummary]:
@@ -496,7 +523,8 @@ class Daemon:
         self.control = ThreadPoolExecutor(max_workers=2, thread_name_prefix="control")
         self.dispatch_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dispatch")
         self.ingest = make_ingest_stage(app)
-        self.poller = Poller(app, self.owner, self.ingest, self.control)
+        self.cpu = make_cpu_pool(app, worker_count(app.config.server.processes, app.store.dialect) + 1)
+        self.poller = Poller(app, self.owner, self.ingest, self.control, cpu=self.cpu)
         # Claims on the control pool, pages through the poller's FeedPoller, writes on the
         # ingest stage's thread: still one writer per process.
         self.enrich_stage = make_enrich_stage(app, self.poller, self.control, self.ingest.executor)
@@ -646,6 +674,7 @@ class Daemon:
                 await asyncio.wait(pending, timeout=5)
         await self.poller.close()
         await self.ingest.close()
+        release_cpu_pool(self.app, self.cpu)
         self.control.shutdown(wait=False)
         self.dispatch_pool.shutdown(wait=True)
         if self.server is not None:

@@ -25,7 +25,8 @@ from monitor.core.models import RuleHit, Span
 from monitor.core.policy import PollContext, decide_alerts
 from monitor.core.schedule import text_retry_at
 from monitor.runtime import Runtime
-from monitor.services.ingest import match_hits, plan_alerts
+from monitor.services.analysis import match_hits
+from monitor.services.ingest import plan_alerts
 from monitor.store.sql import NewAlert, SqlStore, TextTask, TextUpdate
 
 log = logging.getLogger(__name__)

@@ -27,23 +27,15 @@ from typing import Any
 from sqlalchemy import Connection
 
 from monitor.config import Config, SourceConfig
-from monitor.core.dedupe import (
-    BatchEntry,
-    Fingerprint,
-    find_ambiguity,
-    make_fingerprint,
-    make_probe,
-    near_signature,
-    repeats,
-    story_lock_keys,
-)
+from monitor.core.dedupe import BatchEntry, repeats, story_lock_keys
 from monitor.core.delivery import first_delivery_time
-from monitor.core.items import make_document, make_item, text_wanted
+from monitor.core.items import text_wanted
 from monitor.core.models import Item, PollOutcome, RuleHit
-from monitor.core.policy import AlertDecision, PollContext, decide_alerts, rule_applies
+from monitor.core.policy import AlertDecision, PollContext, decide_alerts
 from monitor.core.schedule import Rhythm, adapt, bounds_for, failure_notice_due, is_silent, next_poll
 from monitor.logs import failure_line
 from monitor.runtime import Runtime
+from monitor.services.analysis import Analysis, Inline, Job, match_hits
 from monitor.services.operators import notify_operators
 from monitor.services.stories import StoryAssigner
 from monitor.store.sql import STORY_LOCK_BUDGET, FetchUpdate, NewAlert, NewItemRow, SqlStore
@@ -165,8 +157,11 @@ class Ingestor:
         max_tx_items: int = MAX_TX_ITEMS,
         max_tx_locks: int = MAX_TX_LOCKS,
         text_types: frozenset[str] = TEXT_TYPES,
+        analysis: Analysis | None = None,
     ) -> None:
         self.store = store
+        # Where the CPU work between the reads runs: this thread, or worker processes.
+        self.analysis: Analysis = analysis or Inline()
         # Source types whose short items are queued for their article page (enrichment);
         # Scrapy's listing and spider sources read theirs within the crawl.
         self.text_types = text_types
@@ -216,55 +211,11 @@ class Ingestor:
         self, rt: Runtime, outcomes: Sequence[PollOutcome], now: datetime
     ) -> tuple[list[_Poll], list[_Candidate]]:
         config = rt.config
-        # Short read transactions, and the CPU work between them outside any transaction.
+        # Short read transactions, and the CPU work between them outside any transaction
+        # (in worker processes when ``self.analysis`` is a CpuPool).
         with self.store.begin() as conn:
             health = self.store.source_health(conn, [o.source_id for o in outcomes])
         polls = [_Poll(o, config.source(o.source), health[o.source_id]) for o in outcomes]
-        # Normalise; a feed may repeat a GUID within one document (or a batch hold two
-        # polls of a source): the first copy wins, as the database would decide.
-        documents: list[list[Item]] = []
-        for p in polls:
-            hint = p.source_cfg.language if p.source_cfg else None
-            o = p.outcome
-            documents.append(
-                [it for raw in o.items if (it := make_item(raw, now, hint or o.language)) is not None]
-                if o.status == "ok"
-                else []
-            )
-        with self.store.begin() as conn:
-            known = self.store.known_item_keys(
-                conn,
-                [(p.outcome.source_id, it.key) for p, doc in zip(polls, documents, strict=True) for it in doc],
-            )
-        taken = set(known)
-        maybe: list[tuple[int, Item, Fingerprint]] = []
-        for index, (p, doc) in enumerate(zip(polls, documents, strict=True)):
-            sid = p.outcome.source_id
-            fresh = []
-            for it in doc:
-                if (sid, it.key) not in taken:
-                    taken.add((sid, it.key))
-                    fresh.append(it)
-            if not fresh:
-                continue
-            # Ambiguity is judged on the whole document, known entries included: a
-            # section link shared by many entries shows only when they are seen together.
-            ambiguity = find_ambiguity([make_probe(it.url, it.title, it.summary, it.text) for it in doc])
-            maybe.extend(
-                (index, it, make_fingerprint(it.url, it.title, it.summary, it.text, ambiguity)) for it in fresh
-            )
-        # Same URL, same text, or same title within days: not new either.  Read before
-        # writing, which is safe because a source is polled by one worker at a time.
-        with self.store.begin() as conn:
-            seen = self.store.seen_entries(conn, [(polls[i].outcome.source_id, fp) for i, _, fp in maybe])
-        by_source: dict[int, list[int]] = {}
-        for n, (i, _, _) in enumerate(maybe):
-            by_source.setdefault(polls[i].outcome.source_id, []).append(n)
-        repeat = [False] * len(maybe)
-        for sid, members in by_source.items():
-            flags = repeats([maybe[n][2] for n in members], seen.get(sid, []), now)
-            for n, flag in zip(members, flags, strict=True):
-                repeat[n] = flag
         for p in polls:
             p.ctx = PollContext(
                 source=p.outcome.source,
@@ -272,18 +223,58 @@ class Ingestor:
                 first_poll_mode=config.alerts.first_poll,
                 max_age=config.alerts.max_age,
             )
+        # Normalise; a feed may repeat a GUID within one document (or a batch hold two
+        # polls of a source): the first copy wins, as the database would decide.
+        documents = self.analysis.normalise(
+            [
+                (
+                    p.outcome.items if p.outcome.status == "ok" else (),
+                    (p.source_cfg.language if p.source_cfg else None) or p.outcome.language,
+                )
+                for p in polls
+            ],
+            now,
+        )
+        with self.store.begin() as conn:
+            known = self.store.known_item_keys(
+                conn,
+                [(p.outcome.source_id, it.key) for p, doc in zip(polls, documents, strict=True) for it in doc.items],
+            )
+        taken = set(known)
+        fresh: list[tuple[int, Item]] = []
+        jobs: list[Job] = []
+        for index, (p, doc) in enumerate(zip(polls, documents, strict=True)):
+            sid = p.outcome.source_id
+            assert p.ctx is not None
+            for it in doc.items:
+                if (sid, it.key) not in taken:
+                    taken.add((sid, it.key))
+                    fresh.append((index, it))
+                    jobs.append(Job(it, doc.ambiguity, p.ctx))
+        # Fingerprints, MinHash, matches and policy for every entry that may be new.
+        analysed = self.analysis.analyse(rt, jobs, now) if jobs else []
+        # Same URL, same text, or same title within days: not new either.  Read before
+        # writing, which is safe because a source is polled by one worker at a time.
+        with self.store.begin() as conn:
+            seen = self.store.seen_entries(
+                conn, [(polls[i].outcome.source_id, a.fingerprint) for (i, _), a in zip(fresh, analysed, strict=True)]
+            )
+        by_source: dict[int, list[int]] = {}
+        for n, (i, _) in enumerate(fresh):
+            by_source.setdefault(polls[i].outcome.source_id, []).append(n)
+        repeat = [False] * len(fresh)
+        for sid, members in by_source.items():
+            flags = repeats([analysed[n].fingerprint for n in members], seen.get(sid, []), now)
+            for n, flag in zip(members, flags, strict=True):
+                repeat[n] = flag
         candidates = []
-        for (i, it, fp), rep in zip(maybe, repeat, strict=True):
+        for (i, it), a, rep in zip(fresh, analysed, repeat, strict=True):
             if rep:
                 continue
             ctx = polls[i].ctx
             assert ctx is not None
-            bands, sh = near_signature(fp.words)
-            hits = match_hits(rt, ctx, it.title, it.summary, it.text, it.language, None, it.title_derived)
-            decisions = (
-                decide_alerts(hits, rt.rules, ctx, published=it.published, first_seen=now, now=now) if hits else []
-            )
             state, reason = self._text_state(polls[i], it, config)
+            fp = a.fingerprint
             candidates.append(
                 _Candidate(
                     i,
@@ -296,11 +287,11 @@ class Ingestor:
                         # Matches on its text, when it comes, are as silent as this poll.
                         text_silent=ctx.first_poll and ctx.first_poll_mode == "silent",
                     ),
-                    bands,
-                    sh,
-                    tuple(hits),
-                    tuple(decisions),
-                    frozenset(story_lock_keys(fp.url_key, fp.text_hash, bands)),
+                    a.bands,
+                    a.shingles,
+                    a.hits,
+                    a.decisions,
+                    frozenset(story_lock_keys(fp.url_key, fp.text_hash, a.bands)),
                 )
             )
         # Shingle the stored candidates now, so the transaction below reads only ids.
@@ -495,30 +486,6 @@ def _chunks(
     for n in range(polls):
         finished[last.get(n, 0)].append(n)
     return list(zip(chunks, finished, strict=True))
-
-
-def match_hits(
-    rt: Runtime,
-    ctx: PollContext,
-    title: str,
-    summary: str,
-    text: str,
-    language: str | None,
-    only: frozenset[str] | None = None,
-    title_derived: bool = False,
-) -> list[RuleHit]:
-    """The rules that fire on an item and apply to its source and language (pure, no I/O).
-
-    A derived title (the feed gave none) is not a title: ``title:`` clauses do not see it.
-    """
-    doc = make_document(title, summary, text, language, title_derived)
-    return [
-        h
-        for h in rt.matcher.match(doc)
-        if h.rule in rt.rules
-        and (only is None or h.rule in only)
-        and rule_applies(rt.rules[h.rule], ctx.source, language)
-    ]
 
 
 def failure_notice(outcome: PollOutcome, failures: int, due: datetime) -> tuple[str, str]:

@@ -1,0 +1,166 @@
+"""Ingest's CPU work over plain data, run inline or in worker processes.
+
+Responsible for the two CPU-bound steps of :meth:`Ingestor.ingest_batch
+<monitor.services.ingest.Ingestor.ingest_batch>` that lie between its reads: normalising
+a batch of polls' raw entries into keyed items (:func:`normalise`), and, for the entries
+the database does not hold yet, their dedupe fingerprints, MinHash band keys and
+shingles, the rules they match and what the alert policy decides (:func:`analyse`).
+Both are functions of their arguments alone (``now`` is passed in), so a worker process
+computes exactly what the writer thread would: :class:`Inline` runs them in the caller's
+thread, :class:`monitor.stages.cpu.CpuPool` in processes (off the GIL the event loop,
+the status server and the claims need).
+
+A worker process keeps the :class:`~monitor.runtime.Runtime` of the last config it was
+sent, keyed by a token, and compiles a new one only when the token changes (a reload).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Protocol
+
+from monitor.config import Config
+from monitor.core.dedupe import Ambiguity, Fingerprint, find_ambiguity, make_fingerprint, make_probe, near_signature
+from monitor.core.items import make_document, make_item
+from monitor.core.models import Item, RawItem, RuleHit
+from monitor.core.policy import AlertDecision, PollContext, decide_alerts, rule_applies
+from monitor.runtime import Runtime, make_runtime
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One poll's entries, normalised and keyed, with the values its entries share."""
+
+    items: tuple[Item, ...]
+    ambiguity: Ambiguity
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """An entry that may be new: what :func:`analyse` needs to judge it."""
+
+    item: Item
+    ambiguity: Ambiguity
+    ctx: PollContext
+
+
+@dataclass(frozen=True, slots=True)
+class Analysed:
+    """What :func:`analyse` found for one :class:`Job` (the fingerprint without its words)."""
+
+    fingerprint: Fingerprint
+    bands: tuple[int, ...]
+    shingles: frozenset[int]
+    hits: tuple[RuleHit, ...]
+    decisions: tuple[AlertDecision, ...]
+
+
+def normalise(polls: Sequence[tuple[Sequence[RawItem], str | None]], now: datetime) -> list[Document]:
+    """Each poll's raw entries (with its language hint) as items, and the values they share.
+
+    Ambiguity is judged on the whole document, known entries included: a section link
+    shared by many entries shows only when they are seen together.
+    """
+    out = []
+    for raws, hint in polls:
+        items = tuple(it for raw in raws if (it := make_item(raw, now, hint)) is not None)
+        ambiguity = (
+            find_ambiguity([make_probe(it.url, it.title, it.summary, it.text) for it in items])
+            if items
+            else Ambiguity()
+        )
+        out.append(Document(items, ambiguity))
+    return out
+
+
+def analyse(rt: Runtime, jobs: Sequence[Job], now: datetime) -> list[Analysed]:
+    """Fingerprint, MinHash signature, matches and alert decisions of each job, in order."""
+    out = []
+    for job in jobs:
+        it = job.item
+        fp = make_fingerprint(it.url, it.title, it.summary, it.text, job.ambiguity)
+        bands, sh = near_signature(fp.words)
+        hits = match_hits(rt, job.ctx, it.title, it.summary, it.text, it.language, None, it.title_derived)
+        decisions = (
+            decide_alerts(hits, rt.rules, job.ctx, published=it.published, first_seen=now, now=now) if hits else []
+        )
+        # The words served the signature; the store keeps only the keys.
+        out.append(Analysed(replace(fp, words=()), bands, sh, tuple(hits), tuple(decisions)))
+    return out
+
+
+def match_hits(
+    rt: Runtime,
+    ctx: PollContext,
+    title: str,
+    summary: str,
+    text: str,
+    language: str | None,
+    only: frozenset[str] | None = None,
+    title_derived: bool = False,
+) -> list[RuleHit]:
+    """The rules that fire on an item and apply to its source and language (pure, no I/O).
+
+    A derived title (the feed gave none) is not a title: ``title:`` clauses do not see it.
+    """
+    doc = make_document(title, summary, text, language, title_derived)
+    return [
+        h
+        for h in rt.matcher.match(doc)
+        if h.rule in rt.rules
+        and (only is None or h.rule in only)
+        and rule_applies(rt.rules[h.rule], ctx.source, language)
+    ]
+
+
+class Analysis(Protocol):
+    """Where ingest's CPU work runs: :class:`Inline`, or worker processes (``monitor.stages.cpu``)."""
+
+    def normalise(self, polls: Sequence[tuple[Sequence[RawItem], str | None]], now: datetime) -> list[Document]: ...
+
+    def analyse(self, rt: Runtime, jobs: Sequence[Job], now: datetime) -> list[Analysed]: ...
+
+
+class Inline:
+    """In the calling thread (the default: tests, short runs, small batches)."""
+
+    def normalise(self, polls: Sequence[tuple[Sequence[RawItem], str | None]], now: datetime) -> list[Document]:
+        return normalise(polls, now)
+
+    def analyse(self, rt: Runtime, jobs: Sequence[Job], now: datetime) -> list[Analysed]:
+        return analyse(rt, jobs, now)
+
+
+# ---------------------------------------------------------------------- in a worker process
+
+# The one Runtime a worker holds, under the token that names its compiled config.
+_held: dict[int, Runtime] = {}
+
+
+def config_blob(config: Config) -> bytes:
+    """The config as a worker process receives it (pickled once per runtime, not per batch)."""
+    return pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _runtime(token: int, blob: bytes) -> Runtime:
+    rt = _held.get(token)
+    if rt is None:
+        rt = make_runtime(pickle.loads(blob))  # noqa: S301 - our own pickle, from our parent process
+        _held.clear()
+        _held[token] = rt
+    return rt
+
+
+def analyse_in_worker(token: int, blob: bytes, jobs: Sequence[Job], now: datetime) -> list[Analysed]:
+    """:func:`analyse` with the runtime of ``token``, compiled from ``blob`` the first time it is seen."""
+    return analyse(_runtime(token, blob), jobs, now)
+
+
+def warm_worker(token: int, blob: bytes) -> int:
+    """Compile the runtime ahead of the first batch (importing what matching needs); returns the pid."""
+    _runtime(token, blob)
+    return os.getpid()

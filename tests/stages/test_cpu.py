@@ -1,0 +1,223 @@
+"""The CPU pool: ingest's CPU work in real worker processes computes exactly what it computes inline.
+
+Everything is real: worker processes (forkserver), the corpus feeds parsed by the
+project's parser, the bundled config.toml compiled in each worker, and real SQLite and
+PostgreSQL for the end-to-end ingest.  The only fake is the clock.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from monitor.app import open_store
+from monitor.config import load_config
+from monitor.core.feeds import parse_feed
+from monitor.core.models import PollOutcome, RawItem
+from monitor.core.policy import PollContext
+from monitor.runtime import Runtime, make_runtime
+from monitor.services.analysis import Inline, Job, normalise
+from monitor.services.ingest import Ingestor
+from monitor.stages.cpu import CpuPool, _chunks
+from monitor.store.schema import alerts, items, matches
+from tests.conftest import _pg_database
+
+ROOT = Path(__file__).resolve().parents[2]
+FEEDS = ROOT / "tests" / "data" / "corpus" / "feeds"
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def corpus_polls() -> list[tuple[str, tuple[RawItem, ...]]]:
+    """Every corpus feed the parser reads, as (name, entries): many languages and encodings."""
+    out = []
+    for path in sorted(FEEDS.iterdir()):
+        if not path.is_file():
+            continue
+        try:
+            parsed = parse_feed(path.read_bytes(), f"https://example.org/{path.name}", {})
+        except Exception:
+            continue
+        if parsed.items:
+            out.append((path.name, tuple(parsed.items)))
+    return out
+
+
+def topical(n: int) -> RawItem:
+    """A real-looking entry about the topic, so the bundled rules fire (the seed article's lead)."""
+    seed = (ROOT / "monitor" / "demo_data" / "seed-kim-putin-greeting.ar.txt").read_text(encoding="utf-8")
+    return RawItem(
+        guid=f"seed-{n}",
+        url=f"https://example.org/ar/{n}",
+        title=f"بوتين وكيم جونغ أون {n}",
+        summary=seed[:1500],
+        published=NOW,
+        language="ar",
+    )
+
+
+@pytest.fixture(scope="module")
+def runtime() -> Runtime:
+    return make_runtime(load_config(ROOT / "config.toml", env={}))
+
+
+@pytest.fixture
+def pool() -> Iterator[CpuPool]:
+    cpu = CpuPool(2, inline_below=0)
+    yield cpu
+    cpu.close()
+
+
+def jobs_for(runtime: Runtime, polls: list[tuple[str, tuple[RawItem, ...]]]) -> list[Job]:
+    docs = normalise([(raws, None) for _, raws in polls], NOW)
+    out = []
+    for (name, _), doc in zip(polls, docs, strict=True):
+        ctx = PollContext(
+            source=name, first_poll=False, first_poll_mode="silent", max_age=runtime.config.alerts.max_age
+        )
+        out.extend(Job(it, doc.ambiguity, ctx) for it in doc.items)
+    return out
+
+
+def test_chunks_cover_every_unit_once_in_order() -> None:
+    assert _chunks([], 2) == [(0, 0)]
+    assert _chunks([5], 2) == [(0, 1)]
+    assert _chunks([1, 1, 1, 1], 2) == [(0, 2), (2, 4)]
+    assert _chunks([10, 1, 1, 1], 2) == [(0, 1), (1, 4)]
+    for sizes in ([3, 0, 7, 2, 2, 9, 1], [1] * 33, [0, 0, 5]):
+        for parts in (1, 2, 3, 8):
+            runs = _chunks(sizes, parts)
+            assert runs[0][0] == 0 and runs[-1][1] == len(sizes)
+            assert all(a[1] == b[0] for a, b in itertools.pairwise(runs))
+            assert len(runs) <= parts
+
+
+def test_workers_compute_what_the_thread_computes(pool: CpuPool, runtime: Runtime) -> None:
+    polls = corpus_polls()
+    polls.append(("seed", tuple(topical(n) for n in range(5))))
+    assert sum(len(raws) for _, raws in polls) > 200
+    raw = [(raws, None) for _, raws in polls]
+    inline_docs = Inline().normalise(raw, NOW)
+    assert pool.normalise(raw, NOW) == inline_docs
+    jobs = jobs_for(runtime, polls)
+    inline = Inline().analyse(runtime, jobs, NOW)
+    offloaded = pool.analyse(runtime, jobs, NOW)
+    assert pool.started and pool.batches_offloaded == 1
+    assert offloaded == inline
+    # Not vacuous: the seed entries fire the bundled rules, with decisions, and most entries have bands.
+    fired = [a for a in offloaded if a.hits]
+    assert len(fired) >= 5 and all(a.decisions for a in fired)
+    assert sum(1 for a in offloaded if a.bands) > len(offloaded) // 2
+
+
+SMALL = """
+[terms]
+putin = ["Putin", "بوتين"]
+[[rules]]
+name = "putin"
+query = "putin"
+notify = ["s"]
+languages = {languages}
+[[subscribers]]
+name = "s"
+urls = ["json://127.0.0.1:9/"]
+"""
+
+
+def test_a_reload_reaches_the_workers(pool: CpuPool, tmp_path: Path) -> None:
+    def compiled(languages: str) -> Runtime:
+        path = tmp_path / "config.toml"
+        path.write_text(SMALL.format(languages=languages), encoding="utf-8")
+        return make_runtime(load_config(path, env={}))
+
+    everywhere, korean_only = compiled("[]"), compiled('["ko"]')
+    jobs = jobs_for(everywhere, [("seed", tuple(topical(n) for n in range(4)))])
+    before = pool.analyse(everywhere, jobs, NOW)
+    assert all(a.hits for a in before)
+    # The operator narrows the rule to Korean: the Arabic entries no longer fire.
+    assert not any(a.hits for a in pool.analyse(korean_only, jobs, NOW))
+    assert pool.analyse(everywhere, jobs, NOW) == before
+
+
+def test_a_dead_worker_fails_its_batch_and_the_next_batch_gets_new_workers(pool: CpuPool, runtime: Runtime) -> None:
+    jobs = jobs_for(runtime, [("seed", tuple(topical(n) for n in range(6)))])
+    first = pool.analyse(runtime, jobs, NOW)
+    assert pool._pool is not None
+    for pid in list(pool._pool._processes):  # the workers, as the executor knows them
+        os.kill(pid, signal.SIGKILL)
+    # The executor notices the deaths on its next submit or result: the batch fails as a whole.
+    with pytest.raises(BrokenProcessPool):
+        pool.analyse(runtime, jobs, NOW)
+    assert pool.analyse(runtime, jobs, NOW) == first
+
+
+def test_small_batches_stay_in_the_calling_thread(runtime: Runtime) -> None:
+    cpu = CpuPool(2)  # default threshold
+    try:
+        jobs = jobs_for(runtime, [("seed", tuple(topical(n) for n in range(3)))])
+        assert cpu.analyse(runtime, jobs, NOW) == Inline().analyse(runtime, jobs, NOW)
+        assert not cpu.started
+    finally:
+        cpu.close()
+
+
+def stored(database_url: str, runtime: Runtime, cpu: CpuPool | None, polls: list[tuple[str, tuple[RawItem, ...]]]):  # type: ignore[no-untyped-def]
+    store = open_store(database_url, migrate_first=True)
+    try:
+        store.sync_sources([(s.name, s.type, s.url) for s in runtime.config.sources], NOW)
+        sid = {s.name: s.id for s in store.source_states()}
+        names = [s.name for s in runtime.config.sources]
+        outcomes = [
+            PollOutcome(sid[names[n % len(names)]], names[n % len(names)], "ok", items=raws)
+            for n, (_, raws) in enumerate(polls)
+        ]
+        ingestor = Ingestor(store, lambda: runtime, lambda: NOW, analysis=cpu)
+        summaries = ingestor.ingest_batch(outcomes)
+        with store.begin() as conn:
+            rows = conn.execute(select(items.c.key, items.c.story_id, items.c.text_state).order_by(items.c.key)).all()
+            hits = conn.execute(select(matches.c.rule).order_by(matches.c.rule)).scalars().all()
+            outbox = conn.execute(select(alerts.c.rule, alerts.c.subscriber).order_by(alerts.c.rule)).all()
+        return summaries, [tuple(r) for r in rows], list(hits), [tuple(r) for r in outbox]
+    finally:
+        store.engine.dispose()
+
+
+@contextmanager
+def another_database(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A second empty database of the same kind."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'inline.db'}"
+    else:
+        yield from _pg_database()
+
+
+def test_ingest_through_the_workers_stores_what_inline_ingest_stores(
+    runtime: Runtime, database_url: str, tmp_path: Path
+) -> None:
+    """One batch of every corpus feed and the seed, ingested inline and through worker processes."""
+    polls = corpus_polls()
+    polls.append(("seed", tuple(topical(n) for n in range(5))))
+    # first_poll = "alert", so the seed's matches become outbox rows.
+    alerting = replace(runtime.config, alerts=replace(runtime.config.alerts, first_poll="alert"))
+    rt = replace(runtime, config=alerting)
+    cpu = CpuPool(2, inline_below=0)
+    try:
+        offloaded = stored(database_url, rt, cpu, polls)
+        assert cpu.batches_offloaded == 1
+    finally:
+        cpu.close()
+    with another_database(database_url, tmp_path) as other:
+        inline = stored(other, rt, None, polls)
+    assert offloaded == inline
+    summaries, rows, hits, outbox = offloaded
+    assert sum(s.new for s in summaries) == len(rows) > 200
+    assert hits and outbox
