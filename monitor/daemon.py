@@ -54,9 +54,14 @@ REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 TICK_SECONDS = 1.0
 DISPATCH_SECONDS = 5.0
 RELOAD_SECONDS = 2.0
-# Sources claimed per tick by one process: small enough that several workers share a
-# large due set fairly, large enough to keep Scrapy's concurrency busy.
+# The least a process may hold claimed at once (see IN_FLIGHT_PER_CONNECTION).
 BATCH = 100
+# Sources one process holds claimed at once (polls in flight, their outcomes waiting for
+# ingest), as a multiple of `[fetch] concurrency`: enough to keep the fetchers and the
+# ingest writer busy, few enough that a source falling due during a cold load of
+# thousands is claimed at the next tick (live sources first) and waits behind this many
+# polls at most, not behind the whole backlog (139 s for a mid-load item before).
+IN_FLIGHT_PER_CONNECTION = 4
 # The ingest stage: up to INGEST_BATCH polls per transaction, gathered for at most
 # INGEST_LINGER seconds once the first is queued; at most INGEST_QUEUE polls wait (beyond,
 # fetchers wait: back-pressure, and bounded memory on a cold poll of thousands of feeds).
@@ -531,6 +536,8 @@ class Daemon:
         self.enriching: asyncio.Future[Any] | None = None
         self.stopping = asyncio.Event()
         self.tasks: set[asyncio.Task[Any]] = set()
+        # Sources claimed by this process whose crawl has not ended.
+        self.in_flight = 0
         self.metrics = Metrics(app.store.alert_counts, lambda: app.store.text_queue(utcnow()))
         self.last_tick: float | None = None
         self.server: WebServer | None = None
@@ -729,20 +736,31 @@ class Daemon:
         loop = asyncio.get_running_loop()
         try:
             await self.poller.release_unstored()
+            room = self.claim_room()
+            if room <= 0:
+                return
             names = await loop.run_in_executor(self.control, pollable, self.app)
             states = await loop.run_in_executor(
-                self.control, self.app.store.claim_due_sources, names, utcnow(), SOURCE_LEASE, self.owner, BATCH
+                self.control, self.app.store.claim_due_sources, names, utcnow(), SOURCE_LEASE, self.owner, room
             )
         except StorageError as exc:
             self._database_down("poll", exc)
             return
         self._database_up()
         if states:
+            self.in_flight += len(states)
             self._spawn(self._crawl(states, timeout))
+
+    def claim_room(self) -> int:
+        """How many more sources this process may claim now (see IN_FLIGHT_PER_CONNECTION)."""
+        return max(BATCH, IN_FLIGHT_PER_CONNECTION * self.app.config.fetch.concurrency) - self.in_flight
 
     async def _crawl(self, states: list[SourceState], timeout: float) -> None:
         started = time.monotonic()
-        summaries = await self.poller.crawl(self.poller.targets(states), timeout)
+        try:
+            summaries = await self.poller.crawl(self.poller.targets(states), timeout)
+        finally:
+            self.in_flight -= len(states)
         self.metrics.record_polls(summaries, time.monotonic() - started)
         if self.poller.unstored:
             self._database_down("ingest", next(iter(self.poller.unstored.values())))

@@ -422,7 +422,11 @@ class SqlStore:
     def claim_due_sources(
         self, names: Sequence[str], now: datetime, lease: timedelta, owner: str, limit: int
     ) -> list[SourceState]:
-        """Lease up to ``limit`` due sources among ``names`` so no other worker polls them now."""
+        """Lease up to ``limit`` due sources among ``names`` so no other worker polls them now.
+
+        Sources with a successful poll behind them are claimed before never-polled ones,
+        each group the longest overdue first.
+        """
         if not names:
             return []
         due = (
@@ -432,7 +436,10 @@ class SqlStore:
                 or_(sources.c.next_due.is_(None), sources.c.next_due <= now),
                 or_(sources.c.lease_until.is_(None), sources.c.lease_until < now),
             )
-            .order_by(sources.c.next_due)
+            # Sources polled before come first, the longest overdue first: under a cold
+            # backlog of never-polled sources (whose first poll is silent by default), a
+            # live source falling due is polled at the next tick, not behind the backlog.
+            .order_by(sources.c.first_success.is_(None), sources.c.next_due.asc().nulls_first(), sources.c.id)
             .limit(limit)
         )
         if self.dialect == "postgresql":

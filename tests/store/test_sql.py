@@ -10,7 +10,7 @@ import pytest
 from monitor.core.models import Item
 from monitor.core.urls import canonical_url, item_key
 from monitor.store import migrate
-from monitor.store.sql import NewAlert, SqlStore, make_engine
+from monitor.store.sql import FetchUpdate, NewAlert, SqlStore, make_engine
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -99,6 +99,27 @@ def test_source_claims_do_not_overlap(store: SqlStore) -> None:
     assert len(b) == 2
     assert not {s.name for s in a} & {s.name for s in b}
     assert store.claim_due_sources(names, NOW, timedelta(minutes=5), "w3", 3) == []
+
+
+def test_live_sources_are_claimed_before_the_never_polled_backlog(store: SqlStore) -> None:
+    """Under a cold backlog a live source falling due is claimed first (issue 13, responsiveness)."""
+    names = [f"s{i}" for i in range(6)]
+    store.sync_sources([(n, "feed", f"https://example.org/{n}") for n in names], NOW - timedelta(hours=1))
+    sid = {s.name: s.id for s in store.source_states()}
+    # s4 and s5 have been polled (s5 longer overdue); s0-s3 never were, and fell due an hour ago.
+    with store.begin() as conn:
+        store.update_sources(
+            conn,
+            [
+                (sid["s4"], FetchUpdate(success=True, next_due=NOW - timedelta(seconds=1))),
+                (sid["s5"], FetchUpdate(success=True, next_due=NOW - timedelta(seconds=30))),
+            ],
+            NOW - timedelta(minutes=2),
+        )
+    first = store.claim_due_sources(names, NOW, timedelta(minutes=5), "w1", 2)
+    assert [s.name for s in first] in (["s5", "s4"], ["s4", "s5"])
+    rest = store.claim_due_sources(names, NOW, timedelta(minutes=5), "w1", 10)
+    assert sorted(s.name for s in rest) == ["s0", "s1", "s2", "s3"]
 
 
 def test_purge_keeps_matched_items(store: SqlStore) -> None:
