@@ -23,6 +23,7 @@ HERE = Path(__file__).parent
 LABELS = HERE / "labels.jsonl"
 HOLDOUT = HERE / "holdout.jsonl"
 FRESH = HERE / "fresh.jsonl"
+FRESH2 = HERE / "fresh2.jsonl"
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -31,10 +32,13 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # measured on 2026-12-07 with the rewritten config, so that losing one more (text, rule)
 # pair of a language fails.  holdout.jsonl measured en 1.000/1.000, ar 1.000/0.769,
 # ru 1.000/1.000, ko 1.000/1.000; fresh.jsonl measured en 1.000/1.000, ar 0.969/0.969,
-# ru 1.000/0.971, ko 0.982/0.947.
+# ru 1.000/0.971, ko 0.982/0.947; fresh2.jsonl (42 texts, labelled before the rewritten
+# config ever ran on them) measured en 1.000/1.000, ar 0.833/1.000, ru 0.909/1.000,
+# ko 1.000/1.000.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.76), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.96), "ru": (0.99, 0.97), "ko": (0.98, 0.94)},
+    FRESH2: {"en": (0.99, 0.99), "ar": (0.83, 0.99), "ru": (0.90, 0.99), "ko": (0.99, 0.99)},
 }
 
 
@@ -61,12 +65,14 @@ def test_the_set_is_real_and_broad(path: Path) -> None:
     assert path.name in provenance
 
 
-def test_the_fresh_set_is_apart_from_the_tuning_sets() -> None:
-    fresh = _texts(FRESH)
-    tuned = {t["url"] for t in _texts(LABELS) + _texts(HOLDOUT)}
-    assert not [t["id"] for t in fresh if t["url"] in tuned]
+@pytest.mark.parametrize("path", [FRESH, FRESH2], ids=["fresh", "fresh2"])
+def test_the_fresh_sets_are_apart_from_the_others(path: Path) -> None:
+    fresh = _texts(path)
+    others = {t["url"] for p in (LABELS, HOLDOUT, FRESH, FRESH2) if p != path for t in _texts(p)}
+    assert not [t["id"] for t in fresh if t["url"] in others]
     assert all("outlet" in t and "date" in t for t in fresh)  # provenance kept per text
     assert len({t["id"] for t in fresh}) == len(fresh)
+    assert path.name in (HERE / "PROVENANCE.md").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
