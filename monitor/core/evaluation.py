@@ -12,12 +12,15 @@ not read files, the clock or the network, and it must not print; the CLI does th
 A labelled text is one object (a JSONL line, or a ``[[text]]`` table in TOML)::
 
     {"id": "en-01", "language": "en", "title": "...", "body": "...",
-     "expected": ["kim-putin"], "url": "https://...", "note": "why it is here"}
+     "expected": ["kim-putin"], "url": "https://...", "note": "why it is here",
+     "outlet": "Reuters", "date": "2025-06-19"}
 
 ``text`` may stand for ``body`` (the title is then empty: a text without a headline is
 matched like an item whose feed gave no title).  ``expected`` lists the rules an analyst
 says must fire; every other rule must not.  ``source`` (a source name) is optional: a
-rule's ``sources`` filter is applied only to texts that name one.
+rule's ``sources`` filter is applied only to texts that name one.  ``outlet`` and ``date``
+(where the text was published, and when) are provenance only: checked to be strings and
+otherwise ignored.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ __all__ = [
     "parse_labels",
 ]
 
-_KEYS = frozenset({"id", "language", "title", "body", "text", "expected", "url", "note", "source"})
+_KEYS = frozenset({"id", "language", "title", "body", "text", "expected", "url", "note", "source", "outlet", "date"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +175,7 @@ def _one(obj: Any, where: str, file: str, known: frozenset[str], problems: list[
         if key not in _KEYS:
             bad(f"unknown key {key!r} (keys: {', '.join(sorted(_KEYS))})")
     strings = {}
-    for key in ("id", "language", "title", "body", "text", "url", "note", "source"):
+    for key in ("id", "language", "title", "body", "text", "url", "note", "source", "outlet", "date"):
         value = obj.get(key, "")
         if not isinstance(value, str):
             bad(f"{key} must be a string")

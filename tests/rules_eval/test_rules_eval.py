@@ -3,8 +3,10 @@
 ``labels.jsonl`` holds headlines and lead paragraphs of news articles in English, Arabic,
 Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's intent for
 every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
-Korea, North Korean missile tests alone, 무기한).  The bundled config must keep precision
-and recall per language at or above the floors below; the other tests pin the command's
+Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
+the sets the bundled config was tuned on; ``fresh.jsonl`` (134 texts, labelled before any
+rule ran on them) is the out-of-sample set.  The bundled config must keep precision and
+recall per language at or above the floors below; the other tests pin the command's
 contract: the table, the JSON document, marked words, and exit codes for usage errors only.
 """
 
@@ -19,10 +21,25 @@ from tests.conftest import ROOT, run_cli
 
 HERE = Path(__file__).parent
 LABELS = HERE / "labels.jsonl"
+HOLDOUT = HERE / "holdout.jsonl"
+FRESH = HERE / "fresh.jsonl"
+FRESH2 = HERE / "fresh2.jsonl"
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
 FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
+# (precision, recall) floors on the sets measured in PROVENANCE.md, just under what was
+# measured on 2026-12-07 with the rewritten config, so that losing one more (text, rule)
+# pair of a language fails.  holdout.jsonl measured en 1.000/1.000, ar 1.000/0.769,
+# ru 1.000/1.000, ko 1.000/1.000; fresh.jsonl measured en 1.000/1.000, ar 0.969/0.969,
+# ru 1.000/0.971, ko 0.982/0.947; fresh2.jsonl (42 texts, labelled before the rewritten
+# config ever ran on them) measured en 1.000/1.000, ar 0.833/1.000, ru 0.909/1.000,
+# ko 1.000/1.000.
+SET_FLOORS = {
+    HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.76), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.96), "ru": (0.99, 0.97), "ko": (0.98, 0.94)},
+    FRESH2: {"en": (0.99, 0.99), "ar": (0.83, 0.99), "ru": (0.90, 0.99), "ko": (0.99, 0.99)},
+}
 
 
 @pytest.fixture(scope="module")
@@ -32,15 +49,30 @@ def report() -> dict:
     return json.loads(proc.stdout)
 
 
-def test_the_set_is_real_and_broad() -> None:
-    texts = [json.loads(line) for line in LABELS.read_text(encoding="utf-8").splitlines() if line.strip()]
+def _texts(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("path", [LABELS, FRESH], ids=["labels", "fresh"])
+def test_the_set_is_real_and_broad(path: Path) -> None:
+    texts = _texts(path)
     for lang in LANGUAGES:
         mine = [t for t in texts if t["language"] == lang]
         assert len(mine) >= 30, lang
         assert sum(1 for t in mine if not t["expected"]) >= 8, f"{lang}: too few hard negatives"
     assert all(t["url"].startswith("http") for t in texts)
     provenance = (HERE / "PROVENANCE.md").read_text(encoding="utf-8")
-    assert "labels.jsonl" in provenance
+    assert path.name in provenance
+
+
+@pytest.mark.parametrize("path", [FRESH, FRESH2], ids=["fresh", "fresh2"])
+def test_the_fresh_sets_are_apart_from_the_others(path: Path) -> None:
+    fresh = _texts(path)
+    others = {t["url"] for p in (LABELS, HOLDOUT, FRESH, FRESH2) if p != path for t in _texts(p)}
+    assert not [t["id"] for t in fresh if t["url"] in others]
+    assert all("outlet" in t and "date" in t for t in fresh)  # provenance kept per text
+    assert len({t["id"] for t in fresh}) == len(fresh)
+    assert path.name in (HERE / "PROVENANCE.md").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -134,11 +166,13 @@ def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     assert "cannot read" in proc.stderr
 
 
-def test_held_out_set_stays_where_it_was_measured() -> None:
-    # Measured once after the config rewrite and never tuned to (see PROVENANCE.md):
-    # precision 1.000, recall 0.797 overall. Floors guard against regressions only.
-    proc = run_cli("rules", "eval", str(HERE / "holdout.jsonl"), "--json", config=CONFIG)
+@pytest.mark.parametrize(("path", "lang"), [(p, lang) for p in SET_FLOORS for lang in LANGUAGES])
+def test_measured_sets_stay_where_they_were_measured(path: Path, lang: str) -> None:
+    # See PROVENANCE.md: holdout.jsonl is a tuning set now; fresh.jsonl was labelled
+    # before the rules ran on it.  Floors guard against regressions.
+    proc = run_cli("rules", "eval", str(path), "--json", config=CONFIG)
     assert proc.returncode == 0, proc.stderr
-    overall = json.loads(proc.stdout)["overall"]
-    assert overall["precision"] >= 0.95, overall
-    assert overall["recall"] >= 0.75, overall
+    score = next(s for s in json.loads(proc.stdout)["languages"] if s["language"] == lang)
+    precision_floor, recall_floor = SET_FLOORS[path][lang]
+    assert score["precision"] >= precision_floor, score
+    assert score["recall"] >= recall_floor, score
