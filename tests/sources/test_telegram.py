@@ -127,6 +127,27 @@ def test_items_paging_and_conditional_get(tmp_path: Path, database_url: str, fee
     assert states(database_url)["ru-tg"].consecutive_failures == 0
 
 
+def test_an_older_page_answering_429_ends_the_paging_and_keeps_the_first_page(
+    tmp_path: Path, database_url: str, feed_server: FeedServer
+) -> None:
+    s = feed_server
+    delta = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1) - ANCHOR
+    serve_channels(s, delta)
+    s.serve(
+        "/s/kndr_vesti?before=142", b"slow down", content_type="text/plain", status=429, headers={"Retry-After": "120"}
+    )
+    config = write_config(tmp_path, sources(s)[:1], alerts='max_age = "3d"')
+    run_once(config, database_url)
+    assert len(s.hits("/s/kndr_vesti?before=142")) == 1
+    assert s.hits("/s/kndr_vesti?before=125") == []
+    ids = sorted(int(r["url"].rsplit("/", 1)[1]) for r in stored(database_url, "ru-tg"))
+    assert ids == [142, 143, 146, 147, 148]
+    state = states(database_url)["ru-tg"]
+    assert state.consecutive_failures == 0 and state.last_error is None
+    assert state.last_warning is not None
+    assert "/s/kndr_vesti?before=142: HTTP 429; stopped paging back" in state.last_warning
+
+
 def test_a_missing_channel_is_a_clear_permanent_error(
     tmp_path: Path, database_url: str, feed_server: FeedServer
 ) -> None:
