@@ -1,4 +1,4 @@
-"""FeedPoller: the long-lived asyncio poller of ``feed`` and ``sitemap`` sources, on aiohttp.
+"""FeedPoller: the long-lived asyncio poller of ``feed``, ``sitemap`` and ``telegram`` sources, on aiohttp.
 
 Responsible for turning :class:`~monitor.core.models.PollTarget`\\s into exactly one
 :class:`~monitor.core.models.PollOutcome` each, with the semantics of Scrapy's
@@ -6,7 +6,8 @@ Responsible for turning :class:`~monitor.core.models.PollTarget`\\s into exactly
 whose body hashes to the stored hash, ends the poll unparsed; errors classed temporary or
 permanent with an operator-readable reason; Retry-After; Cache-Control max-age and RSS
 ``<ttl>`` as ``min_interval``; the format sniffed from the bytes; a sitemap index followed
-to its newest children on the same host), and for fetching single pages for the
+to its newest children on the same host; a Telegram channel's preview page, paged back
+with ``?before=`` while ``PollTarget.since`` wants older messages), and for fetching single pages for the
 enrichment stage (:meth:`FeedPoller.fetch_page`).  One ``ClientSession`` and one
 ``TCPConnector`` (limit ``[fetch] concurrency``) live as long as the poller; every request
 (feeds, child sitemaps, robots.txt, article pages, each redirect hop) goes through the
@@ -42,12 +43,15 @@ from crawler.policy import ROBOTS_MAX_BODY, FetchPolicy, HostBackoff
 from monitor.core.encoding import TooLarge, gunzip
 from monitor.core.feeds import ParsedFeed, parse_feed
 from monitor.core.http import ErrorClass, parse_max_age, parse_retry_after, status_class
-from monitor.core.models import PollOutcome, PollTarget
+from monitor.core.models import PollOutcome, PollTarget, RawItem
+from monitor.core.telegram import MAX_PAGES as TELEGRAM_MAX_PAGES
+from monitor.core.telegram import TelegramPage, older_page, parse_telegram, telegram_items
+from monitor.core.telegram import page_url as telegram_page_url
 from monitor.errors import FetchError, ParseError
 
 log = logging.getLogger(__name__)
 
-POLLED_TYPES = frozenset({"feed", "sitemap"})
+POLLED_TYPES = frozenset({"feed", "sitemap", "telegram"})
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
@@ -151,6 +155,14 @@ def parse_for_poll(body: bytes, url: str, headers: Mapping[str, str]) -> ParsedF
     """``parse_feed`` with its expected failure as a value: runs in the parse executor."""
     try:
         return parse_feed(body, url, headers)
+    except ParseError as exc:
+        return ParseFailure(exc.message, exc.temporary)
+
+
+def parse_telegram_for_poll(body: bytes, url: str) -> TelegramPage | ParseFailure:
+    """``parse_telegram`` with its expected failure as a value: runs in the parse executor."""
+    try:
+        return parse_telegram(body, url)
     except ParseError as exc:
         return ParseFailure(exc.message, exc.temporary)
 
@@ -279,20 +291,22 @@ class FeedPoller:
             log.debug("source %s: %s", target.name, outcome.error)
         return outcome
 
-    async def _poll(self, target: PollTarget) -> PollOutcome:
-        headers = {"Accept": FEED_ACCEPT}
+    async def _first_page(self, target: PollTarget, accept: str) -> tuple[Page, PollOutcome | None]:
+        """The conditional GET of a source's URL, and the outcome when it ends the poll unparsed.
+
+        The outcome is an error (network, policy, HTTP status) or "not modified" (304).
+        """
+        headers = {"Accept": accept}
         if target.etag:
             headers["If-None-Match"] = target.etag
         if target.last_modified:
             headers["If-Modified-Since"] = target.last_modified
-        max_body = target.max_body or self.policy.max_body
-        page = await self._fetch(target.url, headers, max_body)
+        page = await self._fetch(target.url, headers, target.max_body or self.policy.max_body)
         if page.error is not None:
-            return _error(target, page.error, page.error_class or "temporary", page.status, page.retry_after)
+            return page, _error(target, page.error, page.error_class or "temporary", page.status, page.retry_after)
         status = page.status or 0
-        max_age = parse_max_age(page.headers.get("cache-control"))
         if status == 304:
-            return PollOutcome(
+            return page, PollOutcome(
                 source_id=target.source_id,
                 source=target.name,
                 status="not_modified",
@@ -300,13 +314,24 @@ class FeedPoller:
                 etag=target.etag,
                 last_modified=target.last_modified,
                 body_hash=target.body_hash,
-                min_interval=max_age,
+                min_interval=parse_max_age(page.headers.get("cache-control")),
             )
         if status >= 400:
             retry_after = parse_retry_after(page.headers.get("retry-after"), self._now())
-            return _error(target, f"HTTP {status} from {page.url}", status_class(status), status, retry_after)
+            return page, _error(target, f"HTTP {status} from {page.url}", status_class(status), status, retry_after)
         if status >= 300 or status < 200:
-            return _error(target, f"HTTP {status} from {page.url}", "temporary", status)
+            return page, _error(target, f"HTTP {status} from {page.url}", "temporary", status)
+        return page, None
+
+    async def _poll(self, target: PollTarget) -> PollOutcome:
+        if target.type == "telegram":
+            return await self._poll_telegram(target)
+        max_body = target.max_body or self.policy.max_body
+        page, ended = await self._first_page(target, FEED_ACCEPT)
+        if ended is not None:
+            return ended
+        status = page.status or 0
+        max_age = parse_max_age(page.headers.get("cache-control"))
         etag = page.headers.get("etag")
         last_modified = page.headers.get("last-modified")
         body_hash = hashlib.sha256(page.body).hexdigest()
@@ -356,6 +381,79 @@ class FeedPoller:
             language=parsed.language,
             min_interval=min_interval,
         )
+
+    async def _poll_telegram(self, target: PollTarget) -> PollOutcome:
+        """A Telegram channel's preview page, and the older pages while ``target.since`` wants them.
+
+        The first page is a conditional GET like a feed's (its ETag, Last-Modified and
+        body hash are the source's); older pages (``?before=<smallest id>``) are plain
+        GETs, one after another, each under the policy.  A failing older page ends the
+        paging with a warning; the messages already read are kept.
+        """
+        max_body = target.max_body or self.policy.max_body
+        page, ended = await self._first_page(target, PAGE_ACCEPT)
+        if ended is not None:
+            return ended
+        status = page.status or 0
+        body_hash = hashlib.sha256(page.body).hexdigest()
+        etag = page.headers.get("etag")
+        last_modified = page.headers.get("last-modified")
+        max_age = parse_max_age(page.headers.get("cache-control"))
+        if target.body_hash == body_hash:
+            return PollOutcome(
+                source_id=target.source_id,
+                source=target.name,
+                status="not_modified",
+                http_status=status,
+                etag=etag,
+                last_modified=last_modified,
+                body_hash=body_hash,
+                min_interval=max_age,
+            )
+        parsed = await self._parse_telegram(page)
+        if isinstance(parsed, ParseFailure):
+            return _error(target, parsed.message, "temporary" if parsed.temporary else "permanent", status)
+        warnings = ["response truncated by the server; kept what parsed"] if page.truncated else []
+        pages = [parsed]
+        before = older_page(parsed, target.since)
+        while before is not None:
+            if len(pages) >= TELEGRAM_MAX_PAGES:
+                warnings.append(f"stopped paging back after {TELEGRAM_MAX_PAGES} pages")
+                break
+            url = telegram_page_url(target.url, before)
+            older = await self._fetch(url, {"Accept": PAGE_ACCEPT}, max_body)
+            if older.error is not None or older.status != 200:
+                warnings.append(f"older page {url}: {older.error or f'HTTP {older.status}'}; stopped paging back")
+                break
+            got = await self._parse_telegram(older)
+            if isinstance(got, ParseFailure):
+                warnings.append(f"older page {url}: {got.message}; stopped paging back")
+                break
+            smallest = got.smallest_id
+            if smallest is None or smallest >= before:
+                break  # the start of the channel, or a page that does not go back: never loop
+            pages.append(got)
+            before = older_page(got, target.since)
+        items: dict[str, RawItem] = {}
+        for each in pages:
+            for raw in telegram_items(each):
+                items.setdefault(raw.guid or "", raw)
+        return PollOutcome(
+            source_id=target.source_id,
+            source=target.name,
+            status="ok",
+            items=tuple(items.values()),
+            etag=etag,
+            last_modified=last_modified,
+            body_hash=body_hash,
+            http_status=status,
+            warning="; ".join(warnings)[:2000] or None,
+            min_interval=max_age,
+        )
+
+    async def _parse_telegram(self, page: Page) -> TelegramPage | ParseFailure:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, parse_telegram_for_poll, page.body, page.url)
 
     async def _child(self, url: str, max_body: int) -> tuple[Sequence[Any], list[str]]:
         """A child sitemap of an index: its entries, or warnings (a child never fails the poll)."""

@@ -28,11 +28,14 @@ from monitor.core.rules import parse_query
 from monitor.core.units import parse_duration, parse_size
 from monitor.errors import ConfigError, ConfigProblem, QueryError
 
-SOURCE_TYPES = ("feed", "sitemap", "listing", "spider")
+SOURCE_TYPES = ("feed", "sitemap", "listing", "spider", "telegram")
 FIRST_POLL = ("silent", "alert")
 MODES = ("realtime", "digest")
 SEVERITIES = ("normal", "critical")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# A public Telegram username (the ``name`` of https://t.me/name): 5-32 letters, digits, _.
+_TELEGRAM_CHANNEL = re.compile(r"^[A-Za-z0-9_]{5,32}$")
+TELEGRAM_PREVIEW = "https://t.me/s/{channel}"
 _TERM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # ${NAME}, or ${NAME:-default} (the shell's form: the default when NAME is unset or empty).
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -136,6 +139,7 @@ class SourceConfig:
     links: str | None = None
     spider: str | None = None
     min_interval: timedelta | None = None  # adaptive bounds; [fetch] gives the defaults
+    channel: str | None = None  # telegram: the public channel's username
     max_interval: timedelta | None = None
 
 
@@ -497,6 +501,7 @@ def _sources(v: _Validator, items: Any) -> list[SourceConfig]:
                 "spider",
                 "min_interval",
                 "max_interval",
+                "channel",
             },
         )
         name = v.name(f"{where}.name", name)
@@ -504,7 +509,12 @@ def _sources(v: _Validator, items: Any) -> list[SourceConfig]:
             v.error(f"{where}.name", f"duplicate source name {name!r}")
         seen.add(name)
         kind = v.choice(f"{where}.type", t.get("type", "feed"), SOURCE_TYPES)
-        url = v.string(f"{where}.url", t.get("url"))
+        channel = _channel(v, where, kind, t.get("channel"))
+        if kind == "telegram" and t.get("url") is None:
+            # The public web preview; ``url`` overrides it (a mirror, a test server).
+            url = TELEGRAM_PREVIEW.format(channel=channel) if channel else ""
+        else:
+            url = v.string(f"{where}.url", t.get("url"))
         if url and not re.match(r"^https?://[^\s/]+", url, re.IGNORECASE):
             v.error(f"{where}.url", f"only http(s) URLs can be polled, got {url!r}")
         links = t.get("links")
@@ -530,9 +540,31 @@ def _sources(v: _Validator, items: Any) -> list[SourceConfig]:
                 max_interval=v.duration(f"{where}.max_interval", t.get("max_interval"), timedelta(0))
                 if t.get("max_interval") is not None
                 else None,
+                channel=channel,
             )
         )
     return out
+
+
+def _channel(v: _Validator, where: str, kind: str, value: Any) -> str | None:
+    """The ``channel`` of a telegram source (required, a valid username); no other type takes one."""
+    if kind != "telegram":
+        if value is not None:
+            v.error(f"{where}.channel", f"only a telegram source takes a channel (this one is a {kind} source)")
+        return None
+    channel = v.string(f"{where}.channel", value)
+    if not channel:
+        return None
+    if channel.startswith("@"):
+        v.error(f"{where}.channel", f"write the channel name without '@': {channel[1:]!r}")
+        return None
+    if not _TELEGRAM_CHANNEL.match(channel):
+        v.error(
+            f"{where}.channel",
+            f"{channel!r} is not a Telegram channel name: 5-32 letters, digits or '_' (the name in https://t.me/name)",
+        )
+        return None
+    return channel
 
 
 def _terms(v: _Validator, t: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:

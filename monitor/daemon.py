@@ -172,9 +172,16 @@ class Poller:
 
     def targets(self, states: list[SourceState]) -> list[PollTarget]:
         config = self.app.config
+        # A Telegram preview shows ~20 messages a page.  A first poll pages back through
+        # [alerts] max_age (the backlog); later polls page back to the last success, so a
+        # burst of posts between two polls is not lost.  Nothing older can alert anyway.
+        horizon = utcnow() - config.alerts.max_age
         out = []
         for st in states:
             cfg = config.source(st.name)
+            since = None
+            if st.type == "telegram":
+                since = horizon if st.last_success is None else max(horizon, st.last_success)
             out.append(
                 PollTarget(
                     source_id=st.id,
@@ -186,6 +193,7 @@ class Poller:
                     body_hash=st.body_hash,
                     language=cfg.language if cfg else None,
                     max_body=config.fetch.max_body,
+                    since=since,
                 )
             )
         return out
@@ -235,7 +243,7 @@ class Poller:
         return PageResult(article.text, article.error, article.final, article.retry_after)
 
     async def _poll_feeds(self, targets: list[PollTarget], ingest: Callable[[PollOutcome], Awaitable[None]]) -> None:
-        """Feed and sitemap sources through the aiohttp FeedPoller into ingest.
+        """Feed, sitemap and telegram sources through the aiohttp FeedPoller into ingest.
 
         Each outcome goes on to the ingest queue as a task of its own, so the poller never
         waits on a commit; at most HANDOFF_LIMIT such hand-offs are open at once
@@ -271,7 +279,7 @@ class Poller:
             log.warning("poll of %d feeds exceeded %.0fs; stopping it", len(targets), timeout)
 
     async def crawl(self, targets: list[PollTarget], timeout: float) -> list[IngestSummary]:
-        """Poll ``targets`` (feeds and sitemaps with the FeedPoller, the rest in one Scrapy crawl).
+        """Poll ``targets`` (feeds, sitemaps and Telegram channels with the FeedPoller, the rest in one Scrapy crawl).
 
         A target with no outcome (the crawl timed out or was stopped) is recorded as failed.
         """

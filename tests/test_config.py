@@ -179,3 +179,36 @@ def test_language_suggestions(code: str, meant: str | None) -> None:
     problem = language_problem(code)
     assert problem is not None and f"unknown language {code!r}" in problem
     assert (f"did you mean {meant!r}" in problem) if meant else ("did you mean" not in problem)
+
+
+def test_telegram_sources_need_a_valid_channel(tmp_path: Path) -> None:
+    good = (
+        GOOD
+        + '\n[[sources]]\nname = "tg"\ntype = "telegram"\nchannel = "kndr_vesti"\n'
+        + '\n[[sources]]\nname = "tg-mirror"\ntype = "telegram"\nchannel = "bukhan_sosik"\nurl = "http://127.0.0.1:8080/s/bukhan_sosik"\n'
+    )
+    config = load_config(write(tmp_path, good), env={})
+    tg, mirror = config.source("tg"), config.source("tg-mirror")
+    assert tg is not None and tg.channel == "kndr_vesti" and tg.url == "https://t.me/s/kndr_vesti"
+    assert mirror is not None and mirror.url == "http://127.0.0.1:8080/s/bukhan_sosik"
+    assert config.source("wire") is not None and config.source("wire").channel is None  # type: ignore[union-attr]
+    bad = (
+        GOOD.replace('interval = "5m"', 'interval = "5m"\nchannel = "wirechan"')
+        + '\n[[sources]]\nname = "a"\ntype = "telegram"\n'
+        + '\n[[sources]]\nname = "b"\ntype = "telegram"\nchannel = "abc"\n'
+        + '\n[[sources]]\nname = "c"\ntype = "telegram"\nchannel = "@kndr_vesti"\n'
+        + '\n[[sources]]\nname = "d"\ntype = "telegram"\nchannel = "kndr-vesti"\n'
+        + '\n[[sources]]\nname = "e"\ntype = "telegram"\nchanel = "kndr_vesti"\n'
+        + '\n[[sources]]\nname = "f"\ntype = "telgram"\nchannel = "kndr_vesti"\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, bad), env={})
+    text = str(info.value)
+    assert "sources[0] 'wire'.channel: only a telegram source takes a channel (this one is a feed source)" in text
+    assert "sources[1] 'a'.channel: missing" in text
+    assert "sources[2] 'b'.channel: 'abc' is not a Telegram channel name: 5-32 letters, digits or '_'" in text
+    assert "sources[3] 'c'.channel: write the channel name without '@': 'kndr_vesti'" in text
+    assert "sources[4] 'd'.channel: 'kndr-vesti' is not a Telegram channel name" in text
+    assert "sources[5] 'e'.chanel: unknown key, did you mean 'channel'?" in text
+    assert "sources[5] 'e'.channel: missing" in text
+    assert "sources[6] 'f'.type: expected one of" in text and "'telegram'" in text

@@ -87,6 +87,8 @@ class PollTarget:
     body_hash: str | None = None
     language: str | None = None
     max_body: int | None = None
+    # Telegram: page back (``?before=``) while the messages are at or after this time.
+    since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, repr=False)
