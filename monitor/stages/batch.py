@@ -40,6 +40,7 @@ class StageStats:
     busy_seconds: float = 0.0
     waited_seconds: float = 0.0  # time outcomes spent queued before their batch began
     largest_batch: int = 0
+    last_success: float | None = None  # time.monotonic() when a batch last completed without error
 
 
 class BatchStage(Generic[In, Out]):
@@ -139,6 +140,7 @@ class BatchStage(Generic[In, Out]):
                     if not future.done():
                         future.set_exception(exc)
             else:
+                self.stats.last_success = time.monotonic()
                 for (_, future, _), result in zip(taken, results, strict=True):
                     if not future.done():
                         future.set_result(result)
