@@ -21,11 +21,14 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-
-import numpy as np
-import numpy.typing as npt
+from functools import cache
+from typing import TYPE_CHECKING
 
 from monitor.core.text import words
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 from monitor.core.urls import url_key
 
 FINGERPRINT_VERSION = 1
@@ -41,9 +44,10 @@ MIN_SHARED = 8  # a verified copy shares at least this many shingles with its or
 CONTAINMENT = 0.6  # share of the smaller copy's shingles found in the larger one
 TITLE_WINDOW = timedelta(days=3)  # a same-titled entry of the same source within this is a repost
 STORY_WINDOW = timedelta(days=7)  # a near-duplicate joins a story whose copy was first seen within this
-_MERSENNE = np.uint64((1 << 61) - 1)
+_MERSENNE = (1 << 61) - 1
 
 
+@cache
 def _permutation_params() -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
     """``a`` and ``b`` of the ``NUM_PERM`` hash functions ``(a·x + b) mod (2^61 − 1)``.
 
@@ -56,10 +60,11 @@ def _permutation_params() -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64
         digest = hashlib.sha256(f"wirewatch-minhash-v{FINGERPRINT_VERSION}-{i}".encode()).digest()
         a.append(int.from_bytes(digest[:4], "little") % ((1 << 31) - 1) + 1)
         b.append(int.from_bytes(digest[4:8], "little") % (1 << 31))
+    # numpy is imported here, on first use: commands that read the database and never
+    # fingerprint anything (sources, items, check) start without it (~0.1 s).
+    import numpy as np
+
     return np.array(a, dtype=np.uint64), np.array(b, dtype=np.uint64)
-
-
-_A, _B = _permutation_params()
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,8 +228,11 @@ def shingles(tokens: Sequence[str]) -> frozenset[int]:
 
 def _signature(hashes: frozenset[int]) -> npt.NDArray[np.uint64]:
     """MinHash signature: for each hash function, the least value over the shingle hashes."""
+    import numpy as np
+
+    a, b = _permutation_params()
     x = np.fromiter(hashes, dtype=np.uint64, count=len(hashes))
-    values: npt.NDArray[np.uint64] = ((np.outer(x, _A) + _B) % _MERSENNE).min(axis=0)
+    values: npt.NDArray[np.uint64] = ((np.outer(x, a) + b) % np.uint64(_MERSENNE)).min(axis=0)
     return values
 
 

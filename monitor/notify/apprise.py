@@ -38,13 +38,10 @@ from dataclasses import dataclass
 from email.utils import make_msgid
 from typing import TYPE_CHECKING, Any
 
-import apprise
-import apprise.plugins.email.base as _apprise_email
-
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from monitor.config import Config
-from apprise import AppriseAsset
-from apprise.result import AppriseResultStatus
 
 from monitor.config import redact
 from monitor.core.render import Message, markdown_escape
@@ -73,7 +70,19 @@ def _stable_msgid(idstring: str | None = None, domain: str | None = None) -> str
     return f"<{ref}@{domain or 'wirewatch.localdomain'}>"
 
 
-_apprise_email.make_msgid = _stable_msgid  # type: ignore[attr-defined]
+_loaded: list[ModuleType] = []
+
+
+def _apprise() -> ModuleType:
+    """Apprise, imported on first use (about 0.2 s with its email plugin and requests: not
+    a cost for commands that send nothing), with its email plugin's Message-ID made stable."""
+    if not _loaded:
+        import apprise
+        import apprise.plugins.email.base as email_plugin
+
+        email_plugin.make_msgid = _stable_msgid  # type: ignore[attr-defined]
+        _loaded.append(apprise)
+    return _loaded[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +112,8 @@ class AppriseNotifier:
         limit = self.timeout if timeout is None else timeout
         scheme = scheme_of(url)
         started = time.monotonic()
-        notifier = apprise.Apprise(asset=AppriseAsset(service_timeout=limit))
+        apprise = _apprise()
+        notifier = apprise.Apprise(asset=apprise.AppriseAsset(service_timeout=limit))
         token = _message_ref.set(message.ref)
         try:
             with apprise.LogCapture(level=logging.DEBUG, fmt="%(levelname)s %(message)s") as captured:  # type: ignore[no-untyped-call]
@@ -129,7 +139,7 @@ class AppriseNotifier:
         # A send that ran into its deadline is unknown whatever the plugin said about it:
         # the plugin's socket timeout and Apprise's own deadline are the same bound, and
         # which one fires first (and so which words reach the log) is a race.
-        timed_out = result.status == AppriseResultStatus.TIMEOUT or seconds >= limit * 0.95
+        timed_out = result.status == apprise.result.AppriseResultStatus.TIMEOUT or seconds >= limit * 0.95
         unknown = timed_out or bool(_UNKNOWN_SIGNS.search(evidence))
         warnings = [
             ln.split(" ", 1)[1] for ln in log_text.splitlines() if ln.startswith(("WARNING ", "ERROR ", "CRITICAL "))
@@ -146,7 +156,7 @@ class AppriseNotifier:
 
 def _body_for(scheme: str, url: str, plugin: Any, message: Message) -> tuple[str, Any]:
     """The body and its Apprise format for one channel (see the module docstring)."""
-    fmt = apprise.NotifyFormat
+    fmt = _apprise().NotifyFormat
     if scheme in _EMAIL_SCHEMES and not _FORMAT_PARAM.search(url):
         return message.html, fmt.HTML
     supported = plugin.notify_format if isinstance(plugin.notify_format, tuple) else (plugin.notify_format,)
@@ -180,7 +190,7 @@ def check_subscriber_urls(config: Config) -> tuple[list[tuple[str, str]], list[s
     """
     import re
 
-    import apprise
+    apprise = _apprise()
 
     env_ref = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
     problems: list[tuple[str, str]] = []
