@@ -76,7 +76,7 @@ TESTER_PAGE = 250
 TESTER_SHOWN = 100
 MAX_FORM = 64 * 1024
 FAILED_LOGIN_DELAY = 0.5  # seconds
-ALERT_STATUSES = ("pending", "sending", "sent", "failed", "unknown")
+ALERT_STATUSES = ("waiting", "pending", "sending", "sent", "failed", "unknown")
 
 HealthCheck = Callable[[], dict[str, Any]]
 
