@@ -135,16 +135,17 @@ def release(
     return None
 
 
-def merge_requirements(reqs: Sequence[Requirement]) -> Requirement:
-    """What one alert row waits for, stored with it: it waits only if every rule that fired
-    asks it to, no longer than the first deadline; the counts are the least asked (for
-    display: :func:`release` judges the rules one by one)."""
+def merge_requirements(reqs: Sequence[Requirement]) -> Requirement | None:
+    """What one alert row waits for, stored with it, or ``None`` when it goes at once: it
+    waits only if every rule that fired asks it to, no longer than the first deadline.  The
+    counts are the least asked of each kind (for display: :func:`release` judges the rules
+    one by one, so the row goes as soon as any rule is satisfied)."""
     if not reqs or not all(r.holds for r in reqs):
-        return Requirement()
+        return None
     deadlines = [r.deadline for r in reqs if r.deadline is not None]
-    return Requirement(
-        min(r.min_outlets for r in reqs), min(r.min_languages for r in reqs), min(deadlines) if deadlines else None
-    )
+    outlets = [r.min_outlets for r in reqs if r.min_outlets > 1]
+    languages = [r.min_languages for r in reqs if r.min_languages > 1]
+    return Requirement(min(outlets, default=0), min(languages, default=0), min(deadlines) if deadlines else None)
 
 
 # --------------------------------------------------------------------------- updates

@@ -285,7 +285,12 @@ def _md_link(label: str, url: str) -> str:
 def _count(n: int, word: str) -> str:
     if n == 1:
         return f"{n:,} {word}"
-    plural = word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou" else word + "s"
+    if word.endswith("y") and word[-2:-1] not in "aeiou":
+        plural = word[:-1] + "ies"
+    elif word.endswith(("ch", "sh", "s", "x")):
+        plural = word + "es"
+    else:
+        plural = word + "s"
     return f"{n:,} {plural}"
 
 
@@ -338,7 +343,7 @@ def _unconfirmed(view: AlertView) -> str:
     wanted = [
         _count(n, word) for n, word in ((view.need_outlets, "outlet"), (view.need_languages, "language")) if n > 1
     ]
-    return f"UNCONFIRMED: the rule waited for {' and '.join(wanted) or 'corroboration'}; its wait ran out first."
+    return f"UNCONFIRMED: the rule waited for {' or '.join(wanted) or 'corroboration'}; its wait ran out first."
 
 
 def _clean(view: AlertView, zone: ZoneInfo) -> _Clean:

@@ -1191,10 +1191,10 @@ class SqlStore:
             row["rules"] = [row["rule"]] + [r for r in row["rules"] if r != row["rule"]]
             # Held for corroboration only when every rule that fired asks for it (revision 0012).
             need = merge_requirements(row.pop("_needs"))
-            row["need_outlets"] = need.min_outlets if need.holds else None
-            row["need_languages"] = need.min_languages if need.holds else None
-            row["wait_until"] = need.deadline if need.holds else None
-            if need.holds:
+            row["need_outlets"] = need.min_outlets if need else None
+            row["need_languages"] = need.min_languages if need else None
+            row["wait_until"] = need.deadline if need else None
+            if need is not None:
                 row["status"] = "waiting"
         insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         # No conflict target: a row is skipped when its item or its story is already
