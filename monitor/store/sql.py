@@ -1589,6 +1589,12 @@ class SqlStore:
                 update(bulletins).where(bulletins.c.id == bulletin_id, bulletins.c.status == "sending").values(**values)
             )
 
+    def story_bulletins(self, story_id: int) -> list[dict[str, Any]]:
+        """The corroboration updates queued for one story (the console's story page)."""
+        query = select(bulletins).where(bulletins.c.story_id == story_id).order_by(bulletins.c.id)
+        with self.begin() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
     def bulletin_rows(self, kind: str | None = None) -> list[dict[str, Any]]:
         query = select(bulletins).order_by(bulletins.c.id)
         if kind is not None:
