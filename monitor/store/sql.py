@@ -1154,7 +1154,8 @@ class SqlStore:
         one that alerted, ``rules`` lists every rule that fired on that item for the
         subscriber, and a critical rule wins the routing (``rule``, ``severity`` and the
         earliest ``next_attempt``, so a critical match skips a digest's wait).  Rules that
-        fired on a *later* copy of the same story add no row: the story alerts once.
+        fired on a *later* copy of the same story add no row: the story alerts once (while
+        its row is still held for corroboration, they join it: :meth:`_join_waiting`).
         """
         if not new:
             return 0
@@ -1200,8 +1201,37 @@ class SqlStore:
         # No conflict target: a row is skipped when its item or its story is already
         # queued for the subscriber, so a story alerts a subscriber once.
         # RETURNING counts what was really queued (executemany's rowcount is -1 on psycopg).
-        result = conn.execute(insert(alerts).on_conflict_do_nothing().returning(alerts.c.id), list(merged.values()))
-        return len(result.all())
+        stmt = insert(alerts).on_conflict_do_nothing().returning(alerts.c.story_id, alerts.c.subscriber)
+        queued = conn.execute(stmt, list(merged.values())).all()
+        inserted = {(r.story_id, r.subscriber) for r in queued}
+        skipped = {
+            (row["story_id"], row["subscriber"]): row["rules"]
+            for row in merged.values()
+            if row["story_id"] is not None and (row["story_id"], row["subscriber"]) not in inserted
+        }
+        if skipped:
+            self._join_waiting(conn, skipped)
+        return len(queued)
+
+    def _join_waiting(self, conn: Connection, skipped: Mapping[tuple[int, str], Sequence[str]]) -> None:
+        """Rules that fired on a later copy of a story whose alert is still held for
+        corroboration join that alert: its one message will name them, and one that
+        asks for no corroboration lets it go at the next dispatch run (revision 0012)."""
+        for chunk in _chunks(sorted({story for story, _ in skipped})):
+            waiting = conn.execute(
+                select(alerts.c.id, alerts.c.story_id, alerts.c.subscriber, alerts.c.rules).where(
+                    alerts.c.status == "waiting", alerts.c.story_id.in_(chunk)
+                )
+            ).all()
+            for w in waiting:
+                rules = list(w.rules or [])
+                added = [r for r in skipped.get((w.story_id, w.subscriber), ()) if r not in rules]
+                if added:
+                    conn.execute(
+                        update(alerts)
+                        .where(alerts.c.id == w.id, alerts.c.status == "waiting")
+                        .values(rules=rules + added)
+                    )
 
     # ------------------------------------------------------------------ planning (issue 19)
 

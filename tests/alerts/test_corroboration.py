@@ -183,6 +183,29 @@ min_languages = 2
     assert [m["Subject"] for m in smtp_server.messages] == [f"[kim-putin, putin-languages] {TITLE}"]
 
 
+def test_a_rule_firing_on_a_later_copy_joins_the_held_alert_and_lets_it_go(
+    make_world: MakeWorld, smtp_server: SmtpServer
+) -> None:
+    extra = """
+[[rules]]
+name = "from-tass"
+query = 'putin'
+notify = ["analysts"]
+sources = ["tass"]
+"""
+    world = make_world(subscriber("analysts", smtp_server.url()), rules=held_rules(extra), now=utc(2026, 6, 1, 3))
+    copy(world, "wire", 1)
+    world.dispatch()
+    assert smtp_server.messages == []
+    world.clock.advance(timedelta(minutes=5))
+    copy(world, "tass", 2)  # from-tass asks for no corroboration: the held alert goes, naming both
+    assert [(a.status, a.rules) for a in world.alerts()] == [("waiting", ("kim-putin", "from-tass"))]
+    world.dispatch()
+    world.dispatch()
+    assert [m["Subject"] for m in smtp_server.messages] == [f"[kim-putin, from-tass] {TITLE}"]
+    assert len(world.alerts()) == 1 and world.alerts()[0].released == "confirmed"
+
+
 def test_an_update_goes_once_per_threshold_even_across_restarts(make_world: MakeWorld, smtp_server: SmtpServer) -> None:
     rules = (
         OUTLETS
