@@ -331,3 +331,41 @@ notify = ["analysts", "hook"]
     world.dispatch()
     mails, posts = surges()
     assert len(mails) == 2 and len(posts) == 2 and mails[1]["Subject"].startswith("[surge] kim-putin: 40")
+
+
+def test_an_update_in_quiet_hours_waits_for_them_to_end_without_spending_an_attempt(
+    make_world: MakeWorld, smtp_server: SmtpServer
+) -> None:
+    rules = (
+        OUTLETS
+        + """
+[[rules]]
+name = "kim-putin"
+query = 'kim_jong_un AND putin'
+notify = ["analysts"]
+"""
+    )
+    t0 = utc(2026, 6, 1, 20, 0)
+    world = make_world(
+        subscriber("analysts", smtp_server.url(), quiet_hours="22:00-07:00"),
+        rules=rules,
+        alerts="corroboration_updates = [2]",
+        now=t0,
+    )
+    copy(world, "wire", 1)
+    world.dispatch()
+    assert len(smtp_server.messages) == 1
+    world.clock.set(utc(2026, 6, 1, 22, 30))
+    copy(world, "tass", 2)
+    world.dispatch()
+    assert len(smtp_server.messages) == 1
+    [row] = world.store.bulletin_rows("update")
+    assert (row["status"], row["attempts"], row["next_attempt"]) == ("pending", 0, utc(2026, 6, 2, 7, 0))
+    world.clock.set(utc(2026, 6, 2, 6, 59))
+    world.dispatch()
+    assert len(smtp_server.messages) == 1
+    world.clock.set(utc(2026, 6, 2, 7, 0))
+    world.dispatch()
+    assert len(smtp_server.messages) == 2
+    assert smtp_server.messages[1]["Subject"].startswith("[update] [kim-putin] now 2 outlets in 2 languages (en, ru)")
+    assert world.store.bulletin_rows("update")[0]["status"] == "sent"
