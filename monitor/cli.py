@@ -356,7 +356,9 @@ def stories(ctx: click.Context, since: timedelta | None, limit: int, as_json: bo
 
 @cli.group(cls=Group, invoke_without_command=True, context_settings=CONTEXT)
 @click.option(
-    "--status", type=click.Choice(["pending", "sending", "sent", "failed", "unknown"]), help="only alerts in this state"
+    "--status",
+    type=click.Choice(["waiting", "pending", "sending", "sent", "failed", "unknown"]),
+    help="only alerts in this state",
 )
 @click.option("--limit", type=LIMIT, default=50, show_default=True, help="at most this many alerts (1 or more)")
 @click.option("--json", "as_json", is_flag=True, help="one JSON document on stdout")

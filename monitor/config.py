@@ -126,6 +126,14 @@ class AlertsConfig:
     # in flight, so it can be short and a killed worker's alerts go out within a minute.
     send_lease: timedelta = timedelta(seconds=30)
     send_timeout: timedelta = timedelta(seconds=20)  # one send to one URL; beyond it the outcome is unknown
+    # Corroboration and surges (revision 0012).  An alerted story sends one update per
+    # subscriber each time its outlets reach one of these counts (empty: no updates).
+    corroboration_updates: tuple[int, ...] = ()
+    # A rule surges when its matches in the last hour exceed ``surge`` times its trailing
+    # 7-day hourly mean and number at least ``surge_min``; 0 turns surge alerts off.
+    surge: float = 0.0
+    surge_min: int = 10
+    surge_cooldown: timedelta = timedelta(hours=6)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +151,9 @@ class SourceConfig:
     max_interval: timedelta | None = None
 
 
+DEFAULT_MAX_WAIT = timedelta(hours=6)
+
+
 @dataclass(frozen=True, slots=True)
 class RuleConfig:
     name: str
@@ -152,6 +163,11 @@ class RuleConfig:
     sources: tuple[str, ...] = ()
     severity: str = "normal"
     backfill: bool = False
+    # Hold this rule's alerts until the story is carried by this many outlets / languages
+    # (0: no hold), at most ``max_wait``; then it goes out marked unconfirmed.
+    min_outlets: int = 0
+    min_languages: int = 0
+    max_wait: timedelta = DEFAULT_MAX_WAIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,9 +477,29 @@ def _alerts(v: _Validator, t: Mapping[str, Any]) -> AlertsConfig:
             "source_failure_after",
             "send_lease",
             "send_timeout",
+            "corroboration_updates",
+            "surge",
+            "surge_min",
+            "surge_cooldown",
         },
     )
     d = AlertsConfig()
+    updates = t.get("corroboration_updates", [])
+    thresholds: tuple[int, ...] = ()
+    if not isinstance(updates, list) or not all(isinstance(n, int) and not isinstance(n, bool) for n in updates):
+        v.error("alerts.corroboration_updates", f"expected a list of outlet counts such as [3, 7], got {updates!r}")
+    elif any(n < 2 for n in updates):
+        v.error("alerts.corroboration_updates", f"each count must be 2 or more (an alert already has 1), got {updates}")
+    elif list(updates) != sorted(set(updates)):
+        v.error("alerts.corroboration_updates", f"counts must be increasing with no repeats, got {updates}")
+    else:
+        thresholds = tuple(updates)
+    surge = t.get("surge", d.surge)
+    if isinstance(surge, bool) or not isinstance(surge, int | float):
+        v.error("alerts.surge", f"expected a number such as 3.0 (0 turns surges off), got {surge!r}")
+        surge = d.surge
+    elif surge != 0 and not 1 <= surge <= 1000:
+        v.error("alerts.surge", f"must be 0 (off) or between 1 and 1000 times the hourly mean, got {surge}")
     return AlertsConfig(
         max_age=v.duration("alerts.max_age", t.get("max_age"), d.max_age),
         first_poll=v.choice("alerts.first_poll", t.get("first_poll", d.first_poll), FIRST_POLL),
@@ -478,6 +514,10 @@ def _alerts(v: _Validator, t: Mapping[str, Any]) -> AlertsConfig:
         ),
         send_lease=v.duration("alerts.send_lease", t.get("send_lease"), d.send_lease),
         send_timeout=v.duration("alerts.send_timeout", t.get("send_timeout"), d.send_timeout),
+        corroboration_updates=thresholds,
+        surge=float(surge),
+        surge_min=v.integer("alerts.surge_min", t.get("surge_min", d.surge_min), 1, 1_000_000),
+        surge_cooldown=v.duration("alerts.surge_cooldown", t.get("surge_cooldown"), d.surge_cooldown),
     )
 
 
@@ -590,7 +630,22 @@ def _rules(
     for i, t in enumerate(v.array("rules", items)):
         name = t.get("name")
         where = f"rules[{i}]" + (f" {name!r}" if isinstance(name, str) else "")
-        v.keys(where, t, {"name", "query", "notify", "languages", "sources", "severity", "backfill"})
+        v.keys(
+            where,
+            t,
+            {
+                "name",
+                "query",
+                "notify",
+                "languages",
+                "sources",
+                "severity",
+                "backfill",
+                "min_outlets",
+                "min_languages",
+                "max_wait",
+            },
+        )
         name = v.name(f"{where}.name", name)
         if name in seen:
             v.error(f"{where}.name", f"duplicate rule name {name!r}")
@@ -624,8 +679,22 @@ def _rules(
                 sources=rule_sources,
                 severity=v.choice(f"{where}.severity", t.get("severity", "normal"), SEVERITIES),
                 backfill=v.boolean(f"{where}.backfill", t.get("backfill", False)),
+                **_corroboration(v, where, t),
             )
         )
+    return out
+
+
+def _corroboration(v: _Validator, where: str, t: Mapping[str, Any]) -> dict[str, Any]:
+    """A rule's ``min_outlets``, ``min_languages`` and ``max_wait``."""
+    out: dict[str, Any] = {}
+    for key, high in (("min_outlets", 1000), ("min_languages", 50)):
+        if key in t:
+            out[key] = v.integer(f"{where}.{key}", t[key], 1, high)
+    if "max_wait" in t:
+        if not out:
+            v.error(f"{where}.max_wait", "max_wait only applies with min_outlets or min_languages")
+        out["max_wait"] = v.duration(f"{where}.max_wait", t["max_wait"], DEFAULT_MAX_WAIT)
     return out
 
 

@@ -46,7 +46,7 @@ class _StoreCollector(Collector):
     def collect(self) -> Iterable[GaugeMetricFamily]:
         counts = self.alert_counts()
         by_status = GaugeMetricFamily("wirewatch_alerts", "Alert rows by status", labels=["status"])
-        for status in ("pending", "sending", "sent", "failed"):
+        for status in ("waiting", "pending", "sending", "sent", "failed"):
             by_status.add_metric([status], counts.get(status, 0))
         yield by_status
         yield GaugeMetricFamily(

@@ -212,3 +212,48 @@ def test_telegram_sources_need_a_valid_channel(tmp_path: Path) -> None:
     assert "sources[5] 'e'.chanel: unknown key, did you mean 'channel'?" in text
     assert "sources[5] 'e'.channel: missing" in text
     assert "sources[6] 'f'.type: expected one of" in text and "'telegram'" in text
+
+
+def test_corroboration_and_surge_keys_are_validated_with_clear_errors(tmp_path: Path) -> None:
+    good = GOOD.replace(
+        'operators = ["ops"]', 'operators = ["ops"]\ncorroboration_updates = [3, 7]\nsurge = 3\nsurge_cooldown = "2h"'
+    ).replace('notify = ["ops"]', 'notify = ["ops"]\nmin_outlets = 3\nmin_languages = 2\nmax_wait = "90m"')
+    config = load_config(write(tmp_path, good), env={})
+    assert config.alerts.corroboration_updates == (3, 7) and config.alerts.surge == 3.0
+    assert config.alerts.surge_min == 10 and config.alerts.surge_cooldown.total_seconds() == 7200
+    rule = config.rules[0]
+    assert (rule.min_outlets, rule.min_languages, rule.max_wait.total_seconds()) == (3, 2, 5400)
+    defaults = load_config(write(tmp_path, GOOD), env={})
+    assert defaults.alerts.corroboration_updates == () and defaults.alerts.surge == 0
+    assert defaults.rules[0].min_outlets == 0 and defaults.rules[0].max_wait.total_seconds() == 6 * 3600
+
+    bad = GOOD.replace(
+        'operators = ["ops"]',
+        'operators = ["ops"]\ncorroboration_updates = [7, 3]\nsurge = "lots"\nsurge_min = 0\nsurge_cooldown = "soon"',
+    ).replace('notify = ["ops"]', 'notify = ["ops"]\nmin_outlets = 0\nmin_languages = "two"\nmax_wait = 6')
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, bad), env={})
+    text = str(info.value)
+    assert len(text.splitlines()) == 7, text
+    assert "alerts.corroboration_updates: counts must be increasing with no repeats, got [7, 3]" in text
+    assert "alerts.surge: expected a number such as 3.0 (0 turns surges off), got 'lots'" in text
+    assert "alerts.surge_min: must be between 1 and 1000000, got 0" in text
+    assert "alerts.surge_cooldown: " in text
+    assert "rules[0] 'putin-kursk'.min_outlets: must be between 1 and 1000, got 0" in text
+    assert "rules[0] 'putin-kursk'.min_languages: expected an integer, got 'two'" in text
+    assert "rules[0] 'putin-kursk'.max_wait: expected a duration string such as '5m', got 6" in text
+
+    for alerts_line, message in (
+        ("corroboration_updates = [1, 3]", "each count must be 2 or more"),
+        ('corroboration_updates = "3"', "expected a list of outlet counts such as [3, 7]"),
+        ("surge = 0.5", "must be 0 (off) or between 1 and 1000 times the hourly mean, got 0.5"),
+    ):
+        with pytest.raises(ConfigError) as info:
+            load_config(
+                write(tmp_path, GOOD.replace('operators = ["ops"]', f'operators = ["ops"]\n{alerts_line}')), env={}
+            )
+        assert message in str(info.value)
+    lonely = GOOD.replace('notify = ["ops"]', 'notify = ["ops"]\nmax_wait = "1h"')
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, lonely), env={})
+    assert "rules[0] 'putin-kursk'.max_wait: max_wait only applies with min_outlets or min_languages" in str(info.value)

@@ -46,6 +46,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from monitor import __version__
 from monitor.config import Config, load_config
 from monitor.console import auth, charts
+from monitor.core.corroboration import make_reach
 from monitor.core.items import make_document
 from monitor.core.render import language_name, marked, snippet
 from monitor.core.rules import Matcher, make_matcher, parse_query
@@ -76,7 +77,7 @@ TESTER_PAGE = 250
 TESTER_SHOWN = 100
 MAX_FORM = 64 * 1024
 FAILED_LOGIN_DELAY = 0.5  # seconds
-ALERT_STATUSES = ("pending", "sending", "sent", "failed", "unknown")
+ALERT_STATUSES = ("waiting", "pending", "sending", "sent", "failed", "unknown")
 
 HealthCheck = Callable[[], dict[str, Any]]
 
@@ -246,6 +247,16 @@ class Pages:
             m["marked_title"] = _marked_title(title, spans)
             m["marked_snippet"] = _marked_snippet(body, spans)
             m["rules"] = sorted(m["spans"])
+        # Corroboration over time: when each outlet and language joined, and what each
+        # alert could say when it was sent (the story as it stood at its sent_at).
+        reach = make_reach((m["source"], m["language"], m["first_seen"]) for m in story["items"])
+        story["timeline"] = reach.firsts()
+        story["languages_in_order"] = reach.languages
+        for a in story["alerts"]:
+            then = reach.as_of(a.sent_at) if a.sent_at is not None else None
+            a_reach = (len(then.outlets), then.languages) if then is not None else None
+            story.setdefault("alert_reach", {})[a.id] = a_reach
+        story["updates"] = self.deps.store.story_bulletins(story_id)
         return {"story": story}
 
     def sources_data(self) -> dict[str, Any]:

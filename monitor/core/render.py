@@ -24,12 +24,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from monitor.core.corroboration import UNCONFIRMED, TimelineEntry, reach_phrase
+
 MAX_SUBJECT = 120
 MAX_TITLE = 300
 MAX_SOURCE = 80
 SNIPPET_RADIUS = 160
 # A list message shows this many entries in full, then this many as one line each, then
 # counts the rest: a digest of 50,000 stays one readable message of bounded size.
+# An alert's corroboration timeline shows this many arrivals, then counts the rest.
+TIMELINE_MAX = 25
 LIST_FULL = 100
 LIST_LINES = 1000
 
@@ -87,6 +91,16 @@ class AlertView:
     outlets: tuple[str, ...] = ()
     languages: tuple[str, ...] = ()
     story_url: str | None = None  # the story in the console, once there is one
+    # When each outlet and language joined the story (as of rendering), and, for an
+    # alert held for corroboration, how it was let go and what its rules asked for.
+    timeline: tuple[TimelineEntry, ...] = ()
+    released: str | None = None
+    need_outlets: int = 0
+    need_languages: int = 0
+
+    @property
+    def unconfirmed(self) -> bool:
+        return self.released == UNCONFIRMED
 
     @property
     def rule(self) -> str:
@@ -102,6 +116,15 @@ class Message:
     # A stable identity for the message (the ``messages`` row), used as the email
     # Message-ID so a resend is recognisable as the same mail.
     ref: str | None = field(default=None, compare=False)
+    # Files sent with the message where the channel takes them (a surge's chart).
+    attachments: tuple[Attachment, ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    name: str
+    mime: str
+    data: bytes = field(repr=False)
 
 
 def shorten(text: str, limit: int) -> str:
@@ -262,7 +285,12 @@ def _md_link(label: str, url: str) -> str:
 def _count(n: int, word: str) -> str:
     if n == 1:
         return f"{n:,} {word}"
-    plural = word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou" else word + "s"
+    if word.endswith("y") and word[-2:-1] not in "aeiou":
+        plural = word[:-1] + "ies"
+    elif word.endswith(("ch", "sh", "s", "x")):
+        plural = word + "es"
+    else:
+        plural = word + "s"
     return f"{n:,} {plural}"
 
 
@@ -291,6 +319,31 @@ class _Clean:
     others: str
     story_url: str
     critical: bool
+    timeline: list[str]  # "2026-06-01 12:05 KST: tass (ru) joined: 2 outlets, 2 languages"
+    unconfirmed: str  # the note on an alert whose max_wait ran out, or ""
+
+
+def _timeline(view: AlertView, zone: ZoneInfo) -> list[str]:
+    lines = []
+    for e in view.timeline[:TIMELINE_MAX]:
+        brought = [w for w, new in (("outlet", e.new_outlet), ("language", e.new_language)) if new]
+        lines.append(
+            f"{e.at.astimezone(zone).strftime('%Y-%m-%d %H:%M %Z')}: "
+            f"{shorten(safe(e.outlet), MAX_SOURCE)} ({safe(e.language or '?')}), new {' and '.join(brought)}: "
+            f"{_count(e.outlets, 'outlet')}, {_count(e.languages, 'language')}"
+        )
+    if len(view.timeline) > TIMELINE_MAX:
+        lines.append(f"… and {_count(len(view.timeline) - TIMELINE_MAX, 'more arrival')}")
+    return lines
+
+
+def _unconfirmed(view: AlertView) -> str:
+    if not view.unconfirmed:
+        return ""
+    wanted = [
+        _count(n, word) for n, word in ((view.need_outlets, "outlet"), (view.need_languages, "language")) if n > 1
+    ]
+    return f"UNCONFIRMED: the rule waited for {' or '.join(wanted) or 'corroboration'}; its wait ran out first."
 
 
 def _clean(view: AlertView, zone: ZoneInfo) -> _Clean:
@@ -299,11 +352,8 @@ def _clean(view: AlertView, zone: ZoneInfo) -> _Clean:
     for rule in view.rules:
         said = ", ".join(dict.fromkeys(shorten(safe(w), 60) for w in words.get(rule, ()) if w.strip()))
         matched.append(f"{safe(rule)} ({said})" if said else safe(rule))
-    outlets = len(view.outlets) or 1
-    languages = len(view.languages) or (1 if view.language else 0)
-    reach = f"reported by {_count(outlets, 'outlet')}"
-    if languages:
-        reach += f" in {_count(languages, 'language')}"
+    languages = view.languages or ((view.language,) if view.language else ())
+    reach = "reported by " + reach_phrase(len(view.outlets), [shorten(safe(x), 16) for x in languages])
     return _Clean(
         rules=shorten(", ".join(safe(r) for r in view.rules), 200),
         matched=shorten("; ".join(matched), 600),
@@ -316,12 +366,15 @@ def _clean(view: AlertView, zone: ZoneInfo) -> _Clean:
         others=shorten(", ".join(safe(o) for o in view.also_reported_by), 400),
         story_url=safe(view.story_url or ""),
         critical=view.severity == "critical",
+        timeline=_timeline(view, zone),
+        unconfirmed=_unconfirmed(view),
     )
 
 
 def alert_subject(view: AlertView) -> str:
     """Stable for one alert: the same rules and title always give the same subject."""
     prefix = "[CRITICAL] " if view.severity == "critical" else ""
+    prefix += "[unconfirmed] " if view.unconfirmed else ""
     rules = ", ".join(safe(r) for r in view.rules)
     return shorten(f"{prefix}[{rules}] {safe(view.title)}", MAX_SUBJECT)
 
@@ -341,12 +394,16 @@ def render_alert(view: AlertView, timezone: str, ref: str | None = None) -> Mess
         f"Published: {c.when}",
         f"Link: {c.url}",
     ]
+    if c.unconfirmed:
+        text_lines.insert(0, c.unconfirmed)
     if c.others:
         text_lines.append(f"Also reported by: {c.others}")
     if c.story_url:
         text_lines.append(f"Story: {c.story_url}")
     if snip:
         text_lines += ["", _join(snip, ("[", "]"), _as_is)]
+    if len(c.timeline) > 1:
+        text_lines += ["", "Corroboration (as of this message):"] + [f"- {line}" for line in c.timeline]
     text = "\n".join(text_lines)
 
     href = _href(c.url)
@@ -354,6 +411,7 @@ def render_alert(view: AlertView, timezone: str, ref: str | None = None) -> Mess
     title_html = f'<a href="{href}">{title_html}</a>' if href else title_html
     html_parts = [
         '<div dir="auto">',
+        *([f"<p><b>{_e(c.unconfirmed)}</b></p>"] if c.unconfirmed else []),
         f"<p><b>Matched:</b> {_e(c.matched)}{' <b>(critical)</b>' if c.critical else ''}</p>",
         f'<h3 dir="auto">{title_html}</h3>',
         f'<p><b>Source:</b> <span dir="auto">{_e(c.source)}</span>, {_e(c.reach)}</p>',
@@ -367,9 +425,13 @@ def render_alert(view: AlertView, timezone: str, ref: str | None = None) -> Mess
     story_href = _href(c.story_url)
     if story_href:
         html_parts.append(f'<p><b>Story:</b> <a href="{story_href}">{_e(c.story_url)}</a></p>')
+    if len(c.timeline) > 1:
+        html_parts.append("<p><b>Corroboration (as of this message):</b></p>")
+        html_parts.append("<ul>\n" + "\n".join(f'<li dir="auto">{_e(line)}</li>' for line in c.timeline) + "\n</ul>")
     html_parts.append(f'<p><a href="{href}">{_e(c.url)}</a></p></div>' if href else f"<p>{_e(c.url)}</p></div>")
 
     md = [
+        *([_md_escape(c.unconfirmed)] if c.unconfirmed else []),
         # Not bold as a whole: bold inside bold does not nest, and the marks must show.
         _join(c.title, ("**", "**"), _md_escape),
         f"Matched: {_md_escape(c.matched)}{flag}",
@@ -381,6 +443,8 @@ def render_alert(view: AlertView, timezone: str, ref: str | None = None) -> Mess
         md.append(f"Also reported by: {_md_escape(c.others)}")
     if story_href:
         md.append(f"Story: <{_md_url(c.story_url)}>")
+    if len(c.timeline) > 1:
+        md.append("Corroboration:\n" + "\n".join(f"- {_md_escape(line)}" for line in c.timeline))
     md.append(f"<{_md_url(c.url)}>" if href else _md_escape(c.url))
     return Message(subject=subject, text=text, html="\n".join(html_parts), markdown="\n\n".join(md), ref=ref)
 
@@ -410,7 +474,7 @@ def render_list(
     md = [f"**{_md_escape(subject)}**"] + ([_md_escape(intro)] if intro else [])
     for v in full:
         c = _clean(v, zone)
-        flag = "[CRITICAL] " if c.critical else ""
+        flag = ("[CRITICAL] " if c.critical else "") + ("[unconfirmed] " if c.unconfirmed else "")
         also = f" (also: {c.others})" if c.others else ""
         text_lines.append(
             f"- {flag}{_join(c.title, ('[', ']'), _as_is)}\n  matched: {c.matched}\n"
@@ -494,4 +558,108 @@ def render_notice(subject: str, text: str) -> Message:
         text=f"{subject}\n\n{body}",
         html=f'<div dir="auto">\n<h3>{_e(subject)}</h3>\n{html_body}\n</div>',
         markdown=f"**{_md_escape(subject)}**\n\n{md}",
+    )
+
+
+# --------------------------------------------------------------------------- bulletins
+
+
+def render_update(view: AlertView, timezone: str, threshold: int, ref: str | None = None) -> Message:
+    """A story already alerted has reached ``threshold`` outlets: say how far it has travelled now."""
+    zone = ZoneInfo(timezone)
+    c = _clean(view, zone)
+    now_phrase = c.reach.removeprefix("reported by ")
+    title = _plain_text(c.title)
+    subject = shorten(f"[update] [{c.rules}] now {now_phrase}: {safe(view.title)}", MAX_SUBJECT)
+    passed = _count(threshold, "outlet")
+    head = f"Update: a story you were alerted to is now reported by {now_phrase} (it reached {passed})."
+    text_lines = [head, f"Title: {title}", f"Matched: {c.matched}", f"First source: {c.source}", f"Link: {c.url}"]
+    if c.story_url:
+        text_lines.append(f"Story: {c.story_url}")
+    text_lines += ["", "Corroboration:"] + [f"- {line}" for line in c.timeline]
+    href = _href(c.url)
+    story_href = _href(c.story_url)
+    html_parts = [
+        '<div dir="auto">',
+        f"<p><b>{_e(head)}</b></p>",
+        '<h3 dir="auto">' + (f'<a href="{href}">{_e(title)}</a>' if href else _e(title)) + "</h3>",
+        f"<p><b>Matched:</b> {_e(c.matched)}</p>",
+        f'<p><b>First source:</b> <span dir="auto">{_e(c.source)}</span></p>',
+        "<p><b>Corroboration:</b></p>",
+        "<ul>\n" + "\n".join(f'<li dir="auto">{_e(line)}</li>' for line in c.timeline) + "\n</ul>",
+    ]
+    if story_href:
+        html_parts.append(f'<p><b>Story:</b> <a href="{story_href}">{_e(c.story_url)}</a></p>')
+    html_parts.append(f"<p>{_e(c.url)}</p></div>")
+    md = [
+        f"**{_md_escape(head)}**",
+        _md_link(title, c.url),
+        "\n".join(f"- {_md_escape(line)}" for line in c.timeline),
+    ]
+    if story_href:
+        md.append(f"Story: <{_md_url(c.story_url)}>")
+    return Message(
+        subject=subject, text="\n".join(text_lines), html="\n".join(html_parts), markdown="\n\n".join(md), ref=ref
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SurgeStory:
+    title: str
+    url: str
+    matches: int
+    outlets: int = 1
+
+
+def render_surge(
+    rule: str,
+    last_hour: int,
+    mean: float,
+    factor: float,
+    stories: Sequence[SurgeStory],
+    detected: datetime,
+    timezone: str,
+    chart: bytes | None = None,
+    ref: str | None = None,
+) -> Message:
+    """A rule's matches surged: how much, the top stories of the hour, and the 48-hour chart attached."""
+    zone = ZoneInfo(timezone)
+    name = safe(rule)
+    when = detected.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+    subject = shorten(f"[surge] {name}: {_count(last_hour, 'match')} in the last hour", MAX_SUBJECT)
+    head = (
+        f"{name}: {_count(last_hour, 'match')} in the hour to {when}, against a 7-day mean of {mean:.1f} an hour "
+        f"(a surge is more than {factor:g} times the mean)."
+    )
+    entries = []
+    for st in stories:
+        title = shorten(safe(st.title), MAX_TITLE) or "(untitled)"
+        url = shorten(safe(st.url), 2000).replace(" ", "%20")
+        entries.append((title, url, f"{_count(st.matches, 'match')}, {_count(st.outlets, 'outlet')}"))
+    note = "The chart of the last 48 hours is attached (surge.png)." if chart else ""
+    text_lines = [head, "", "Top stories of the hour:"] + [f"- {t} ({n})\n  {u}" for t, u, n in entries]
+    if note:
+        text_lines += ["", note]
+    html_parts = ['<div dir="auto">', f"<p><b>{_e(head)}</b></p>", "<p>Top stories of the hour:</p>", "<ol>"]
+    for t, u, n in entries:
+        href = _href(u)
+        link = f'<a href="{href}">{_e(u)}</a>' if href else _e(u)
+        html_parts.append(f'<li dir="auto">{_e(t)} ({_e(n)})<br>{link}</li>')
+    html_parts.append("</ol>")
+    if note:
+        html_parts.append(f"<p>{_e(note)}</p>")
+    html_parts.append("</div>")
+    md = [f"**{_md_escape(head)}**", "Top stories of the hour:"] + [
+        f"- {_md_link(t, u)} ({_md_escape(n)})" for t, u, n in entries
+    ]
+    if note:
+        md.append(_md_escape(note))
+    attachments = (Attachment("surge.png", "image/png", chart),) if chart else ()
+    return Message(
+        subject=subject,
+        text="\n".join(text_lines),
+        html="\n".join(html_parts),
+        markdown="\n".join(md),
+        ref=ref,
+        attachments=attachments,
     )

@@ -24,6 +24,8 @@ Apprise's email module and returns the ref when one is set for the current send 
 context variable, which Apprise copies into the worker thread it sends from).
 It also judges a config's subscriber URLs with Apprise's parser, sending nothing
 (``wirewatch check`` and the console's Config page).
+A message's attachments (a surge's PNG chart) are handed to Apprise from memory
+(``AttachMemory``) for channels that take files; the rest get the message without them.
 This module must not read the database or decide who gets what.
 """
 
@@ -126,7 +128,16 @@ class AppriseNotifier:
                 body, body_format = _body_for(scheme, url, plugin, message)
                 # A channel that renders Markdown renders the title too: escape it there.
                 title = markdown_escape(message.subject) if body == message.markdown else message.subject
-                result = notifier.notify(body=body, title=title, body_format=body_format, timeout=limit)
+                from apprise.attachment.memory import AttachMemory
+
+                # Attachments (a surge's chart) go from memory, where the channel takes files
+                # (email as a MIME part, JSON webhooks base64-encoded); others get the text.
+                attach = (
+                    [AttachMemory(content=a.data, name=a.name, mimetype=a.mime) for a in message.attachments]  # type: ignore[no-untyped-call]
+                    if message.attachments and getattr(plugin, "attachment_support", False)
+                    else None
+                )
+                result = notifier.notify(body=body, title=title, body_format=body_format, timeout=limit, attach=attach)
                 log_text = captured.getvalue() if hasattr(captured, "getvalue") else ""
         finally:
             _message_ref.reset(token)

@@ -56,7 +56,6 @@ from monitor.core.delivery import (
     plan_delivery,
     quiet_until,
 )
-from monitor.core.items import make_document
 from monitor.core.render import (
     AlertView,
     Message,
@@ -70,6 +69,8 @@ from monitor.core.schedule import alert_retry_at
 from monitor.errors import StorageError
 from monitor.notify.apprise import UrlResult
 from monitor.runtime import Runtime
+from monitor.services.corroborate import Corroborator
+from monitor.services.views import alert_view
 from monitor.store.sql import AlertRow, DueRow, SqlStore
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,8 @@ class DispatchSummary:
     messages: int = 0  # messages handed to the notifier (once per message, however many URLs)
     unknown: int = 0  # rows whose send timed out this run (resent once, then left ``unknown``)
     unmarked: int = 0  # outcomes still waiting to be written at the end of the run
+    released: int = 0  # held alerts let go (their story got there, or their wait ran out)
+    bulletins: int = 0  # story updates and surge messages sent
 
     def __add__(self, other: DispatchSummary) -> DispatchSummary:
         return DispatchSummary(
@@ -108,38 +111,9 @@ class DispatchSummary:
             self.messages + other.messages,
             self.unknown + other.unknown,
             other.unmarked,
+            self.released + other.released,
+            self.bulletins + other.bulletins,
         )
-
-
-def alert_view(
-    row: AlertRow,
-    outlets: tuple[str, ...] = (),
-    languages: tuple[str, ...] = (),
-    story_url: str = "",
-) -> AlertView:
-    doc = make_document(row.title, row.summary, row.text, row.language)
-    spans = tuple((s["field"], int(s["start"]), int(s["end"])) for s in row.spans)
-    words = tuple(
-        (rule, tuple(dict.fromkeys(str(s.get("text", "")) for s in row.rule_spans.get(rule, []))))
-        for rule in (row.rules or (row.rule,))
-    )
-    return AlertView(
-        rules=row.rules or (row.rule,),
-        title=doc.title,
-        url=row.url,
-        source=row.source,
-        published=row.published,
-        first_seen=row.first_seen,
-        body=doc.body,
-        spans=spans,
-        rule_words=words,
-        severity=row.severity,
-        also_reported_by=tuple(o for o in outlets if o != row.source),
-        language=row.language,
-        outlets=outlets or (row.source,),
-        languages=languages,
-        story_url=story_url or None,
-    )
 
 
 def subscriber_policy(sub: SubscriberConfig) -> SubscriberPolicy:
@@ -213,6 +187,7 @@ class _Counts:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.claimed = self.sent = self.retrying = self.failed = self.held = self.messages = self.unknown = 0
+        self.released = self.bulletins = 0
 
     def add(self, **kw: int) -> None:
         with self.lock:
@@ -248,6 +223,8 @@ class Dispatcher:
         self._unmarked: list[_Mark] = []
         self._inflight: set[int] = set()
         self.write_error: str | None = None  # the last write the database refused, until one lands
+        # Held alerts, story updates and surges (monitor.services.corroborate).
+        self.corroborator = Corroborator(store, notifier, clock, self.env)
 
     # ------------------------------------------------------------------ public API
 
@@ -285,6 +262,9 @@ class Dispatcher:
         if self._flush_marks() and not self._stopping.is_set():
             config = self.runtime().config
             try:
+                # Held alerts whose story got there (or whose wait ran out) become due first.
+                confirmed, unconfirmed = self.corroborator.release(config)
+                counts.add(released=confirmed + unconfirmed)
                 names = self.store.due_subscribers(self.clock())
             except StorageError as exc:
                 self._refused(exc)
@@ -301,6 +281,12 @@ class Dispatcher:
                     break
             if jobs:
                 self._send(jobs, config, counts)
+            if not self._stopping.is_set() and not self.pending_marks:
+                try:
+                    b = self.corroborator.run(config, self._stopping.is_set)
+                    counts.add(bulletins=b.sent)
+                except StorageError as exc:
+                    self._refused(exc)
         else:
             log.warning(
                 "dispatch: %d outcome(s) not yet recorded (%s); not claiming or sending until they are",
@@ -320,10 +306,13 @@ class Dispatcher:
             counts.messages,
             counts.unknown,
             self.pending_marks,
+            counts.released,
+            counts.bulletins,
         )
-        if summary.claimed or summary.held or summary.unmarked:
+        if summary.claimed or summary.held or summary.unmarked or summary.released or summary.bulletins:
             log.info(
-                "dispatch: %d claimed, %d messages, %d sent, %d held, %d to retry, %d unknown, %d failed%s",
+                "dispatch: %d claimed, %d messages, %d sent, %d held, %d to retry, %d unknown, %d failed, "
+                "%d released from corroboration holds, %d updates/surges sent%s",
                 summary.claimed,
                 summary.messages,
                 summary.sent,
@@ -331,6 +320,8 @@ class Dispatcher:
                 summary.retrying,
                 summary.unknown,
                 summary.failed,
+                summary.released,
+                summary.bulletins,
                 f", {summary.unmarked} outcomes not yet recorded" if summary.unmarked else "",
             )
         return summary
@@ -408,10 +399,7 @@ class Dispatcher:
                 continue
             urls, missing = sub.resolve_urls(self.env)
             delivered = set.intersection(*(set(r.delivered) for r in its))
-            views = [
-                alert_view(r, *reach.get(r.item_id, ((), ())), story_url=config.console.story_url(r.story_id))
-                for r in its
-            ]
+            views = [alert_view(r, reach.get(r.item_id), story_url=config.console.story_url(r.story_id)) for r in its]
             ref = message_ref(p.message_id, min(r.created_at for r in its))
             job = _Job(
                 sub=sub,

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from monitor.config import Config, SourceConfig
+from monitor.core.corroboration import Requirement
 from monitor.core.dedupe import BatchEntry, repeats, story_lock_keys
 from monitor.core.delivery import first_delivery_time
 from monitor.core.items import text_wanted
@@ -100,13 +101,22 @@ def plan_alerts(
 
     The one place ingest, enrichment and backfill turn decisions into alerts; the store
     folds them into one row per story and subscriber (:meth:`SqlStore.enqueue_alerts`).
+    A rule with ``min_outlets`` or ``min_languages`` gives its row a requirement, so the
+    store queues it ``waiting`` (held for corroboration, at most ``max_wait``).
     """
     config = rt.config
+    rules = {r.name: r for r in config.rules}
     out: list[NewAlert] = []
     for d in decisions:
         sub = config.subscriber(d.subscriber)
         when = first_delivery_time(sub.mode, sub.digest_at, sub.timezone, now, severity=d.severity) if sub else now
-        out.append(NewAlert(item_id, d.rule, d.subscriber, d.severity, when, story_id=story_id))
+        rule = rules.get(d.rule)
+        need = (
+            Requirement(rule.min_outlets, rule.min_languages, now + rule.max_wait)
+            if rule is not None and (rule.min_outlets > 1 or rule.min_languages > 1)
+            else Requirement()
+        )
+        out.append(NewAlert(item_id, d.rule, d.subscriber, d.severity, when, story_id=story_id, need=need))
     return out
 
 

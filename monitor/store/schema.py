@@ -170,7 +170,8 @@ alerts = Table(
     Column("rule", String(64), nullable=False),
     Column("subscriber", String(64), nullable=False),
     Column("severity", String(16), nullable=False, default="normal"),
-    # pending → sending (claimed, leased) → sent | pending again (retry) | failed (gave up)
+    # [waiting (held for corroboration) →] pending → sending (claimed, leased) → sent
+    # | pending again (retry) | failed (gave up)
     # | unknown (timed out again after its one resend: nobody knows whether it arrived)
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
@@ -193,6 +194,14 @@ alerts = Table(
     # outcome nobody knows, so such a row is resent at most once.
     Column("rules", Json, nullable=False),
     Column("unknown_sends", Integer, nullable=False, default=0, server_default="0"),
+    # Corroboration (revision 0012): a row whose rules ask for ``min_outlets`` /
+    # ``min_languages`` is queued ``waiting`` with what it needs and its deadline
+    # (``max_wait``); the dispatcher makes it ``pending`` when the story gets there
+    # (``released`` = confirmed) or the deadline passes (``released`` = unconfirmed).
+    Column("need_outlets", Integer),
+    Column("need_languages", Integer),
+    Column("wait_until", UtcDateTime),
+    Column("released", String(16)),
     UniqueConstraint("item_id", "rule", "subscriber"),
     UniqueConstraint("story_id", "subscriber"),
     Index(None, "status", "next_attempt"),
@@ -213,6 +222,36 @@ messages = Table(
     Column("planned_at", UtcDateTime, nullable=False),
     Column("sent_at", UtcDateTime),  # first URL that accepted it
     Index(None, "subscriber", "planned_at"),
+)
+
+# Messages beside the alerts (revision 0012): a story's corroboration update ("now 7
+# outlets in 3 languages") and a rule's surge.  A small outbox of its own, one row per
+# message and subscriber; ``key`` makes each one once: ``update:<story>:<threshold>``,
+# ``surge:<rule>:<hour>``.  ``payload`` is what the message needs beyond the database
+# (a surge's counts and top stories as they were when it was detected).
+bulletins = Table(
+    "bulletins",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # update | surge
+    Column("subscriber", String(64), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("rule", String(64)),
+    Column("story_id", ForeignKey("stories.id", ondelete="SET NULL")),
+    Column("payload", Json, nullable=False),
+    # pending → sending (leased) → sent | pending again (retry) | failed
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt", UtcDateTime, nullable=False),
+    Column("lease_until", UtcDateTime),
+    Column("last_error", Text),
+    Column("delivered", Json, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime),
+    UniqueConstraint("subscriber", "key"),
+    Index(None, "status", "next_attempt"),
+    Index(None, "kind", "rule", "created_at"),
+    Index(None, "story_id"),
 )
 
 # A story: one cluster of copies of the same article across outlets (revision 0002).  Its

@@ -47,12 +47,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
+from monitor.core.corroboration import SURGE_BASELINE, Reach, Requirement, make_reach, merge_requirements
 from monitor.core.models import Item, RuleHit
 from monitor.errors import StorageError
 from monitor.store.bulk import id_list, json_rows
 from monitor.store.schema import (
     UtcDateTime,
     alerts,
+    bulletins,
     items,
     matches,
     messages,
@@ -296,6 +298,7 @@ class NewAlert:
     severity: str
     next_attempt: datetime
     story_id: int | None = None  # one alert per (story, rule, subscriber): the database enforces it
+    need: Requirement = field(default_factory=Requirement)  # min_outlets, min_languages, deadline
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,6 +331,24 @@ class AlertRow:
     rule_spans: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # rule → its spans
     unknown_sends: int = 0  # sends that timed out (outcome unknown)
     story_id: int | None = None
+    need_outlets: int | None = None  # what a held row waited for (revision 0012)
+    need_languages: int | None = None
+    wait_until: datetime | None = None
+    released: str | None = None  # "confirmed" | "unconfirmed" once a held row was let go
+
+
+@dataclass(frozen=True, slots=True)
+class BulletinRow:
+    id: int
+    kind: str
+    subscriber: str
+    key: str
+    rule: str | None
+    story_id: int | None
+    payload: dict[str, Any]
+    attempts: int
+    delivered: tuple[int, ...]
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -1140,7 +1161,8 @@ class SqlStore:
         one that alerted, ``rules`` lists every rule that fired on that item for the
         subscriber, and a critical rule wins the routing (``rule``, ``severity`` and the
         earliest ``next_attempt``, so a critical match skips a digest's wait).  Rules that
-        fired on a *later* copy of the same story add no row: the story alerts once.
+        fired on a *later* copy of the same story add no row: the story alerts once (while
+        its row is still held for corroboration, they join it: :meth:`_join_waiting`).
         """
         if not new:
             return 0
@@ -1162,23 +1184,61 @@ class SqlStore:
                     "delivered": [],
                     "created_at": now,
                     "unknown_sends": 0,
+                    "_needs": [a.need],
                 }
                 continue
             if a.item_id != row["item_id"] or a.rule in row["rules"]:
                 continue
             row["rules"].append(a.rule)
+            row["_needs"].append(a.need)
             row["next_attempt"] = min(row["next_attempt"], a.next_attempt)
             if a.severity == "critical" and row["severity"] != "critical":
                 row["severity"], row["rule"] = "critical", a.rule
         for row in merged.values():
             # The routing rule first, then the others in the order they fired.
             row["rules"] = [row["rule"]] + [r for r in row["rules"] if r != row["rule"]]
+            # Held for corroboration only when every rule that fired asks for it (revision 0012).
+            need = merge_requirements(row.pop("_needs"))
+            row["need_outlets"] = need.min_outlets if need else None
+            row["need_languages"] = need.min_languages if need else None
+            row["wait_until"] = need.deadline if need else None
+            if need is not None:
+                row["status"] = "waiting"
         insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         # No conflict target: a row is skipped when its item or its story is already
         # queued for the subscriber, so a story alerts a subscriber once.
         # RETURNING counts what was really queued (executemany's rowcount is -1 on psycopg).
-        result = conn.execute(insert(alerts).on_conflict_do_nothing().returning(alerts.c.id), list(merged.values()))
-        return len(result.all())
+        stmt = insert(alerts).on_conflict_do_nothing().returning(alerts.c.story_id, alerts.c.subscriber)
+        queued = conn.execute(stmt, list(merged.values())).all()
+        inserted = {(r.story_id, r.subscriber) for r in queued}
+        skipped = {
+            (row["story_id"], row["subscriber"]): row["rules"]
+            for row in merged.values()
+            if row["story_id"] is not None and (row["story_id"], row["subscriber"]) not in inserted
+        }
+        if skipped:
+            self._join_waiting(conn, skipped)
+        return len(queued)
+
+    def _join_waiting(self, conn: Connection, skipped: Mapping[tuple[int, str], Sequence[str]]) -> None:
+        """Rules that fired on a later copy of a story whose alert is still held for
+        corroboration join that alert: its one message will name them, and one that
+        asks for no corroboration lets it go at the next dispatch run (revision 0012)."""
+        for chunk in _chunks(sorted({story for story, _ in skipped})):
+            waiting = conn.execute(
+                select(alerts.c.id, alerts.c.story_id, alerts.c.subscriber, alerts.c.rules).where(
+                    alerts.c.status == "waiting", alerts.c.story_id.in_(chunk)
+                )
+            ).all()
+            for w in waiting:
+                rules = list(w.rules or [])
+                added = [r for r in skipped.get((w.story_id, w.subscriber), ()) if r not in rules]
+                if added:
+                    conn.execute(
+                        update(alerts)
+                        .where(alerts.c.id == w.id, alerts.c.status == "waiting")
+                        .values(rules=rules + added)
+                    )
 
     # ------------------------------------------------------------------ planning (issue 19)
 
@@ -1325,39 +1385,264 @@ class SqlStore:
                     .values(sent_at=now)
                 )
 
-    def story_reach(self, item_ids: Sequence[int]) -> dict[int, tuple[tuple[str, ...], tuple[str, ...]]]:
-        """``item → (outlets, languages)`` of its story as stored now (outlets in the order they carried it).
-
-        An item with no story reaches its own source only.
-        """
+    def story_reach(self, item_ids: Sequence[int]) -> dict[int, Reach]:
+        """``item → reach`` of its story as stored now: every copy's outlet, language and
+        first-seen time.  An item with no story reaches its own source only."""
         unique = sorted(set(item_ids))
-        out: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        out: dict[int, Reach] = {}
         with self.begin() as conn:
-            for i in range(0, len(unique), _CHUNK):
-                chunk = unique[i : i + _CHUNK]
+            for chunk in _chunks(unique):
                 mine = conn.execute(
-                    select(items.c.id, items.c.story_id, sources.c.name, items.c.language)
+                    select(items.c.id, items.c.story_id, sources.c.name, items.c.language, items.c.first_seen)
                     .join(sources, sources.c.id == items.c.source_id)
                     .where(items.c.id.in_(chunk))
                 ).all()
-                story_ids = sorted({r.story_id for r in mine if r.story_id is not None})
-                members: dict[int, list[tuple[str, str | None]]] = {}
-                for j in range(0, len(story_ids), _CHUNK):
-                    rows = conn.execute(
-                        select(items.c.story_id, sources.c.name, items.c.language)
-                        .join(sources, sources.c.id == items.c.source_id)
-                        .where(items.c.story_id.in_(story_ids[j : j + _CHUNK]))
-                        .order_by(items.c.first_seen, items.c.id)
-                    )
-                    for member in rows:
-                        members.setdefault(member.story_id, []).append((member.name, member.language))
+                reaches = self._reaches(conn, sorted({r.story_id for r in mine if r.story_id is not None}))
                 for r in mine:
-                    its = members.get(r.story_id, []) if r.story_id is not None else []
-                    its = its or [(r.name, r.language)]
-                    outlets = tuple(dict.fromkeys(name for name, _ in its))
-                    languages = tuple(sorted({lang for _, lang in its if lang}))
-                    out[r.id] = (outlets, languages)
+                    reach = reaches.get(r.story_id) if r.story_id is not None else None
+                    out[r.id] = reach or make_reach([(r.name, r.language, r.first_seen)])
         return out
+
+    def story_reaches(self, story_ids: Sequence[int]) -> dict[int, Reach]:
+        """``story → reach`` as stored now."""
+        with self.begin() as conn:
+            return self._reaches(conn, sorted(set(story_ids)))
+
+    def _reaches(self, conn: Connection, story_ids: Sequence[int]) -> dict[int, Reach]:
+        members: dict[int, list[tuple[str, str | None, datetime]]] = {}
+        for chunk in _chunks(story_ids):
+            rows = conn.execute(
+                select(items.c.story_id, sources.c.name, items.c.language, items.c.first_seen)
+                .join(sources, sources.c.id == items.c.source_id)
+                .where(items.c.story_id.in_(chunk))
+            )
+            for m in rows:
+                members.setdefault(m.story_id, []).append((m.name, m.language, m.first_seen))
+        return {story: make_reach(its) for story, its in members.items()}
+
+    # ------------------------------------------------------------------ corroboration (revision 0012)
+
+    def waiting_alerts(self) -> list[dict[str, Any]]:
+        """Alerts held for corroboration: id, item, story, subscriber, rules, deadline."""
+        query = select(
+            alerts.c.id,
+            alerts.c.item_id,
+            alerts.c.story_id,
+            alerts.c.subscriber,
+            alerts.c.rule,
+            alerts.c.rules,
+            alerts.c.wait_until,
+        ).where(alerts.c.status == "waiting")
+        with self.begin() as conn:
+            return [dict(r._mapping) | {"rules": tuple(r.rules or (r.rule,))} for r in conn.execute(query)]
+
+    def release_alerts(self, released: Sequence[tuple[int, str]]) -> int:
+        """Make held rows ``pending`` (``(id, "confirmed" | "unconfirmed")``); guarded by
+        ``status = 'waiting'``, so two dispatchers releasing one row write the same thing
+        once, and a row is planned (and sent) only from ``pending``."""
+        done = 0
+        with self.begin() as conn:
+            for alert_id, how in released:
+                stmt = update(alerts).where(alerts.c.id == alert_id, alerts.c.status == "waiting")
+                done += conn.execute(stmt.values(status="pending", released=how)).rowcount or 0
+        return done
+
+    def alerted_stories_grown(self, since: datetime) -> list[tuple[int, int, str, datetime]]:
+        """``(alert, story, subscriber, sent_at)`` of sent alerts whose story gained copies
+        after the send and was last seen after ``since``."""
+        query = (
+            select(alerts.c.id, alerts.c.story_id, alerts.c.subscriber, alerts.c.sent_at)
+            .join(stories, stories.c.id == alerts.c.story_id)
+            .where(
+                alerts.c.status == "sent",
+                alerts.c.sent_at.is_not(None),
+                stories.c.last_seen >= since,
+                stories.c.last_seen > alerts.c.sent_at,
+            )
+        )
+        with self.begin() as conn:
+            return [(r.id, r.story_id, r.subscriber, r.sent_at) for r in conn.execute(query)]
+
+    def updates_done(self, story_ids: Sequence[int]) -> dict[tuple[int, str], set[int]]:
+        """``(story, subscriber) → thresholds`` already announced (or queued)."""
+        out: dict[tuple[int, str], set[int]] = {}
+        with self.begin() as conn:
+            for chunk in _chunks(sorted(set(story_ids))):
+                rows = conn.execute(
+                    select(bulletins.c.story_id, bulletins.c.subscriber, bulletins.c.payload).where(
+                        bulletins.c.kind == "update", bulletins.c.story_id.in_(chunk)
+                    )
+                )
+                for r in rows:
+                    out.setdefault((r.story_id, r.subscriber), set()).add(int(r.payload["threshold"]))
+        return out
+
+    def add_bulletins(self, rows: Sequence[dict[str, Any]], now: datetime) -> int:
+        """Queue bulletins; one whose (subscriber, key) exists is skipped.  Returns how many were queued."""
+        if not rows:
+            return 0
+        values = [
+            {
+                "rule": None,
+                "story_id": None,
+                **r,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt": now,
+                "delivered": [],
+                "created_at": now,
+            }
+            for r in rows
+        ]
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        with self.begin() as conn:
+            result = conn.execute(insert(bulletins).on_conflict_do_nothing().returning(bulletins.c.id), values)
+            return len(result.all())
+
+    def last_surges(self, rules: Sequence[str]) -> dict[str, datetime]:
+        query = (
+            select(bulletins.c.rule, func.max(bulletins.c.created_at).label("at"))
+            .where(bulletins.c.kind == "surge", bulletins.c.rule.in_(list(rules)))
+            .group_by(bulletins.c.rule)
+        )
+        with self.begin() as conn:
+            found = {r.rule: _aware(r.at) for r in conn.execute(query)}
+        return {rule: at for rule, at in found.items() if at is not None}
+
+    def surge_counts(self, rules: Sequence[str], now: datetime) -> dict[str, tuple[int, int]]:
+        """``rule → (matches in the last hour, matches in the 7 days before it)``: two
+        range counts on the (matched_at, rule) covering index."""
+        hour = now - timedelta(hours=1)
+        start = hour - SURGE_BASELINE
+        query = (
+            select(
+                matches.c.rule,
+                func.count().filter(matches.c.matched_at > hour).label("last_hour"),
+                func.count().filter(matches.c.matched_at <= hour).label("baseline"),
+            )
+            .where(matches.c.matched_at > start, matches.c.matched_at <= now, matches.c.rule.in_(list(rules)))
+            .group_by(matches.c.rule)
+        )
+        with self.begin() as conn:
+            return {r.rule: (int(r.last_hour), int(r.baseline)) for r in conn.execute(query)}
+
+    def match_times(self, rule: str, since: datetime, until: datetime) -> list[datetime]:
+        query = select(matches.c.matched_at).where(
+            matches.c.rule == rule, matches.c.matched_at > since, matches.c.matched_at <= until
+        )
+        with self.begin() as conn:
+            return [r.matched_at for r in conn.execute(query)]
+
+    def top_stories(self, rule: str, since: datetime, until: datetime, limit: int) -> list[dict[str, Any]]:
+        """The stories with most matches of ``rule`` in ``(since, until]``: id, title, link, copies."""
+        story = func.coalesce(items.c.story_id, -items.c.id)
+        query = (
+            select(story.label("key"), func.count().label("n"), func.min(items.c.id).label("first"))
+            .join(items, items.c.id == matches.c.item_id)
+            .where(matches.c.rule == rule, matches.c.matched_at > since, matches.c.matched_at <= until)
+            .group_by(story)
+            .order_by(func.count().desc(), func.min(items.c.id))
+            .limit(limit)
+        )
+        with self.begin() as conn:
+            found = conn.execute(query).all()
+            firsts = {
+                r.id: r
+                for r in conn.execute(
+                    select(items.c.id, items.c.title, items.c.url, items.c.story_id).where(
+                        items.c.id.in_([f.first for f in found])
+                    )
+                )
+            }
+        out = []
+        for f in found:
+            it = firsts[f.first]
+            out.append({"story_id": it.story_id, "title": it.title, "url": it.url, "matches": int(f.n)})
+        return out
+
+    def claim_bulletins(self, now: datetime, lease: timedelta, limit: int = 100) -> list[BulletinRow]:
+        """Lease due bulletins (pending and due, or a lapsed lease); each lease is one attempt."""
+        due = or_(
+            and_(bulletins.c.status == "pending", bulletins.c.next_attempt <= now),
+            and_(bulletins.c.status == "sending", bulletins.c.lease_until < now),
+        )
+        query = select(bulletins).where(due).order_by(bulletins.c.id).limit(limit)
+        # A plain read first: most runs find nothing, and on SQLite the claim below takes
+        # the one write lock, which ingest should not wait for on every dispatch run.
+        with self.begin() as conn:
+            if conn.execute(select(bulletins.c.id).where(due).limit(1)).first() is None:
+                return []
+        if self.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        with self.begin() as conn:
+            if self.dialect == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+            ids = [r["id"] for r in rows]
+            for chunk in _chunks(ids):
+                conn.execute(
+                    update(bulletins)
+                    .where(bulletins.c.id.in_(chunk))
+                    .values(status="sending", lease_until=now + lease, attempts=bulletins.c.attempts + 1)
+                )
+        return [
+            BulletinRow(
+                id=r["id"],
+                kind=r["kind"],
+                subscriber=r["subscriber"],
+                key=r["key"],
+                rule=r["rule"],
+                story_id=r["story_id"],
+                payload=dict(r["payload"]),
+                attempts=r["attempts"] + 1,
+                delivered=tuple(r["delivered"] or ()),
+                created_at=r["created_at"],
+            )
+            for r in rows
+        ]
+
+    def record_bulletin(
+        self,
+        bulletin_id: int,
+        *,
+        status: str,
+        now: datetime,
+        delivered: Sequence[int],
+        error: str | None = None,
+        next_attempt: datetime | None = None,
+        refund: bool = False,
+    ) -> None:
+        """Record one bulletin's outcome (only while it is still ``sending``); ``refund``
+        puts it back without counting the lease as an attempt (quiet hours, stopping)."""
+        values: dict[str, Any] = {
+            "status": status,
+            "lease_until": None,
+            "delivered": sorted(set(delivered)),
+            "last_error": error,
+        }
+        if status == "sent":
+            values["sent_at"] = now
+        if next_attempt is not None:
+            values["next_attempt"] = next_attempt
+        if refund:
+            values["attempts"] = bulletins.c.attempts - 1
+        with self.begin() as conn:
+            conn.execute(
+                update(bulletins).where(bulletins.c.id == bulletin_id, bulletins.c.status == "sending").values(**values)
+            )
+
+    def story_bulletins(self, story_id: int) -> list[dict[str, Any]]:
+        """The corroboration updates queued for one story (the console's story page)."""
+        query = select(bulletins).where(bulletins.c.story_id == story_id).order_by(bulletins.c.id)
+        with self.begin() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def bulletin_rows(self, kind: str | None = None) -> list[dict[str, Any]]:
+        query = select(bulletins).order_by(bulletins.c.id)
+        if kind is not None:
+            query = query.where(bulletins.c.kind == kind)
+        with self.begin() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
 
     def check_writable(self) -> None:
         """Raise :class:`StorageError` unless the database accepts a write now.
@@ -1439,6 +1724,10 @@ class SqlStore:
                 alerts.c.rules,
                 alerts.c.unknown_sends,
                 alerts.c.story_id,
+                alerts.c.need_outlets,
+                alerts.c.need_languages,
+                alerts.c.wait_until,
+                alerts.c.released,
             )
             .join(items, items.c.id == alerts.c.item_id)
             .join(sources, sources.c.id == items.c.source_id)

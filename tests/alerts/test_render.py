@@ -177,3 +177,31 @@ def test_a_list_pages_its_body_and_stays_one_message() -> None:
     assert f"{LIST_LINES:,} more stories, one line each" in m.text
     assert "… and 250 more stories not listed here" in m.text
     assert "https://news.example.org/1099" in m.text and "https://news.example.org/1100" not in m.text
+
+
+def test_surge_and_update_messages_escape_feed_text() -> None:
+    from monitor.core.corroboration import make_reach
+    from monitor.core.render import SurgeStory, render_surge, render_update
+
+    stories = [
+        SurgeStory(HOSTILE, "javascript:alert(1)", 7, 2),
+        SurgeStory("Kim <b>x</b>", "https://a.example/1?a=1&b=2", 3),
+    ]
+    m = render_surge("kim-putin", 10, 0.5, 3.0, stories, WHEN, "Asia/Seoul", chart=b"\x89PNG fake-free bytes")
+    assert m.subject == "[surge] kim-putin: 10 matches in the last hour"
+    assert "<script>" not in m.html and "&lt;script&gt;" in m.html and "Kim &lt;b&gt;x&lt;/b&gt;" in m.html
+    assert 'href="javascript' not in m.html and "\u202e" not in m.html + m.text + m.markdown
+    assert 'href="https://a.example/1?a=1&amp;b=2"' in m.html
+    assert "7 matches, 2 outlets" in m.text and "2026-11-01 14:00 KST" in m.text
+    assert [(a.name, a.mime) for a in m.attachments] == [("surge.png", "image/png")]
+    assert "\\<b\\>" in m.markdown
+    reach = make_reach(
+        [("wire", "en", WHEN), ("tass", "ru", WHEN.replace(hour=6)), ("yna", "ko", WHEN.replace(hour=7))]
+    )
+    u = render_update(view(outlets=reach.outlets, languages=reach.languages, timeline=reach.firsts()), "UTC", 3)
+    assert u.subject.startswith("[update] [kim-putin] now 3 outlets in 3 languages (en, ru, ko): <script>")
+    assert "&lt;script&gt;" in u.html and "<script>" not in u.html
+    assert "2026-11-01 07:00 UTC: yna (ko), new outlet and language: 3 outlets, 3 languages" in u.text
+    held = render_alert(view(released="unconfirmed", need_outlets=3, need_languages=2), "UTC")
+    assert held.subject.startswith("[unconfirmed] [kim-putin]")
+    assert held.text.startswith("UNCONFIRMED: the rule waited for 3 outlets or 2 languages; its wait ran out first.")
