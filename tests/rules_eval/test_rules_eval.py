@@ -4,8 +4,10 @@
 Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's intent for
 every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
-the sets the bundled config was tuned on; ``fresh.jsonl`` (134 texts, labelled before any
-rule ran on them) is the out-of-sample set.  The bundled config must keep precision and
+the sets the bundled config was first tuned on; ``fresh.jsonl`` and ``fresh2.jsonl`` were
+out-of-sample sets until their misses were read and fixed (2026-12-07), so they are tuning
+sets now too; ``fresh3.jsonl`` (136 texts, labelled and committed before any rule ran on
+them, measured once) is the out-of-sample set.  The bundled config must keep precision and
 recall per language at or above the floors below; the other tests pin the command's
 contract: the table, the JSON document, marked words, and exit codes for usage errors only.
 """
@@ -24,21 +26,26 @@ LABELS = HERE / "labels.jsonl"
 HOLDOUT = HERE / "holdout.jsonl"
 FRESH = HERE / "fresh.jsonl"
 FRESH2 = HERE / "fresh2.jsonl"
+FRESH3 = HERE / "fresh3.jsonl"
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
 FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # (precision, recall) floors on the sets measured in PROVENANCE.md, just under what was
-# measured on 2026-12-07 with the rewritten config, so that losing one more (text, rule)
-# pair of a language fails.  holdout.jsonl measured en 1.000/1.000, ar 1.000/0.769,
-# ru 1.000/1.000, ko 1.000/1.000; fresh.jsonl measured en 1.000/1.000, ar 0.969/0.969,
-# ru 1.000/0.971, ko 0.982/0.947; fresh2.jsonl (42 texts, labelled before the rewritten
-# config ever ran on them) measured en 1.000/1.000, ar 0.833/1.000, ru 0.909/1.000,
-# ko 1.000/1.000.
+# measured, so that losing one more (text, rule) pair of a language fails.
+# holdout.jsonl measured en 1.000/1.000, ar 1.000/0.769, ru 1.000/1.000, ko 1.000/1.000.
+# fresh.jsonl and fresh2.jsonl were raised on 2026-12-07 after their known errors were
+# fixed (they are tuning sets from then on): fresh.jsonl now en 1.000/1.000,
+# ar 0.970/1.000, ru 1.000/1.000, ko 1.000/0.982 (was ar 0.969/0.969, ru 1.000/0.971,
+# ko 0.982/0.947); fresh2.jsonl now 1.000/1.000 in every language (was ar 0.833/1.000,
+# ru 0.909/1.000).  fresh3.jsonl (136 texts, committed before any rule ran on them) was
+# measured once on 2026-12-07: en 0.974/0.860, ar 1.000/0.861, ru 1.000/0.952,
+# ko 0.982/0.966; its floors guard that measurement and are not targets.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.76), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
-    FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.96), "ru": (0.99, 0.97), "ko": (0.98, 0.94)},
-    FRESH2: {"en": (0.99, 0.99), "ar": (0.83, 0.99), "ru": (0.90, 0.99), "ko": (0.99, 0.99)},
+    FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.98)},
+    FRESH2: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH3: {"en": (0.97, 0.86), "ar": (0.99, 0.86), "ru": (0.99, 0.95), "ko": (0.98, 0.96)},
 }
 
 
@@ -53,7 +60,7 @@ def _texts(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-@pytest.mark.parametrize("path", [LABELS, FRESH], ids=["labels", "fresh"])
+@pytest.mark.parametrize("path", [LABELS, FRESH, FRESH3], ids=["labels", "fresh", "fresh3"])
 def test_the_set_is_real_and_broad(path: Path) -> None:
     texts = _texts(path)
     for lang in LANGUAGES:
@@ -65,10 +72,11 @@ def test_the_set_is_real_and_broad(path: Path) -> None:
     assert path.name in provenance
 
 
-@pytest.mark.parametrize("path", [FRESH, FRESH2], ids=["fresh", "fresh2"])
+@pytest.mark.parametrize("path", [FRESH, FRESH2, FRESH3], ids=["fresh", "fresh2", "fresh3"])
 def test_the_fresh_sets_are_apart_from_the_others(path: Path) -> None:
     fresh = _texts(path)
-    others = {t["url"] for p in (LABELS, HOLDOUT, FRESH, FRESH2) if p != path for t in _texts(p)}
+    sets = (LABELS, HOLDOUT, FRESH, FRESH2, FRESH3)
+    others = {t["url"] for p in sets if p != path for t in _texts(p)}
     assert not [t["id"] for t in fresh if t["url"] in others]
     assert all("outlet" in t and "date" in t for t in fresh)  # provenance kept per text
     assert len({t["id"] for t in fresh}) == len(fresh)
@@ -168,8 +176,8 @@ def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("path", "lang"), [(p, lang) for p in SET_FLOORS for lang in LANGUAGES])
 def test_measured_sets_stay_where_they_were_measured(path: Path, lang: str) -> None:
-    # See PROVENANCE.md: holdout.jsonl is a tuning set now; fresh.jsonl was labelled
-    # before the rules ran on it.  Floors guard against regressions.
+    # See PROVENANCE.md: holdout, fresh and fresh2 are tuning sets now; fresh3.jsonl was
+    # labelled and committed before the rules ran on it.  Floors guard against regressions.
     proc = run_cli("rules", "eval", str(path), "--json", config=CONFIG)
     assert proc.returncode == 0, proc.stderr
     score = next(s for s in json.loads(proc.stdout)["languages"] if s["language"] == lang)
