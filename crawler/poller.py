@@ -43,7 +43,7 @@ from crawler.policy import ROBOTS_MAX_BODY, FetchPolicy, HostBackoff
 from monitor.core.encoding import TooLarge, gunzip
 from monitor.core.feeds import ParsedFeed, parse_feed
 from monitor.core.http import ErrorClass, parse_max_age, parse_retry_after, status_class
-from monitor.core.models import PollOutcome, PollTarget, RawItem
+from monitor.core.models import POLLED_TYPES, PollOutcome, PollTarget, RawItem
 from monitor.core.telegram import MAX_PAGES as TELEGRAM_MAX_PAGES
 from monitor.core.telegram import TelegramPage, older_page, parse_telegram, telegram_items
 from monitor.core.telegram import page_url as telegram_page_url
@@ -51,7 +51,6 @@ from monitor.errors import FetchError, ParseError
 
 log = logging.getLogger(__name__)
 
-POLLED_TYPES = frozenset({"feed", "sitemap", "telegram"})
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )

@@ -549,9 +549,12 @@ def cmd_run(args: Args) -> int:
 def _run_cycle(args: Args, app: Any, only: list[str] | None) -> int:
     """One cycle (``run --once``, or ``sources poll NAME`` with ``only``), reported on stdout."""
     from monitor.app import utcnow
-    from monitor.daemon import pollable, run_on_reactor, run_once
+    from monitor.core.models import POLLED_TYPES
+    from monitor.daemon import pollable, run_cycle_loop, run_once
 
-    total = len(only) if only is not None else len(pollable(app))
+    names = only if only is not None else pollable(app)
+    total = len(names)
+    scrapy = any(s.type not in POLLED_TYPES for s in app.config.sources if s.name in set(names))
     done = 0
     progress_shown = sys.stderr.isatty() and total > 1
 
@@ -573,11 +576,10 @@ def _run_cycle(args: Args, app: Any, only: list[str] | None) -> int:
         if progress_shown:
             sys.stderr.write("\r" + " " * 100 + "\r")
             sys.stderr.flush()
-        names = only if only is not None else pollable(app)
         due = app.store.next_due_source(names)
         return _print_cycle(args, report, due, utcnow())
 
-    return run_on_reactor(once)
+    return run_cycle_loop(once, scrapy=scrapy)
 
 
 def _print_cycle(args: Args, report: Any, due: tuple[str, datetime] | None, now: datetime) -> int:

@@ -92,6 +92,15 @@ HEALTHY_SILENCE = timedelta(hours=1)
 ONCE_MARK_PATIENCE = 60.0
 
 
+def run_cycle_loop(main: Callable[[], Coroutine[Any, Any, int]], *, scrapy: bool) -> int:
+    """Run one cycle (``run --once``): on Twisted's reactor when a Scrapy crawl is among its
+    sources, else on a plain asyncio loop (Scrapy and Twisted are ~0.2 s of start-up)."""
+    if scrapy:
+        return run_on_reactor(main)
+    gc.freeze()  # as run_on_reactor: what start-up built lives as long as the process
+    return asyncio.run(main())
+
+
 def run_on_reactor(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
     """Install the asyncio reactor, run ``main`` to completion on it, return its exit code."""
     from scrapy.utils.reactor import install_reactor
@@ -285,7 +294,7 @@ class Poller:
 
         A target with no outcome (the crawl timed out or was stopped) is recorded as failed.
         """
-        from crawler.poller import POLLED_TYPES
+        from monitor.core.models import POLLED_TYPES
 
         if not targets or self.stopped:
             # Stopping: the claimed sources stay leased until the lease runs out, then are due again.

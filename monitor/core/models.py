@@ -74,6 +74,10 @@ class RuleHit:
     spans: tuple[Span, ...] = field(default_factory=tuple)
 
 
+# Source types the aiohttp FeedPoller polls; the others (listing, spider) are Scrapy crawls.
+POLLED_TYPES = frozenset({"feed", "sitemap", "telegram"})
+
+
 @dataclass(frozen=True, slots=True)
 class PollTarget:
     """One source to poll, with the validators of its last successful poll."""

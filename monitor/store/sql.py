@@ -379,9 +379,11 @@ class SqlStore:
 
     def check_ready(self) -> None:
         """Raise :class:`StorageError` unless the database is reachable and migrated to head."""
-        from monitor.store.migrate import current_revision, head_revision
+        from monitor.store.migrate import at_head, current_revision, head_revision
 
         try:
+            if at_head(self.engine):  # one SELECT, no Alembic import: every start but the first
+                return
             current = current_revision(self.engine)
         except OperationalError as exc:
             raise StorageError(f"database unreachable ({display_url(str(self.engine.url))}): {exc.orig}") from None

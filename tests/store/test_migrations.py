@@ -32,3 +32,18 @@ def test_upgrade_check_downgrade(database_url: str) -> None:
     migrate.upgrade(engine)
     assert migrate.current_revision(engine) == migrate.head_revision()
     engine.dispose()
+
+
+def test_the_start_up_head_check_agrees_with_alembic(database_url: str) -> None:
+    """``upgrade`` skips Alembic when the database is at head: that check must never be wrong."""
+    assert migrate.script_head() == migrate.head_revision()
+    engine = make_engine(database_url)
+    assert not migrate.at_head(engine)  # a new database: no alembic_version table
+    migrate.upgrade(engine)
+    assert migrate.at_head(engine)
+    with engine.begin() as conn:
+        command.downgrade(_config(conn), "-1")
+    assert not migrate.at_head(engine)
+    migrate.upgrade(engine)  # not at head: Alembic runs the last script again
+    assert migrate.at_head(engine) and migrate.current_revision(engine) == migrate.head_revision()
+    engine.dispose()
