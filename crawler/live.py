@@ -85,6 +85,7 @@ class LiveCrawler:
         self.crawler = runner.create_crawler(self.spidercls)
         self.crawler.signals.connect(self._idle, signal=signals.spider_idle)
         self.task = runner.crawl(self.crawler, targets=[], **self.spider_kwargs)
+        self.task.add_done_callback(self._ended)
         deadline = time.monotonic() + START_SECONDS
         while not (getattr(self.crawler, "_engine", None) is not None and self.crawler.engine.running):
             if self.task.done():
@@ -95,6 +96,17 @@ class LiveCrawler:
             await asyncio.sleep(0.005)
         self.started_at = time.monotonic()
         log.debug("scrapy crawler %s started", self.spidercls.name)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """The crawl ended: stopped by us, or on its own (its targets are then given up at once)."""
+        if not self.closing:
+            error = None if task.cancelled() else task.exception()
+            log.error(
+                "the %s crawler ended unasked (%r); a new one starts with the next tick", self.spidercls.name, error
+            )
+            for waiter in list(self.waiters.values()):
+                if not waiter.delivering:
+                    self._abandon(waiter)
 
     def _idle(self, spider: Any = None) -> None:
         from scrapy.exceptions import DontCloseSpider
