@@ -75,7 +75,12 @@ def serve() -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        # The default listen backlog (5) drops connections beyond it; the client's SYN retry
+        # then costs a whole second (measured: ticks in steps of 1 s).
+        request_queue_size = 1024
+
+    server = Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     Thread(target=server.serve_forever, daemon=True).start()
     return server
