@@ -83,26 +83,35 @@ def timed(times: list[tuple[str, float]], body: bytes, sleep_first: float = 0.0)
 
 
 def test_one_crawler_serves_every_tick(tmp_path: Path, database_url: str, feed_server: FeedServer) -> None:
-    config = write_config(tmp_path, sources_on(feed_server, 3), fetch=NO_TEXT)
+    story = {"id": 7, "slug": "/world/kim-putin", "headline": "Kim and Putin sign a treaty"}
+    data = {"props": {"pageProps": {"stories": [story]}}}
+    script = f'<script id="__NEXT_DATA__" type="application/json">{json.dumps(data)}</script>'
+    feed_server.serve("/front", f"<html><body>{script}</body></html>", content_type="text/html")
+    named = Source("next", f"{feed_server.base}/front", "spider", extra='spider = "nextdata"')
+    config = write_config(tmp_path, [*sources_on(feed_server, 3), named], fetch=NO_TEXT)
     names = ["l1", "l2", "l3"]
-    result = drive(config, database_url, [{"sources": names, "timeout": 30}] * 3)
+    result = drive(config, database_url, [{"sources": [*names, "next"], "timeout": 30}] * 3)
 
     ticks = result["ticks"]
     assert len(ticks) == 3
     for tick in ticks:
-        assert sorted(o["source"] for o in tick["outcomes"]) == names, tick
+        assert sorted(o["source"] for o in tick["outcomes"]) == [*names, "next"], tick
         assert {o["status"] for o in tick["outcomes"]} <= {"ok", "not_modified"}, tick
-    # One crawler, started once, its stats adding up over the ticks.
-    assert [t["starts"] for t in ticks] == [1, 1, 1]
-    assert len({t["live"]["feeds"]["crawler"] for t in ticks}) == 1
-    assert all(t["live"]["feeds"]["running"] for t in ticks)
+    # One crawler per spider (the generic one, the named one), each started once, its
+    # stats adding up over the ticks.
+    assert [t["starts"] for t in ticks] == [2, 2, 2]
+    for spider in ("feeds", "nextdata"):
+        assert len({t["live"][spider]["crawler"] for t in ticks}) == 1
+        assert all(t["live"][spider]["running"] for t in ticks)
+    assert [t["live"]["nextdata"]["fed"] for t in ticks] == [1, 2, 3]
+    assert len(feed_server.hits("/front")) == 3
     requests = [t["live"]["feeds"]["requests"] for t in ticks]
     assert requests[0] >= 3 and requests[1] >= requests[0] + 3 and requests[2] >= requests[1] + 3, requests
     assert [t["live"]["feeds"]["fed"] for t in ticks] == [3, 6, 9]
-    # The host saw every page once a tick, and robots.txt once in the life of the crawler.
+    # The host saw every page once a tick, and robots.txt once in the life of each crawler.
     for n in names:
         assert len(feed_server.hits(f"/{n}")) == 3
-    assert len(feed_server.hits("/robots.txt")) == 1
+    assert len(feed_server.hits("/robots.txt")) == 2
     # The end of the run stops it.
     assert result["running_after_close"] == []
 
