@@ -95,7 +95,7 @@ class LiveCrawler:
                 raise RuntimeError(f"the {self.spidercls.name} crawler did not start in {START_SECONDS:.0f}s")
             await asyncio.sleep(0.005)
         self.started_at = time.monotonic()
-        log.debug("scrapy crawler %s started", self.spidercls.name)
+        log.info("scrapy crawler %r started (one per process, fed each poll's targets)", self.spidercls.name)
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         """The crawl ended: stopped by us, or on its own (its targets are then given up at once)."""
