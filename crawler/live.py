@@ -47,8 +47,12 @@ class Waiter:
 class LiveCrawler:
     """One Scrapy crawler of one spider class, open until :meth:`stop`."""
 
-    def __init__(self, spidercls: type[Any], settings: Mapping[str, Any], spider_kwargs: Mapping[str, Any]) -> None:
+    def __init__(
+        self, spidercls: type[Any], settings: Mapping[str, Any], policy: Any, spider_kwargs: Mapping[str, Any]
+    ) -> None:
         self.spidercls = spidercls
+        # The process's FetchPolicy it was made with (its owner makes a new crawler with a new one).
+        self.policy = policy
 
         # A plain function, not the bound method: Scrapy deep-copies its settings, and
         # copies a function as itself (a bound method would copy this whole object).

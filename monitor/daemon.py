@@ -159,11 +159,10 @@ class Poller:
         # Claims and lease renewals run here, never behind an ingest or a parse.
         self.control = control
         self.progress = progress
-        # The long-lived Scrapy crawlers, one per spider name (crawler/live.py), made with
-        # ``live_policy``; those of an earlier [fetch] finish their targets in ``retiring``.
+        # The long-lived Scrapy crawlers, one per spider name (crawler/live.py), each made
+        # with the policy of its [fetch]; those of an earlier one finish in ``retiring``.
         self.live: dict[str, Any] = {}
         self.live_starting: dict[str, asyncio.Future[None]] = {}
-        self.live_policy: Any = None
         self.retiring: set[asyncio.Task[None]] = set()
         self.spider_loader: Any = None
         # Scrapy crawlers started by this process (one per spider unless [fetch] changes).
@@ -367,7 +366,21 @@ class Poller:
             batches.setdefault(spider_name, []).append(t)
         fed: list[tuple[Any, list[PollTarget], list[asyncio.Future[bool]]]] = []
         for spider_name, batch in batches.items():
-            live = await self._live(spider_name)
+            try:
+                live = await self._live(spider_name)
+            except Exception as exc:  # Scrapy would not start: this batch fails, the tick goes on
+                log.exception("the %s crawler did not start", spider_name)
+                for t in batch:
+                    await ingest(
+                        PollOutcome(
+                            source_id=t.source_id,
+                            source=t.name,
+                            status="error",
+                            error=f"the Scrapy crawler did not start: {type(exc).__name__}: {exc}"[:500],
+                            error_class="temporary",
+                        )
+                    )
+                continue
             if live is None:
                 names = ", ".join(self._spider_loader().list())
                 for t in batch:
@@ -414,11 +427,11 @@ class Poller:
         from crawler.settings import make_settings
 
         policy, _ = self._clients()
-        if self.live_policy is not policy:
-            for old in self.live.values():
+        for name, old in list(self.live.items()):
+            if old.policy is not policy:
+                # Made under an earlier [fetch]: it finishes what it has, then stops.
                 self._retire(old)
-            self.live.clear()
-            self.live_policy = policy
+                del self.live[name]
         live = self.live.get(spider_name)
         if live is not None and live.running:
             return live
@@ -434,6 +447,7 @@ class Poller:
             live = LiveCrawler(
                 loader.load(spider_name),
                 make_settings(config.fetch, None, policy),
+                policy,
                 {
                     "options": {},
                     "known_keys": self.app.store.known_keys,
@@ -445,6 +459,9 @@ class Poller:
             self.live_starting[spider_name] = starting
             try:
                 await starting
+            except BaseException:
+                await live.stop()  # whatever of it did start
+                raise
             finally:
                 self.live_starting.pop(spider_name, None)
             self.live[spider_name] = live
@@ -464,8 +481,8 @@ class Poller:
         self.stopped = True
         lives = list(self.live.values())
         self.live.clear()
-        for live in lives:
-            await live.stop()
+        if lives:
+            await asyncio.gather(*(live.stop() for live in lives))
         if self.retiring:
             await asyncio.wait(list(self.retiring), timeout=STOP_SECONDS)
 
