@@ -214,13 +214,13 @@ class EgressHTTPDownloadHandler(HTTP11DownloadHandler):
 
     def sources_for(self, request: Request) -> list[str]:
         """Whose origin ``request`` may reach: its source's, or (robots.txt, which Scrapy
-        requests without our meta) any source of this crawl's, since such a request only
+        requests without our meta) any source of this crawl's in flight, since such a request only
         exists because a request of that origin was checked and is waiting on it."""
         source = request.meta.get(SOURCE_META)
         if source:
             return [source]
-        targets = getattr(self._crawler.spider, "targets", None) or []
-        return [t.url for t in targets]
+        urls = getattr(self._crawler.spider, "source_urls", None)
+        return list(urls()) if urls is not None else []
 
     async def download_request(self, request: Request) -> Response:
         host = urlparse_cached(request).hostname or ""

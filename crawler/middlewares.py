@@ -7,11 +7,15 @@ again by the next source or article on it; the failure carries the Retry-After, 
 the schedule honours.  :class:`SchemeGuardMiddleware`: only http and https leave the
 process (a feed entry linking to ``file:///etc/passwd`` must never be read).  Per-host
 concurrency and delay are Scrapy's own download slots (``CONCURRENT_REQUESTS_PER_DOMAIN``,
-``DOWNLOAD_DELAY``), shared by every source on one host within a crawl.
+``DOWNLOAD_DELAY``), shared by every source on one host within a crawl; the daemon keeps
+one crawl per spider open for the life of the process (crawler/live.py), so they hold
+across ticks.
 :class:`SharedRobotsTxtMiddleware` fixes Scrapy 2.19's robots.txt middleware, which
 hands the parsed robots.txt only to the *first* request that waited for it: every other
 request to the host that was queued meanwhile got ``None`` and was let through
-(``Deferred.asFuture`` consumes the result; found here with several sources on one host).
+(``Deferred.asFuture`` consumes the result; found here with several sources on one host);
+in a long-lived crawler it also reads robots.txt again after ``ROBOTS_TTL``, as the
+policy does for the aiohttp poller.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 
-from crawler.policy import FetchPolicy
+from crawler.policy import ROBOTS_TTL, FetchPolicy
 from monitor.core.http import parse_retry_after
 
 BACKOFF_STATUSES = {429, 503}
@@ -100,8 +104,21 @@ class SchemeGuardMiddleware:
 
 
 class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        # When each host's robots.txt was asked for: a long-lived crawler (crawler/live.py)
+        # reads it again after the policy's ROBOTS_TTL, as the aiohttp poller does.
+        self._read_at: dict[str, float] = {}
+
     async def robot_parser(self, request: Request) -> RobotParser | None:
-        pending = self._parsers.get(urlparse_cached(request).netloc)
+        netloc = urlparse_cached(request).netloc
+        now = time.monotonic()
+        read = self._read_at.get(netloc)
+        if read is None or now - read > ROBOTS_TTL:
+            if read is not None and not isinstance(self._parsers.get(netloc), Deferred):
+                self._parsers.pop(netloc, None)
+            self._read_at[netloc] = now
+        pending = self._parsers.get(netloc)
         if isinstance(pending, Deferred):
             # Wait on a deferred of our own, fed by one that passes the result on, so
             # every waiter sees the parser (not only the first).

@@ -1,12 +1,15 @@
 """The daemon and the one-shot cycle: Scrapy, APScheduler and the services on one loop.
 
-Responsible for *when* things run: which sources are due, one crawl per batch of due
-sources (never two polls of one source at once: a source is leased while it is polled),
-a per-crawl timeout, the dispatcher every few seconds, config reloads on SIGHUP and on
-a file change, retention, and a graceful stop on SIGTERM/SIGINT (crawls are stopped,
-the items already handed to the pipeline are committed, then the process exits 0).
+Responsible for *when* things run: which sources are due, one poll per batch of due
+sources (never two polls of one source at once: a source is leased while it is polled)
+through the process's long-lived clients (the FeedPoller, and one Scrapy crawler per
+spider fed targets), a per-batch timeout, the dispatcher every few seconds, config
+reloads on SIGHUP and on a file change, retention, and a graceful stop on SIGTERM/SIGINT
+(crawlers are stopped, the items already handed to the pipeline are committed, then the
+process exits 0).
 Twisted's asyncio reactor must be installed before anything imports the reactor, so
-:func:`run_on_reactor` is the only entry point.  What a poll *does* lives in the
+:func:`run_on_reactor` is the daemon's entry point; :func:`run_cycle_loop` runs one cycle
+on it, or on plain asyncio when no Scrapy crawl is due.  What a poll *does* lives in the
 services; this module only schedules.
 """
 
@@ -168,7 +171,14 @@ class Poller:
         # Claims and lease renewals run here, never behind an ingest or a parse.
         self.control = control
         self.progress = progress
-        self.runners: set[Any] = set()
+        # The long-lived Scrapy crawlers, one per spider name (crawler/live.py), each made
+        # with the policy of its [fetch]; those of an earlier one finish in ``retiring``.
+        self.live: dict[str, Any] = {}
+        self.live_starting: dict[str, asyncio.Future[None]] = {}
+        self.retiring: set[asyncio.Task[None]] = set()
+        self.spider_loader: Any = None
+        # Scrapy crawlers started by this process (one per spider unless [fetch] changes).
+        self.scrapy_starts = 0
         self.stopped = False
         self.policy: Any = None
         self.feed_poller: Any = None
@@ -231,6 +241,8 @@ class Poller:
         return self.policy, self.feed_poller
 
     async def close(self) -> None:
+        if self.live or self.retiring:
+            await self.stop()
         for poller in [*self.retired, self.feed_poller]:
             if poller is not None:
                 await poller.close()
@@ -290,9 +302,9 @@ class Poller:
             log.warning("poll of %d feeds exceeded %.0fs; stopping it", len(targets), timeout)
 
     async def crawl(self, targets: list[PollTarget], timeout: float) -> list[IngestSummary]:
-        """Poll ``targets`` (feeds, sitemaps and Telegram channels with the FeedPoller, the rest in one Scrapy crawl).
+        """Poll ``targets`` (feeds, sitemaps and Telegram channels with the FeedPoller, the rest with Scrapy).
 
-        A target with no outcome (the crawl timed out or was stopped) is recorded as failed.
+        A target with no outcome (the poll timed out or was stopped) is recorded as failed.
         """
         from monitor.core.models import POLLED_TYPES
 
@@ -343,70 +355,148 @@ class Poller:
     async def _scrapy(
         self, targets: list[PollTarget], ingest: Callable[[PollOutcome], Awaitable[None]], timeout: float
     ) -> None:
-        """Listing and spider sources in one Scrapy crawl, under the process's FetchPolicy."""
-        from scrapy.crawler import AsyncCrawlerRunner
-        from scrapy.settings import Settings
-        from scrapy.spiderloader import SpiderLoader
+        """Listing and spider sources, fed to the process's long-lived Scrapy crawlers.
 
-        from crawler.settings import make_settings
+        One crawler per spider class (crawler/live.py), started on first use and kept open
+        while idle, so its download slots, robots.txt cache and 429/503 backoff hold across
+        ticks.  Returns once every target has its outcome ingested, or at ``timeout``: the
+        targets still out are abandoned (``crawl`` records them failed), and the crawler
+        goes on serving the other targets and later ticks.
+        """
         from crawler.spiders.base import SourceOptions
         from crawler.spiders.feeds import FeedSpider
 
         config = self.app.config
-        policy, _ = self._clients()
-        settings = make_settings(config.fetch, ingest, policy)
         options: dict[int, SourceOptions] = {}
         # Feeds, sitemaps and listing pages share one spider (so one set of per-host
-        # download slots); each named site spider runs beside it in the same runner.
+        # download slots); each named site spider has a crawler of its own beside it.
         batches: dict[str, list[PollTarget]] = {}
         for t in targets:
             cfg = config.source(t.name)
             options[t.source_id] = SourceOptions(links=cfg.links if cfg else None, full_text=config.fetch.full_text)
             spider_name = (cfg.spider or "") if cfg and t.type == "spider" else FeedSpider.name
             batches.setdefault(spider_name, []).append(t)
-        loader = SpiderLoader.from_settings(Settings(settings))
-        runner = AsyncCrawlerRunner(settings)
-        self.runners.add(runner)
-        try:
-            tasks = []
-            for spider_name, batch in batches.items():
-                if spider_name not in loader.list():
-                    for t in batch:
-                        ingest_missing = PollOutcome(
+        fed: list[tuple[Any, list[PollTarget], list[asyncio.Future[bool]]]] = []
+        for spider_name, batch in batches.items():
+            try:
+                live = await self._live(spider_name)
+            except Exception as exc:  # Scrapy would not start: this batch fails, the tick goes on
+                log.exception("the %s crawler did not start", spider_name)
+                for t in batch:
+                    await ingest(
+                        PollOutcome(
                             source_id=t.source_id,
                             source=t.name,
                             status="error",
-                            error=(
-                                f"no spider named {spider_name!r} in crawler/spiders (have: {', '.join(loader.list())})"
-                            ),
-                            error_class="permanent",
+                            error=f"the Scrapy crawler did not start: {type(exc).__name__}: {exc}"[:500],
+                            error_class="temporary",
                         )
-                        await ingest(ingest_missing)
-                    continue
-                tasks.append(
-                    runner.crawl(
-                        loader.load(spider_name),
-                        targets=batch,
-                        options=options,
-                        known_keys=self.app.store.known_keys,
-                        full_text_max=config.fetch.full_text_max,
                     )
-                )
-            if tasks:
-                task = asyncio.gather(*tasks)
-                try:
-                    await asyncio.wait_for(asyncio.shield(task), timeout)
-                except TimeoutError:
-                    log.warning("crawl of %d sources exceeded %.0fs; stopping it", len(targets), timeout)
-                    await runner.stop()
-                    await task
-        finally:
-            self.runners.discard(runner)
+                continue
+            if live is None:
+                names = ", ".join(self._spider_loader().list())
+                for t in batch:
+                    ingest_missing = PollOutcome(
+                        source_id=t.source_id,
+                        source=t.name,
+                        status="error",
+                        error=f"no spider named {spider_name!r} in crawler/spiders (have: {names})",
+                        error_class="permanent",
+                    )
+                    await ingest(ingest_missing)
+                continue
+            fed.append((live, batch, live.feed(batch, ingest, options)))
+        futures = [f for _, _, fs in fed for f in fs]
+        if not futures:
+            return
+        _, pending = await asyncio.wait(futures, timeout=timeout)
+        if pending:
+            log.warning("crawl of %d sources exceeded %.0fs; giving up on %d", len(targets), timeout, len(pending))
+            busy = []
+            for live, batch, fs in fed:
+                busy += live.abandon([t.source_id for t, f in zip(batch, fs, strict=True) if not f.done()])
+            if busy:
+                # Outcomes already on their way to ingest are waited for, not recorded twice.
+                await asyncio.wait(busy)
+
+    def _spider_loader(self) -> Any:
+        from scrapy.settings import Settings
+        from scrapy.spiderloader import SpiderLoader
+
+        from crawler.settings import SPIDER_MODULES
+
+        if self.spider_loader is None:
+            self.spider_loader = SpiderLoader.from_settings(Settings({"SPIDER_MODULES": SPIDER_MODULES}))
+        return self.spider_loader
+
+    async def _live(self, spider_name: str) -> Any:
+        """The process's running crawler of ``spider_name`` (None: no such spider).
+
+        Started on first use; all of them are retired (they finish their targets in flight,
+        then stop) and made anew when ``[fetch]`` changes on reload, as the FeedPoller is.
+        """
+        from crawler.live import LiveCrawler
+        from crawler.settings import make_settings
+
+        policy, _ = self._clients()
+        for name, old in list(self.live.items()):
+            if old.policy is not policy:
+                # Made under an earlier [fetch]: it finishes what it has, then stops.
+                self._retire(old)
+                del self.live[name]
+        live = self.live.get(spider_name)
+        if live is not None and live.running:
+            return live
+        if live is not None:
+            # It ended on its own (a crawl that failed): its targets in flight were abandoned.
+            await live.stop()
+        loader = self._spider_loader()
+        if spider_name not in loader.list():
+            return None
+        config = self.app.config
+        starting = self.live_starting.get(spider_name)
+        if starting is None:
+            live = LiveCrawler(
+                loader.load(spider_name),
+                make_settings(config.fetch, None, policy),
+                policy,
+                {
+                    "options": {},
+                    "known_keys": self.app.store.known_keys,
+                    "full_text_max": config.fetch.full_text_max,
+                    "live": True,
+                },
+            )
+            starting = asyncio.ensure_future(live.start())
+            self.live_starting[spider_name] = starting
+            try:
+                await starting
+            except BaseException:
+                await live.stop()  # whatever of it did start
+                raise
+            finally:
+                self.live_starting.pop(spider_name, None)
+            self.live[spider_name] = live
+            self.scrapy_starts += 1
+            return live
+        # Two ticks asked at once: the second waits for the first one's start.
+        await asyncio.shield(starting)
+        return await self._live(spider_name)
+
+    def _retire(self, live: Any) -> None:
+        task = asyncio.ensure_future(live.retire())
+        self.retiring.add(task)
+        task.add_done_callback(self.retiring.discard)
 
     async def stop(self) -> None:
+        """Stop the crawlers: their downloads in flight are cancelled, their targets recorded failed."""
         self.stopped = True
-        for runner in list(self.runners):
-            await runner.stop()
+        lives = list(self.live.values())
+        self.live.clear()
+        if lives:
+            await asyncio.gather(*(live.stop() for live in lives))
+        if self.retiring:
+            await asyncio.wait(list(self.retiring), timeout=STOP_SECONDS)
 
     async def release_unstored(self) -> None:
         """Release the leases of polls the database refused, once it answers again."""

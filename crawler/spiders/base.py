@@ -52,6 +52,9 @@ HANDLED_STATUSES = [304, *range(400, 600)]
 PERMANENT_STATUSES = {400, 401, 403, 404, 405, 406, 410, 414, 451}
 _MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-)?max-age\s*=\s*(\d+)", re.IGNORECASE)
 
+# Where a guarded request keeps its real callback (see SourceSpider.request).
+_CALLBACK_META = "wirewatch_callback"
+
 KnownKeys = Callable[[int, list[str]], "set[str]"]
 
 
@@ -79,6 +82,9 @@ class Poll:
     pending: int = 0
     fetch_text: bool = True  # False once the article fetches have been scheduled
     done: bool = False
+    # Set by a long-lived crawler (crawler/live.py) once nobody waits for this poll any
+    # more: what it still yields (its outcome, more requests) is dropped.
+    abandoned: bool = False
 
 
 class SourceSpider(scrapy.Spider):
@@ -93,6 +99,7 @@ class SourceSpider(scrapy.Spider):
         options: Mapping[int, SourceOptions] | None = None,
         known_keys: KnownKeys | None = None,
         full_text_max: int = 10,
+        live: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -100,6 +107,24 @@ class SourceSpider(scrapy.Spider):
         self.options = dict(options or {})
         self.known_keys = known_keys
         self.full_text_max = full_text_max
+        # Fed targets by a long-lived crawler (crawler/live.py): callbacks are guarded so
+        # an abandoned poll's late output is dropped.
+        self.live = live
+        # A long-lived crawler's targets in flight, by source id (kept by crawler/live.py).
+        self.live_targets: dict[int, PollTarget] = {}
+
+    def source_urls(self) -> list[str]:
+        """The URLs of the sources this crawl is polling now (the egress policy lets robots.txt reach their origins)."""
+        return [t.url for t in self.targets] + [t.url for t in self.live_targets.values()]
+
+    async def start(self) -> AsyncIterator[Any]:
+        for target in self.targets:
+            for request in self.requests_for(target):
+                yield request
+
+    def requests_for(self, target: PollTarget) -> Iterable[scrapy.Request]:
+        """The first request(s) of one target's poll (made with :meth:`request`); each spider says which."""
+        raise NotImplementedError(f"{type(self).__name__} must say how a target is requested")
 
     def option(self, target: PollTarget) -> SourceOptions:
         return self.options.get(target.source_id, SourceOptions())
@@ -133,10 +158,24 @@ class SourceSpider(scrapy.Spider):
         if poll.target.max_body:
             full_meta["download_maxsize"] = poll.target.max_body
         poll.pending += 1
+        errback: Callable[..., Any] = self.on_error
+        if self.live:
+            full_meta[_CALLBACK_META] = callback
+            callback, errback = self._guarded_callback, self._guarded_errback
         # dont_filter: a feed is fetched every poll; Scrapy's duplicate filter would drop it.
         return scrapy.Request(
-            url, headers=headers, callback=callback, errback=self.on_error, dont_filter=True, meta=full_meta
+            url, headers=headers, callback=callback, errback=errback, dont_filter=True, meta=full_meta
         )
+
+    async def _guarded_callback(self, response: Response, **kwargs: Any) -> AsyncIterator[Any]:
+        poll: Poll = response.meta["poll"]
+        async for out in _guarded(poll, response.meta[_CALLBACK_META](response, **kwargs)):
+            yield out
+
+    async def _guarded_errback(self, failure: Failure) -> AsyncIterator[Any]:
+        poll: Poll = failure.request.meta["poll"]  # type: ignore[attr-defined]
+        async for out in _guarded(poll, self.on_error(failure)):
+            yield out
 
     async def on_error(self, failure: Failure) -> AsyncIterator[Any]:
         """A request of a poll failed: the main one fails the poll, an extra one only warns."""
@@ -320,6 +359,22 @@ class SourceSpider(scrapy.Spider):
             poll.pending -= 1
         async for out in self.settle(poll):
             yield out
+
+
+async def _guarded(poll: Poll, output: Any) -> AsyncIterator[Any]:
+    """A callback's output, unless (and from the moment) its poll is abandoned."""
+    if output is None:
+        return
+    if hasattr(output, "__aiter__"):
+        async for out in output:
+            if poll.abandoned:
+                return
+            yield out
+        return
+    for out in output:
+        if poll.abandoned:
+            return
+        yield out
 
 
 def _short(url: str) -> str:

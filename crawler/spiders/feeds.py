@@ -17,10 +17,11 @@ pages of new entries without text are fetched (see
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
+from scrapy import Request
 from scrapy.http import Response, TextResponse
 
 from crawler.spiders.base import Poll, SourceSpider, response_headers
@@ -39,14 +40,10 @@ MAX_CHILD_SITEMAPS = 5
 class FeedSpider(SourceSpider):
     name = "feeds"
 
-    async def start(self) -> AsyncIterator[Any]:
-        for target in self.targets:
-            yield self.make_request(target)
-
-    def make_request(self, target: PollTarget) -> Any:
+    def requests_for(self, target: PollTarget) -> Iterable[Request]:
         poll = Poll(target)
         accept = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5" if target.type == "listing" else FEED_ACCEPT
-        return self.request(poll, target.url, self.parse_response, conditional=True, accept=accept)
+        return [self.request(poll, target.url, self.parse_response, conditional=True, accept=accept)]
 
     async def parse_response(self, response: Response) -> AsyncIterator[Any]:
         poll: Poll = response.meta["poll"]

@@ -14,16 +14,17 @@ outcome).  It must not touch the database.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 from urllib.parse import urljoin
 
 from parsel import Selector
+from scrapy import Request
 from scrapy.http import Response, TextResponse
 
 from crawler.spiders.base import Poll, SourceSpider
 from monitor.core.feeds import parse_date
-from monitor.core.models import RawItem
+from monitor.core.models import PollTarget, RawItem
 
 _URL_KEYS = ("url", "link", "href", "canonicalUrl", "permalink", "slug")
 _TITLE_KEYS = ("title", "headline", "name")
@@ -35,10 +36,9 @@ MAX_ITEMS = 200
 class NextDataSpider(SourceSpider):
     name = "nextdata"
 
-    async def start(self) -> AsyncIterator[Any]:
-        for target in self.targets:
-            poll = Poll(target)
-            yield self.request(poll, target.url, self.parse_page, conditional=True, accept="text/html")
+    def requests_for(self, target: PollTarget) -> Iterable[Request]:
+        poll = Poll(target)
+        return [self.request(poll, target.url, self.parse_page, conditional=True, accept="text/html")]
 
     async def parse_page(self, response: Response) -> AsyncIterator[Any]:
         poll: Poll = response.meta["poll"]
