@@ -4,10 +4,11 @@
 Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's intent for
 every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
-the sets the bundled config was first tuned on; ``fresh.jsonl`` and ``fresh2.jsonl`` were
-out-of-sample sets until their misses were read and fixed (2026-12-07), so they are tuning
-sets now too; ``fresh3.jsonl`` (136 texts, labelled and committed before any rule ran on
-them, measured once) is the out-of-sample set.  The bundled config must keep precision and
+the sets the bundled config was first tuned on; ``fresh.jsonl``, ``fresh2.jsonl`` and
+``fresh3.jsonl`` were out-of-sample sets until their misses were read and fixed
+(2026-12-07), so they are tuning sets now too; ``fresh4.jsonl`` (130 texts, labelled and
+committed before any rule ran on them, measured once) is the out-of-sample set.  The
+bundled config must keep precision and
 recall per language at or above the floors below; the other tests pin the command's
 contract: the table, the JSON document, marked words, and exit codes for usage errors only.
 """
@@ -27,6 +28,7 @@ HOLDOUT = HERE / "holdout.jsonl"
 FRESH = HERE / "fresh.jsonl"
 FRESH2 = HERE / "fresh2.jsonl"
 FRESH3 = HERE / "fresh3.jsonl"
+FRESH4 = HERE / "fresh4.jsonl"
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -38,14 +40,19 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # fixed (they are tuning sets from then on): fresh.jsonl now en 1.000/1.000,
 # ar 0.970/1.000, ru 1.000/1.000, ko 1.000/0.982 (was ar 0.969/0.969, ru 1.000/0.971,
 # ko 0.982/0.947); fresh2.jsonl now 1.000/1.000 in every language (was ar 0.833/1.000,
-# ru 0.909/1.000).  fresh3.jsonl (136 texts, committed before any rule ran on them) was
-# measured once on 2026-12-07: en 0.974/0.860, ar 1.000/0.861, ru 1.000/0.952,
-# ko 0.982/0.966; its floors guard that measurement and are not targets.
+# ru 0.909/1.000).  fresh3.jsonl was measured once on 2026-12-07 (en 0.974/0.860,
+# ar 1.000/0.861, ru 1.000/0.952, ko 0.982/0.966), then its errors were fixed and it became
+# a tuning set: now en 1.000/0.977, ar 1.000/0.972, ru 1.000/1.000, ko 1.000/1.000, and
+# fresh.jsonl's Korean recall rose to 1.000 with the same fixes, so both floors were raised.
+# fresh4.jsonl (130 texts, committed before any rule ran on them) was measured once on
+# 2026-12-07: en 0.975/0.929, ar 1.000/0.897, ru 0.941/0.970, ko 1.000/0.943; its floors
+# guard that measurement and are not targets.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.76), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
-    FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.98)},
+    FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH2: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
-    FRESH3: {"en": (0.97, 0.86), "ar": (0.99, 0.86), "ru": (0.99, 0.95), "ko": (0.98, 0.96)},
+    FRESH3: {"en": (0.99, 0.97), "ar": (0.99, 0.97), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH4: {"en": (0.97, 0.92), "ar": (0.99, 0.89), "ru": (0.94, 0.96), "ko": (0.99, 0.94)},
 }
 
 
@@ -60,7 +67,7 @@ def _texts(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-@pytest.mark.parametrize("path", [LABELS, FRESH, FRESH3], ids=["labels", "fresh", "fresh3"])
+@pytest.mark.parametrize("path", [LABELS, FRESH, FRESH3, FRESH4], ids=["labels", "fresh", "fresh3", "fresh4"])
 def test_the_set_is_real_and_broad(path: Path) -> None:
     texts = _texts(path)
     for lang in LANGUAGES:
@@ -72,10 +79,10 @@ def test_the_set_is_real_and_broad(path: Path) -> None:
     assert path.name in provenance
 
 
-@pytest.mark.parametrize("path", [FRESH, FRESH2, FRESH3], ids=["fresh", "fresh2", "fresh3"])
+@pytest.mark.parametrize("path", [FRESH, FRESH2, FRESH3, FRESH4], ids=["fresh", "fresh2", "fresh3", "fresh4"])
 def test_the_fresh_sets_are_apart_from_the_others(path: Path) -> None:
     fresh = _texts(path)
-    sets = (LABELS, HOLDOUT, FRESH, FRESH2, FRESH3)
+    sets = (LABELS, HOLDOUT, FRESH, FRESH2, FRESH3, FRESH4)
     others = {t["url"] for p in sets if p != path for t in _texts(p)}
     assert not [t["id"] for t in fresh if t["url"] in others]
     assert all("outlet" in t and "date" in t for t in fresh)  # provenance kept per text
@@ -176,8 +183,8 @@ def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("path", "lang"), [(p, lang) for p in SET_FLOORS for lang in LANGUAGES])
 def test_measured_sets_stay_where_they_were_measured(path: Path, lang: str) -> None:
-    # See PROVENANCE.md: holdout, fresh and fresh2 are tuning sets now; fresh3.jsonl was
-    # labelled and committed before the rules ran on it.  Floors guard against regressions.
+    # See PROVENANCE.md: holdout, fresh, fresh2 and fresh3 are tuning sets now; fresh4.jsonl
+    # was labelled and committed before the rules ran on it.  Floors guard against regressions.
     proc = run_cli("rules", "eval", str(path), "--json", config=CONFIG)
     assert proc.returncode == 0, proc.stderr
     score = next(s for s in json.loads(proc.stdout)["languages"] if s["language"] == lang)
