@@ -147,6 +147,27 @@ class CpuPool:
             self._parse.shutdown(wait=wait, cancel_futures=True)
         if pool is not None:
             pool.shutdown(wait=wait, cancel_futures=True)
+            if wait:
+                _stop_forkserver()
+
+
+def _stop_forkserver() -> None:
+    """Stop the forkserver and wait for it, once its workers have ended.
+
+    The workers are the forkserver's children, not ours: only when we wait for the
+    forkserver (which reaps them) do their CPU seconds count among this process's
+    children, as ``wait4`` and the benchmarks read them.  A later pool starts a new one.
+    """
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    stop = getattr(server, "_stop", None)
+    if stop is None:  # a Python without it: the forkserver ends with this process
+        return
+    try:
+        stop()
+    except OSError as exc:
+        log.debug("stopping the forkserver: %s", exc)
 
 
 class _ParseExecutor(Executor):
