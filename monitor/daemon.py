@@ -78,6 +78,8 @@ HANDOFF_LIMIT = 256
 # connections; `run --once` reads what its poll queued for at most ENRICH_ONCE_SECONDS.
 ENRICH_SECONDS = 1.0
 ENRICH_ONCE_SECONDS = 120.0
+# The daemon's GIL switch interval (CPython's default is 5 ms).
+SWITCH_INTERVAL = 0.001
 # An ingest batch committed within this many seconds stands for /healthz's write check.
 WRITE_PROOF_SECONDS = 10.0
 # A polled source's lease is short and renewed while its crawl runs, so a worker killed
@@ -705,6 +707,11 @@ class Daemon:
             loop.add_signal_handler(sig, self.stopping.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload("SIGHUP")))
 
+        # The status server, the claims and the event loop share the GIL with the ingest
+        # thread: hand it over every millisecond rather than every five, so a request that
+        # gives it up a few dozen times (socket, SQLite) is not made to wait that many
+        # intervals behind a busy writer.
+        sys.setswitchinterval(SWITCH_INTERVAL)
         await asyncio.to_thread(self._sync_sources)
         await asyncio.to_thread(run_backfills, self.app.store, self.app.holder.get(), utcnow)
         workers = self._start_workers()

@@ -42,6 +42,9 @@ T = TypeVar("T")
 # Below this many entries a batch is computed in the calling thread (measured: a round
 # trip to a worker costs about as much as analysing a few dozen entries).
 INLINE_BELOW = 64
+# At most this many entries per call to a worker: pickling a call holds the GIL of the
+# daemon's process for its whole length, so large batches go in several smaller calls.
+CALL_ENTRIES = 256
 
 
 def _chunks(sizes: Sequence[int], parts: int) -> list[tuple[int, int]]:
@@ -107,6 +110,10 @@ class CpuPool:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
 
+    def _parts(self, entries: Sequence[int]) -> int:
+        """How many calls a batch goes in: one per worker, more for a large batch (CALL_ENTRIES)."""
+        return max(self.workers, -(-sum(entries) // CALL_ENTRIES))
+
     # ------------------------------------------------------------------ Analysis
 
     def normalise(self, polls: Sequence[tuple[Sequence[RawItem], str | None]], now: datetime) -> list[Document]:
@@ -114,7 +121,7 @@ class CpuPool:
         if sum(sizes) < self.inline_below:
             return self._inline.normalise(polls, now)
         self.batches_offloaded += 1
-        parts = self._run([(analysis.normalise, (polls[a:b], now)) for a, b in _chunks(sizes, self.workers)])
+        parts = self._run([(analysis.normalise, (polls[a:b], now)) for a, b in _chunks(sizes, self._parts(sizes))])
         return [doc for part in parts for doc in part]
 
     def analyse(self, rt: Runtime, jobs: Sequence[Job], now: datetime) -> list[Analysed]:
@@ -126,7 +133,7 @@ class CpuPool:
         parts = self._run(
             [
                 (analysis.analyse_in_worker, (self._token, self._blob, jobs[a:b], now))
-                for a, b in _chunks(sizes, self.workers)
+                for a, b in _chunks(sizes, self._parts([1] * len(jobs)))
             ]
         )
         return [a for part in parts for a in part]
