@@ -27,10 +27,9 @@ import asyncio
 import contextvars
 import hashlib
 import logging
-import multiprocessing
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -166,16 +165,6 @@ def parse_telegram_for_poll(body: bytes, url: str) -> TelegramPage | ParseFailur
         return ParseFailure(exc.message, exc.temporary)
 
 
-def make_parse_pool(workers: int = 2) -> ProcessPoolExecutor:
-    """The parse executor for a long-lived process: worker processes, off the event loop's GIL.
-
-    Measured (benchmarks/results/poller.md): two workers parsed a cold poll of 1,000 feeds
-    x 30 in 0.6x the wall time of one thread, for ~9 % more CPU per item (pickling).
-    ``forkserver``: forking a process that runs an event loop and threads is unsafe.
-    """
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
-
-
 def _failure(url: str, message: str, error_class: ErrorClass, status: int | None = None) -> Page:
     return Page(url=url, status=status, error=message, error_class=error_class)
 
@@ -184,7 +173,8 @@ class FeedPoller:
     """Polls feed and sitemap sources; one per process, used from one event loop.
 
     ``executor`` runs the parser: default one thread (no start-up cost, for short runs);
-    a long-lived process passes :func:`make_parse_pool` (see ARCHITECTURE.md).
+    the daemon and ``run --once`` pass their CpuPool's, which parses in its worker
+    processes once they run (monitor/stages/cpu.py).
     ``egress`` is the optional egress check.  Use as an async context manager, or call
     :meth:`close`.
     """
@@ -337,16 +327,7 @@ class FeedPoller:
         warnings = ["response truncated by the server; kept what parsed"] if page.truncated else []
         index_like = b"sitemapindex" in page.body[:4096]
         if target.body_hash == body_hash and not index_like:
-            return PollOutcome(
-                source_id=target.source_id,
-                source=target.name,
-                status="not_modified",
-                http_status=status,
-                etag=etag,
-                last_modified=last_modified,
-                body_hash=body_hash,
-                min_interval=max_age,
-            )
+            return _unchanged(target, status, etag, last_modified, body_hash, max_age)
         parsed = await self._parse(page)
         if isinstance(parsed, ParseFailure):
             return _error(target, parsed.message, "temporary" if parsed.temporary else "permanent", status)
@@ -399,16 +380,7 @@ class FeedPoller:
         last_modified = page.headers.get("last-modified")
         max_age = parse_max_age(page.headers.get("cache-control"))
         if target.body_hash == body_hash:
-            return PollOutcome(
-                source_id=target.source_id,
-                source=target.name,
-                status="not_modified",
-                http_status=status,
-                etag=etag,
-                last_modified=last_modified,
-                body_hash=body_hash,
-                min_interval=max_age,
-            )
+            return _unchanged(target, status, etag, last_modified, body_hash, max_age)
         parsed = await self._parse_telegram(page)
         if isinstance(parsed, ParseFailure):
             return _error(target, parsed.message, "temporary" if parsed.temporary else "permanent", status)
@@ -600,6 +572,27 @@ def _first_values(headers: Mapping[str, str]) -> dict[str, str]:
     for key, value in headers.items():
         out.setdefault(key.lower(), value)
     return out
+
+
+def _unchanged(
+    target: PollTarget,
+    http_status: int,
+    etag: str | None,
+    last_modified: str | None,
+    body_hash: str,
+    max_age: float | None,
+) -> PollOutcome:
+    """A 200 whose body is byte for byte the last one: "not modified", with the new validators."""
+    return PollOutcome(
+        source_id=target.source_id,
+        source=target.name,
+        status="not_modified",
+        http_status=http_status,
+        etag=etag,
+        last_modified=last_modified,
+        body_hash=body_hash,
+        min_interval=max_age,
+    )
 
 
 def _error(

@@ -16,7 +16,6 @@ sent, keyed by a token, and compiles a new one only when the token changes (a re
 
 from __future__ import annotations
 
-import os
 import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -158,9 +157,3 @@ def _runtime(token: int, blob: bytes) -> Runtime:
 def analyse_in_worker(token: int, blob: bytes, jobs: Sequence[Job], now: datetime) -> list[Analysed]:
     """:func:`analyse` with the runtime of ``token``, compiled from ``blob`` the first time it is seen."""
     return analyse(_runtime(token, blob), jobs, now)
-
-
-def warm_worker(token: int, blob: bytes) -> int:
-    """Compile the runtime ahead of the first batch (importing what matching needs); returns the pid."""
-    _runtime(token, blob)
-    return os.getpid()

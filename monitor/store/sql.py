@@ -1363,16 +1363,7 @@ class SqlStore:
         after a lapsed lease is not overwritten).  ``unknown`` counts a timed-out send;
         ``accepted`` stamps the message's first acceptance by any URL.
         """
-        values: dict[str, Any] = {
-            "status": status,
-            "lease_until": None,
-            "delivered": sorted(set(delivered)),
-            "last_error": error,
-        }
-        if status == "sent":
-            values["sent_at"] = now
-        if next_attempt is not None:
-            values["next_attempt"] = next_attempt
+        values = _outcome_values(status, now, delivered, error, next_attempt)
         if unknown:
             values["unknown_sends"] = alerts.c.unknown_sends + 1
         with self.begin() as conn:
@@ -1616,16 +1607,7 @@ class SqlStore:
     ) -> None:
         """Record one bulletin's outcome (only while it is still ``sending``); ``refund``
         puts it back without counting the lease as an attempt (quiet hours, stopping)."""
-        values: dict[str, Any] = {
-            "status": status,
-            "lease_until": None,
-            "delivered": sorted(set(delivered)),
-            "last_error": error,
-        }
-        if status == "sent":
-            values["sent_at"] = now
-        if next_attempt is not None:
-            values["next_attempt"] = next_attempt
+        values = _outcome_values(status, now, delivered, error, next_attempt)
         if refund:
             values["attempts"] = bulletins.c.attempts - 1
         with self.begin() as conn:
@@ -2195,6 +2177,24 @@ _ITEM_COLUMNS = (
     "text_error",
     "text_silent",
 )
+
+
+def _outcome_values(
+    status: str, now: datetime, delivered: Sequence[int], error: str | None, next_attempt: datetime | None
+) -> dict[str, Any]:
+    """The columns a send's outcome sets on an outbox row (an alert or a bulletin): the lease
+    ends, the URLs that took it are kept, ``sent_at`` on success, the next try when one is due."""
+    values: dict[str, Any] = {
+        "status": status,
+        "lease_until": None,
+        "delivered": sorted(set(delivered)),
+        "last_error": error,
+    }
+    if status == "sent":
+        values["sent_at"] = now
+    if next_attempt is not None:
+        values["next_attempt"] = next_attempt
+    return values
 
 
 def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:

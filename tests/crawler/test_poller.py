@@ -10,16 +10,18 @@ pool, and one outcome per target at scale.  The only fake is the policy's clock.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
 from crawler.policy import FetchPolicy, HostBackoff
-from crawler.poller import FeedPoller, make_parse_pool
+from crawler.poller import FeedPoller
 from monitor.core.models import PollOutcome, PollTarget
 from tests.feeds import rss
 from tests.servers import FeedServer, Route
@@ -237,7 +239,8 @@ def test_parsing_in_a_process_pool(feed_server: FeedServer) -> None:
     feed_server.serve("/page.html", "<html><head></head><body>no feed</body></html>", content_type="text/html")
 
     async def main() -> dict[str, PollOutcome]:
-        with make_parse_pool(1) as pool:
+        # The parser must cross a process boundary: the daemon's CpuPool parses in forkserver workers.
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver")) as pool:
             async with FeedPoller(policy(obey_robots=False), timeout=5, executor=pool) as poller:
                 return await poll_all(
                     poller,
