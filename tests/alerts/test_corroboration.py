@@ -49,6 +49,16 @@ url = "https://kcna.example.org/feed.xml"
 language = "ko"
 enabled = false
 """
+# The outlets and one rule that holds nothing: every copy alerts or updates at once.
+KIM_PUTIN = (
+    OUTLETS
+    + """
+[[rules]]
+name = "kim-putin"
+query = 'kim_jong_un AND putin'
+notify = ["analysts"]
+"""
+)
 
 TITLE = "Kim Jong Un meets Putin at the Vostochny cosmodrome"
 BODY = (
@@ -207,15 +217,7 @@ sources = ["tass"]
 
 
 def test_an_update_goes_once_per_threshold_even_across_restarts(make_world: MakeWorld, smtp_server: SmtpServer) -> None:
-    rules = (
-        OUTLETS
-        + """
-[[rules]]
-name = "kim-putin"
-query = 'kim_jong_un AND putin'
-notify = ["analysts"]
-"""
-    )
+    rules = KIM_PUTIN
     t0 = utc(2026, 6, 1, 3, 0)
     world = make_world(
         subscriber("analysts", smtp_server.url()), rules=rules, alerts="corroboration_updates = [3, 5]", now=t0
@@ -336,15 +338,7 @@ notify = ["analysts", "hook"]
 def test_an_update_in_quiet_hours_waits_for_them_to_end_without_spending_an_attempt(
     make_world: MakeWorld, smtp_server: SmtpServer
 ) -> None:
-    rules = (
-        OUTLETS
-        + """
-[[rules]]
-name = "kim-putin"
-query = 'kim_jong_un AND putin'
-notify = ["analysts"]
-"""
-    )
+    rules = KIM_PUTIN
     t0 = utc(2026, 6, 1, 20, 0)
     world = make_world(
         subscriber("analysts", smtp_server.url(), quiet_hours="22:00-07:00"),
