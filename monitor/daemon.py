@@ -325,6 +325,14 @@ class Poller:
                 # fetched again by the next poll.  The rest of the crawl goes on.
                 self.unstored[outcome.source_id] = exc
                 return
+            except Exception as exc:
+                # Any other failure of the batch (the ingest stage logged its traceback) is
+                # no quieter: the poll is as unstored, its lease is released, and `run
+                # --once` exits non-zero instead of reporting a clean cycle.
+                self.unstored[outcome.source_id] = StorageError(
+                    f"the poll of {outcome.source} was not stored: {type(exc).__name__}: {exc}"[:500]
+                )
+                return
             summaries.append(summary)
             if self.progress is not None:
                 self.progress(summary)

@@ -19,6 +19,7 @@ fetch anything, and sends nothing but those operator notices.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -127,6 +128,12 @@ def plan_alerts(
 # the shared lock table; see SqlStore.lock_story_keys.
 MAX_TX_ITEMS = 500
 MAX_TX_LOCKS = STORY_LOCK_BUDGET
+# PostgreSQL's answers that roll one transaction back for a conflict with another, not for
+# anything in the data (deadlock_detected, serialization_failure, lock_not_available): the
+# same write is tried again, a little later.
+CONFLICT_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+WRITE_ATTEMPTS = 3
+CONFLICT_PAUSE = 0.05  # seconds, times the attempt
 # Sources polled by the FeedPoller, whose items get their article pages from the enrichment stage.
 TEXT_TYPES = frozenset({"feed", "sitemap"})
 
@@ -208,7 +215,7 @@ class Ingestor:
         for chunk, finished in _chunks(
             candidates, len(polls), self.max_tx_items, self.max_tx_locks, self.store.dialect
         ):
-            self._write(rt, polls, chunk, finished, now, notices)
+            self._write_again_on_conflict(rt, polls, chunk, finished, now, notices)
         summaries = [self._summary(p) for p in polls]
         # After the commit: a slow mail server must not hold the database transaction.
         for subject, text in notices:
@@ -323,6 +330,45 @@ class Ingestor:
 
     # ------------------------------------------------------------------ one write transaction
 
+    def _write_again_on_conflict(
+        self,
+        rt: Runtime,
+        polls: list[_Poll],
+        chunk: Sequence[_Candidate],
+        finished: Sequence[int],
+        now: datetime,
+        notices: list[tuple[str, str]],
+    ) -> None:
+        """:meth:`_write`, written again when PostgreSQL rolled it back for a conflict.
+
+        A deadlock or serialization failure (:data:`CONFLICT_SQLSTATES`) undoes the one
+        transaction and says nothing about the data: the same chunk is written again, up
+        to :data:`WRITE_ATTEMPTS` times, with the counts it had added taken back.  Any
+        other error, or a conflict that persists, goes to the caller (the earlier chunks
+        stay committed, and the polls they finished with them).
+        """
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            counts = [(p.new, p.matched, p.alerts) for p in polls]
+            queued_notices = len(notices)
+            try:
+                self._write(rt, polls, chunk, finished, now, notices)
+                return
+            except Exception as exc:
+                state = conflict_state(exc)
+                if state is None or attempt == WRITE_ATTEMPTS:
+                    raise
+                for p, (new, matched, alerts) in zip(polls, counts, strict=True):
+                    p.new, p.matched, p.alerts = new, matched, alerts
+                del notices[queued_notices:]
+                log.warning(
+                    "ingest: the database rolled back a write of %d items (SQLSTATE %s); writing it again (%d of %d)",
+                    len(chunk),
+                    state,
+                    attempt + 1,
+                    WRITE_ATTEMPTS,
+                )
+                time.sleep(CONFLICT_PAUSE * attempt)
+
     def _write(
         self,
         rt: Runtime,
@@ -332,39 +378,51 @@ class Ingestor:
         now: datetime,
         notices: list[tuple[str, str]],
     ) -> None:
-        with self.store.begin() as conn:
-            ids = self.store.insert_items(conn, [c.row for c in chunk], now)
-            new = [
-                (ids[(c.row.source_id, c.row.item.key)], c) for c in chunk if (c.row.source_id, c.row.item.key) in ids
-            ]
-            # Before alerting: an alert is keyed by story, so later copies of a story add none.
-            story_of = self.stories.assign_entries(
-                conn,
-                [
-                    BatchEntry(i, c.row.fingerprint.url_key, c.row.fingerprint.text_hash, c.bands, c.shingles)
-                    for i, c in new
-                ],
-                {i: c.row.item.title for i, c in new},
-                now,
-            )
-            self.store.insert_match_rows(conn, [(i, hit) for i, c in new for hit in c.hits], now)
-            queued: list[NewAlert] = []
-            for i, c in new:
-                queued.extend(plan_alerts(rt, i, story_of[i].story_id, c.alerts, now))
-            count = self.store.enqueue_alerts(conn, queued, now)
-            for _, c in new:
-                polls[c.poll].new += 1
-                polls[c.poll].matched += bool(c.hits)
-            with_alerts = {c.poll for _, c in new if c.alerts}
-            if len(with_alerts) == 1:
-                polls[with_alerts.pop()].alerts += count
-            elif count:
-                per_item = self.store.alerts_per_item(conn, [i for i, c in new if c.alerts])
+        taken: list[int] = []
+        try:
+            with self.store.begin() as conn:
+                ids = self.store.insert_items(conn, [c.row for c in chunk], now)
+                taken.extend(ids.values())
+                new = [
+                    (ids[(c.row.source_id, c.row.item.key)], c)
+                    for c in chunk
+                    if (c.row.source_id, c.row.item.key) in ids
+                ]
+                # Before alerting: an alert is keyed by story, so later copies of a story add none.
+                story_of = self.stories.assign_entries(
+                    conn,
+                    [
+                        BatchEntry(i, c.row.fingerprint.url_key, c.row.fingerprint.text_hash, c.bands, c.shingles)
+                        for i, c in new
+                    ],
+                    {i: c.row.item.title for i, c in new},
+                    now,
+                )
+                self.store.insert_match_rows(conn, [(i, hit) for i, c in new for hit in c.hits], now)
+                queued: list[NewAlert] = []
                 for i, c in new:
-                    polls[c.poll].alerts += per_item.get(i, 0)
-            self.store.update_sources(
-                conn, [(polls[n].outcome.source_id, self._fetch_update(polls[n], now, notices)) for n in finished], now
-            )
+                    queued.extend(plan_alerts(rt, i, story_of[i].story_id, c.alerts, now))
+                count = self.store.enqueue_alerts(conn, queued, now)
+                for _, c in new:
+                    polls[c.poll].new += 1
+                    polls[c.poll].matched += bool(c.hits)
+                with_alerts = {c.poll for _, c in new if c.alerts}
+                if len(with_alerts) == 1:
+                    polls[with_alerts.pop()].alerts += count
+                elif count:
+                    per_item = self.store.alerts_per_item(conn, [i for i, c in new if c.alerts])
+                    for i, c in new:
+                        polls[c.poll].alerts += per_item.get(i, 0)
+                self.store.update_sources(
+                    conn,
+                    [(polls[n].outcome.source_id, self._fetch_update(polls[n], now, notices)) for n in finished],
+                    now,
+                )
+        except Exception:
+            # Rolled back: the ids it took may be given again (SQLite reuses rowids), so
+            # the shingles cached for them must go.
+            self.stories.forget(taken)
+            raise
 
     def _fetch_update(self, p: _Poll, now: datetime, notices: list[tuple[str, str]]) -> FetchUpdate:
         outcome = p.outcome
@@ -467,6 +525,17 @@ class Ingestor:
             silence_noticed=silence_noticed,
             warning=outcome.warning,
         )
+
+
+def conflict_state(exc: BaseException) -> str | None:
+    """The SQLSTATE of ``exc`` (or of the error it wraps) when it is a conflict worth a retry."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        state = getattr(getattr(seen, "orig", None), "sqlstate", None) or getattr(seen, "sqlstate", None)
+        if state in CONFLICT_SQLSTATES:
+            return str(state)
+        seen = seen.__cause__
+    return None
 
 
 def _chunks(

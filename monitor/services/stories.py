@@ -73,6 +73,12 @@ class StoryAssigner:
             while len(self._shingles) > SHINGLE_CACHE:
                 self._shingles.popitem(last=False)
 
+    def forget(self, ids: Iterable[int]) -> None:
+        """Drop cached shingles of items whose transaction rolled back (their ids may come again)."""
+        with self._lock:
+            for item_id in ids:
+                self._shingles.pop(item_id, None)
+
     def _shingles_of(self, conn: Connection, ids: Iterable[int]) -> dict[int, frozenset[int]]:
         """Shingles of stored items: from the cache, else read (one statement) and shingled."""
         with self._lock:

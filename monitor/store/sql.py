@@ -477,14 +477,20 @@ class SqlStore:
             return [SourceState(**r._mapping) for r in conn.execute(stmt)]
 
     def renew_source_leases(self, ids: Sequence[int], owner: str, until: datetime) -> int:
-        """Extend the leases this worker still holds; a dead worker's leases simply run out."""
+        """Extend the leases this worker still holds; a dead worker's leases simply run out.
+
+        On PostgreSQL a source row another transaction holds is skipped, not waited for:
+        that is ingest finishing the poll (which clears the lease), and waiting for it,
+        rows taken in another order, could deadlock the two.
+        """
         if not ids:
             return 0
-        stmt = (
-            update(sources)
-            .where(sources.c.id.in_(list(ids)), sources.c.lease_owner == owner, sources.c.lease_until.is_not(None))
-            .values(lease_until=until)
-        )
+        held = (sources.c.id.in_(list(ids)), sources.c.lease_owner == owner, sources.c.lease_until.is_not(None))
+        if self.dialect == "postgresql":
+            free = select(sources.c.id).where(*held).order_by(sources.c.id).with_for_update(skip_locked=True)
+            stmt = update(sources).where(sources.c.id.in_(free.scalar_subquery())).values(lease_until=until)
+        else:
+            stmt = update(sources).where(*held).values(lease_until=until)
         with self.begin() as conn:
             return conn.execute(stmt).rowcount or 0
 

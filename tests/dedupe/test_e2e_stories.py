@@ -281,7 +281,12 @@ def test_corpus_clustering_precision_and_recall(
         if any(m["source"] == "guid-dupes" for m in s["items"]):
             assert s["size"] == 1
 
-    assert len(truth) == len(copies)
+    if len(truth) != len(copies):
+        short = {o: sum(c.outlet == o for c in copies) - sum(m.startswith(o + "|") for m in truth) for o in OUTLETS}
+        raise AssertionError(
+            f"{len(copies) - len(truth)} copies in no story, by outlet {short}\n"
+            f"run --once said:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+        )
     precision, recall, predicted, actual = pair_scores(clusters, truth)
     for story in sorted(set(truth.values())):
         split = [

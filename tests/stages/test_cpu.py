@@ -79,7 +79,7 @@ def pool() -> Iterator[CpuPool]:
 
 def jobs_for(runtime: Runtime, polls: list[tuple[str, tuple[RawItem, ...]]]) -> list[Job]:
     docs = normalise([(raws, None) for _, raws in polls], NOW)
-    out = []
+    out: list[Job] = []
     for (name, _), doc in zip(polls, docs, strict=True):
         ctx = PollContext(
             source=name, first_poll=False, first_poll_mode="silent", max_age=runtime.config.alerts.max_age
@@ -186,7 +186,9 @@ def stored(database_url: str, runtime: Runtime, cpu: CpuPool | None, polls: list
             rows = conn.execute(select(items.c.key, items.c.story_id, items.c.text_state).order_by(items.c.key)).all()
             hits = conn.execute(select(matches.c.rule).order_by(matches.c.rule)).scalars().all()
             outbox = conn.execute(select(alerts.c.rule, alerts.c.subscriber).order_by(alerts.c.rule)).all()
-        return summaries, [tuple(r) for r in rows], list(hits), [tuple(r) for r in outbox]
+        # Sorted whole: the ORDER BY columns alone leave ties (a key in two sources, a rule
+        # with two subscribers) in whatever order the database reads them.
+        return summaries, sorted(tuple(r) for r in rows), sorted(hits), sorted(tuple(r) for r in outbox)
     finally:
         store.engine.dispose()
 
