@@ -217,13 +217,23 @@ def _hash32(data: str) -> int:
     return int.from_bytes(hashlib.blake2b(data.encode("utf-8"), digest_size=4).digest(), "little")
 
 
+def _shingle_hashes(tokens: Sequence[str]) -> list[int]:
+    """32-bit hashes of the word ``SHINGLE``-grams of ``tokens`` in order (one if shorter)."""
+    if not tokens:
+        return []
+    if len(tokens) < SHINGLE:
+        return [_hash32(" ".join(tokens))]
+    # _hash32 inlined, with the lookups hoisted: a quarter of the cost for the same values.
+    join, blake2b, from_bytes = " ".join, hashlib.blake2b, int.from_bytes
+    return [
+        from_bytes(blake2b(join(tokens[i : i + SHINGLE]).encode(), digest_size=4).digest(), "little")
+        for i in range(len(tokens) - SHINGLE + 1)
+    ]
+
+
 def shingles(tokens: Sequence[str]) -> frozenset[int]:
     """32-bit hashes of the word ``SHINGLE``-grams of ``tokens`` (one shingle if shorter)."""
-    if not tokens:
-        return frozenset()
-    if len(tokens) < SHINGLE:
-        return frozenset({_hash32(" ".join(tokens))})
-    return frozenset(_hash32(" ".join(tokens[i : i + SHINGLE])) for i in range(len(tokens) - SHINGLE + 1))
+    return frozenset(_shingle_hashes(tokens))
 
 
 def _signature(hashes: frozenset[int]) -> npt.NDArray[np.uint64]:
@@ -256,10 +266,12 @@ def near_signature(tokens: Sequence[str]) -> tuple[tuple[int, ...], frozenset[in
     """:func:`band_keys` and :func:`shingles` of ``tokens``, shingling the body once for both."""
     if not tokens:
         return (), frozenset()
-    whole = shingles(tokens)
+    hashes = _shingle_hashes(tokens)
+    whole = frozenset(hashes)
     sigs = [_signature(whole)]
     if len(tokens) > LEAD_WORDS:
-        sigs.append(_signature(shingles(tokens[:LEAD_WORDS])))
+        # The lead's shingles are the first of the body's: shingles(tokens[:LEAD_WORDS]).
+        sigs.append(_signature(frozenset(hashes[: LEAD_WORDS - SHINGLE + 1])))
     keys = {_band_key(b, sig[b * ROWS : (b + 1) * ROWS]) for sig in sigs for b in range(BANDS)}
     return tuple(sorted(keys)), whole
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor.core.items import (
     MAX_TITLE,
     SHORT_SUMMARY,
     body_offset,
+    clean_text,
     guess_language,
     html_to_text,
     make_document,
@@ -112,3 +116,23 @@ def test_spans_on_the_summary_move_with_the_body(summary: str, text: str) -> Non
     after = make_document("t", summary, text, None).body
     shift = body_offset(summary, text)
     assert after[shift : shift + len(before)] == before
+
+
+_BLANKS = st.text(
+    alphabet=st.sampled_from([" ", "\t", "\u00a0", "\n", "\r", "\x00", "\x0b", "a", "ж", "김"]), max_size=40
+)
+
+
+@given(_BLANKS)
+def test_clean_text_collapses_every_run_of_blanks_and_newlines(text: str) -> None:
+    """What clean_text promises, stated plainly: no control characters, no two blanks in a
+    row, no blank beside a newline, nothing blank at either end."""
+    out = clean_text(text)
+    assert not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", out)
+    assert not re.search(r"[ \t\u00a0]{2}|\t|\u00a0", out)
+    assert not re.search(r"\s\n|\n\s", out)
+    assert out == out.strip()
+    # Words keep their order, and nothing but blanks goes.
+    assert re.sub(r"\s|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "", out) == re.sub(
+        r"\s|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "", text
+    )
