@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -185,6 +186,7 @@ def identity_url(url: str) -> str:
     return urlunsplit(("https", host, path, query, ""))
 
 
+@lru_cache(maxsize=4096)
 def url_key(url: str | None) -> str | None:
     """The cross-source identity of an article URL (``"1:…"``), or ``None`` when it names no article.
 

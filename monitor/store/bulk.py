@@ -31,24 +31,33 @@ def json_rows(
     dialect: Dialect, columns: Sequence[tuple[str, TypeEngine[Any]]], rows: Sequence[Sequence[Any]], name: str = "v"
 ) -> Subquery:
     """A derived table ``name`` with ``columns``, holding ``rows`` (each a sequence in column order)."""
-    processors = [type_.dialect_impl(dialect).bind_processor(dialect) for _, type_ in columns]
-    postgres = dialect.name == "postgresql"
-    encoded = []
-    for row in rows:
-        values = []
-        for value, process in zip(row, processors, strict=True):
-            if postgres:
-                values.append(value.isoformat() if isinstance(value, datetime) else value)
-            else:
-                values.append(process(value) if process is not None else value)
-        encoded.append(values)
     names = [n for n, _ in columns]
-    payload = bindparam(f"{name}_rows", json.dumps(encoded, separators=(",", ":"), ensure_ascii=False), type_=Text)
+    width = len(names)
+    if any(len(row) != width for row in rows):
+        raise ValueError(f"every row of {name} needs {width} values")
+    postgres = dialect.name == "postgresql"
     if postgres:
-        # jsonb_to_recordset reads objects; the arrays are zipped with the names server-side
-        # would cost more than sending the names once per row here.
-        objects = [dict(zip(names, values, strict=True)) for values in encoded]
-        payload = bindparam(f"{name}_rows", json.dumps(objects, separators=(",", ":"), ensure_ascii=False), type_=Text)
+        # jsonb_to_recordset reads objects: zipping arrays with the names server-side would
+        # cost more than sending the names once per row here.
+        data: list[Any] = [
+            {n: (v.isoformat() if isinstance(v, datetime) else v) for n, v in zip(names, row, strict=True)}
+            for row in rows
+        ]
+    else:
+        # Only the columns whose type converts a value (timestamps) pay a call per row.
+        processors = [
+            (i, process)
+            for i, (_, type_) in enumerate(columns)
+            if (process := type_.dialect_impl(dialect).bind_processor(dialect)) is not None
+        ]
+        data = []
+        for row in rows:
+            values = list(row)
+            for i, process in processors:
+                values[i] = process(values[i])
+            data.append(values)
+    payload = bindparam(f"{name}_rows", json.dumps(data, separators=(",", ":"), ensure_ascii=False), type_=Text)
+    if postgres:
         table = (
             func.jsonb_to_recordset(cast(payload, JSONB))
             .table_valued(*(column(n, type_) for n, type_ in columns))
