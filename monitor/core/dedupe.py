@@ -246,10 +246,27 @@ def _signature(hashes: frozenset[int]) -> npt.NDArray[np.uint64]:
     return values
 
 
-def _band_key(band: int, rows: npt.NDArray[np.uint64]) -> int:
-    person = f"ww-lsh-v{FINGERPRINT_VERSION}".encode()[:16]
-    h = hashlib.blake2b(band.to_bytes(2, "little") + rows.astype("<u8").tobytes(), digest_size=8, person=person)
-    return int.from_bytes(h.digest(), "little", signed=True)  # signed: fits a SQL BIGINT
+_LSH_PERSON = f"ww-lsh-v{FINGERPRINT_VERSION}".encode()[:16]
+_BAND_BYTES = ROWS * 8
+
+
+def _band_keys_of(sig: npt.NDArray[np.uint64]) -> list[int]:
+    """The :data:`BANDS` keys of one MinHash signature: each band's number and rows, hashed."""
+    raw = sig.astype("<u8").tobytes()
+    blake2b, from_bytes = hashlib.blake2b, int.from_bytes
+    return [
+        # signed: fits a SQL BIGINT
+        from_bytes(
+            blake2b(
+                b.to_bytes(2, "little") + raw[b * _BAND_BYTES : (b + 1) * _BAND_BYTES],
+                digest_size=8,
+                person=_LSH_PERSON,
+            ).digest(),
+            "little",
+            signed=True,
+        )
+        for b in range(BANDS)
+    ]
 
 
 def band_keys(tokens: Sequence[str]) -> tuple[int, ...]:
@@ -272,7 +289,7 @@ def near_signature(tokens: Sequence[str]) -> tuple[tuple[int, ...], frozenset[in
     if len(tokens) > LEAD_WORDS:
         # The lead's shingles are the first of the body's: shingles(tokens[:LEAD_WORDS]).
         sigs.append(_signature(frozenset(hashes[: LEAD_WORDS - SHINGLE + 1])))
-    keys = {_band_key(b, sig[b * ROWS : (b + 1) * ROWS]) for sig in sigs for b in range(BANDS)}
+    keys = {key for sig in sigs for key in _band_keys_of(sig)}
     return tuple(sorted(keys)), whole
 
 

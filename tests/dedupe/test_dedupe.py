@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
@@ -17,6 +18,7 @@ from monitor.core.dedupe import (
     is_near_duplicate,
     make_fingerprint,
     make_probe,
+    near_signature,
     repeats,
     shingles,
 )
@@ -39,6 +41,18 @@ def test_fingerprint_goldens() -> None:
     keys = band_keys(fp.words)
     assert len(keys) == len(set(keys)) > 16
     assert keys[:3] == (-8209107809994654611, -7664214791277263649, -7179232846228883501)
+
+
+def test_band_keys_and_shingles_golden_over_the_corpus() -> None:
+    """Every corpus article's band keys and shingles, as one digest: what stored stories are
+    matched against.  Pinned on 2026-12-07, before the hashing was made faster, so a faster
+    implementation must give exactly these values (or come with a new FINGERPRINT_VERSION)."""
+    digest = hashlib.sha256()
+    for article in load_articles():
+        fp = make_fingerprint(None, article.title, "\n\n".join(article.paragraphs), "")
+        bands, sh = near_signature(fp.words)
+        digest.update(repr((bands, sorted(sh))).encode())
+    assert digest.hexdigest()[:32] == "a6b4fccbde5ffb25bc0bdbe856764ab8"
 
 
 def test_normalisation_makes_exact_keys_agree() -> None:
