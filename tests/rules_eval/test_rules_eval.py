@@ -6,11 +6,11 @@ every bundled rule, with hard negatives (the Kursk submarine, Russian troops wit
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on; ``fresh.jsonl``, ``fresh2.jsonl`` and
 ``fresh3.jsonl`` were out-of-sample sets until their misses were read and fixed
-(2026-12-07), so they are tuning sets now too; ``fresh4.jsonl`` (130 texts, labelled and
-committed before any rule ran on them, measured once) is the out-of-sample set.  The
-bundled config must keep precision and
-recall per language at or above the floors below; the other tests pin the command's
-contract: the table, the JSON document, marked words, and exit codes for usage errors only.
+(2026-12-07), so they are tuning sets now too, and so is ``fresh4.jsonl`` (measured once,
+then its disagreements were read and fixed in the fourth round).  The bundled config must
+keep precision and recall per language at or above the floors below; the other tests pin
+the command's contract: the table, the JSON document, marked words, and exit codes for
+usage errors only.
 """
 
 from __future__ import annotations
@@ -45,14 +45,15 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # a tuning set: now en 1.000/0.977, ar 1.000/0.972, ru 1.000/1.000, ko 1.000/1.000, and
 # fresh.jsonl's Korean recall rose to 1.000 with the same fixes, so both floors were raised.
 # fresh4.jsonl (130 texts, committed before any rule ran on them) was measured once on
-# 2026-12-07: en 0.975/0.929, ar 1.000/0.897, ru 0.941/0.970, ko 1.000/0.943; its floors
-# guard that measurement and are not targets.
+# 2026-12-07: en 0.975/0.929, ar 1.000/0.897, ru 0.941/0.970, ko 1.000/0.943; then its
+# disagreements were read and fixed (fourth round, PROVENANCE.md), so it is a tuning set
+# now: en 0.977/1.000, ar 1.000/1.000, ru 0.971/1.000, ko 1.000/1.000.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.76), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH2: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH3: {"en": (0.99, 0.97), "ar": (0.99, 0.97), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
-    FRESH4: {"en": (0.97, 0.92), "ar": (0.99, 0.89), "ru": (0.94, 0.96), "ko": (0.99, 0.94)},
+    FRESH4: {"en": (0.97, 0.99), "ar": (0.99, 0.99), "ru": (0.97, 0.99), "ko": (0.99, 0.99)},
 }
 
 
@@ -149,7 +150,7 @@ expected = []
     out = proc.stdout
     assert "3 texts, 9 rules, 1 texts exactly right" in out
     assert "missed [en] kim-putin-summit-critical: expected, did not fire" in out
-    assert "terms found: kim_jong_un, kim_surname, putin, summit" in out
+    assert "terms found: kim_jong_un, kim_surname, putin, meeting_verb, summit" in out
     assert "extra [en] kim-putin: fired, not expected" in out
     assert "body:  [[Kim Jong Un]] wrote to [[Putin]]." in out
     line = next(x for x in out.splitlines() if x.startswith("kim-putin "))
@@ -183,8 +184,8 @@ def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("path", "lang"), [(p, lang) for p in SET_FLOORS for lang in LANGUAGES])
 def test_measured_sets_stay_where_they_were_measured(path: Path, lang: str) -> None:
-    # See PROVENANCE.md: holdout, fresh, fresh2 and fresh3 are tuning sets now; fresh4.jsonl
-    # was labelled and committed before the rules ran on it.  Floors guard against regressions.
+    # See PROVENANCE.md: holdout, fresh, fresh2, fresh3 and fresh4 are tuning sets now.
+    # Floors guard against regressions.
     proc = run_cli("rules", "eval", str(path), "--json", config=CONFIG)
     assert proc.returncode == 0, proc.stderr
     score = next(s for s in json.loads(proc.stdout)["languages"] if s["language"] == lang)
