@@ -5,11 +5,13 @@ Retry-After), every later request to that host in the same crawl fails at once w
 :class:`HostBackoff` instead of being sent, so a host that said "later" is not asked
 again by the next source or article on it; the failure carries the Retry-After, which
 the schedule honours.  :class:`SchemeGuardMiddleware`: only http and https leave the
-process (a feed entry linking to ``file:///etc/passwd`` must never be read).  Per-host
-concurrency and delay are Scrapy's own download slots (``CONCURRENT_REQUESTS_PER_DOMAIN``,
-``DOWNLOAD_DELAY``), shared by every source on one host within a crawl; the daemon keeps
-one crawl per spider open for the life of the process (crawler/live.py), so they hold
-across ticks.
+process (a feed entry linking to ``file:///etc/passwd`` must never be read).
+:class:`PolicySlotMiddleware`: with the process's ``FetchPolicy``, every request holds
+one of its per-host slots (``per_host``, spaced by ``host_delay`` or robots.txt's
+Crawl-delay) from just before it is sent until its response or error, so the aiohttp
+poller and every Scrapy crawler of the process share one limit per host (Scrapy's own
+``DOWNLOAD_DELAY`` is then 0: the policy spaces the requests).  Without a policy (a
+crawl of Scrapy's own tools) Scrapy's download slots do it, per crawl.
 :class:`SharedRobotsTxtMiddleware` fixes Scrapy 2.19's robots.txt middleware, which
 hands the parsed robots.txt only to the *first* request that waited for it: every other
 request to the host that was queued meanwhile got ``None`` and was let through
@@ -21,10 +23,11 @@ policy does for the aiohttp poller.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from scrapy import Request
+from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest
@@ -35,6 +38,7 @@ from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 
 from crawler.policy import ROBOTS_TTL, FetchPolicy
+from crawler.policy import HostBackoff as PolicyBackoff
 from monitor.core.http import parse_retry_after
 
 BACKOFF_STATUSES = {429, 503}
@@ -90,6 +94,48 @@ class HostBackoffMiddleware:
             host = urlparse_cached(request).netloc
             self.until[host] = max(self.until.get(host, 0.0), time.monotonic() + wait)
         return response
+
+
+class PolicySlotMiddleware:
+    """Each request holds a per-host slot of the process's ``FetchPolicy`` while it is out."""
+
+    def __init__(self, policy: FetchPolicy | None = None) -> None:
+        self.policy = policy
+        # id(request) -> (request, release): the request is kept so its id is not reused.
+        self.held: dict[int, tuple[Request, Callable[[], None]]] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> PolicySlotMiddleware:
+        middleware = cls(crawler.settings.get("WIREWATCH_POLICY"))
+        crawler.signals.connect(middleware.release_all, signal=signals.spider_closed)
+        return middleware
+
+    async def process_request(self, request: Request, spider: Any = None) -> None:
+        if self.policy is None:
+            return
+        try:
+            release = await self.policy.acquire(request.url)
+        except PolicyBackoff as exc:
+            raise HostBackoff(exc.host, exc.retry_after) from None
+        self.held[id(request)] = (request, release)
+
+    def _release(self, request: Request) -> None:
+        found = self.held.pop(id(request), None)
+        if found is not None:
+            found[1]()
+
+    def process_response(self, request: Request, response: Response, spider: Any = None) -> Response:
+        self._release(request)
+        return response
+
+    def process_exception(self, request: Request, exception: BaseException, spider: Any = None) -> None:
+        self._release(request)
+
+    def release_all(self, spider: Any = None) -> None:
+        """A crawl that closes with requests still out gives their slots back (the policy outlives it)."""
+        for _, release in self.held.values():
+            release()
+        self.held.clear()
 
 
 class SchemeGuardMiddleware:

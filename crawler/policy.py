@@ -167,10 +167,27 @@ class FetchPolicy:
 
         Raises :class:`HostBackoff` (before or after the wait) when the host is backing off.
         """
+        release = await self.acquire(url)
+        try:
+            yield
+        finally:
+            release()
+
+    async def acquire(self, url: str) -> Callable[[], None]:
+        """:meth:`slot` for a client whose request ends in a callback (Scrapy's middleware):
+        the slot is held until the returned function is called (once; later calls do nothing)."""
         key = host_key(url)
         host = self._host(key)
         self._raise_if_backing_off(key, host)
         await host.slots.acquire()
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                host.slots.release()
+
         try:
             delay = max(self.host_delay, host.crawl_delay)
             if delay > 0:
@@ -182,9 +199,10 @@ class FetchPolicy:
                     await self._sleep(start - now)
             # A 429 may have arrived while this request waited for its turn.
             self._raise_if_backing_off(key, host)
-            yield
-        finally:
-            host.slots.release()
+        except BaseException:
+            release()
+            raise
+        return release
 
     def _raise_if_backing_off(self, key: str, host: _Host) -> None:
         left = host.backoff_until - self._clock()

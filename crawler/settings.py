@@ -32,6 +32,8 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.SharedRobotsTxtMiddleware": 100,
     # Close to the downloader, so it sees every response status before redirects or errors.
     "crawler.middlewares.HostBackoffMiddleware": 950,
+    # Closest to the downloader: a slot is held only while the request is out.
+    "crawler.middlewares.PolicySlotMiddleware": 990,
 }
 # Only http(s) is ever fetched: a feed must not make us read local files or S3 buckets.
 # http(s) goes through the egress policy (crawler/egress.py), checked on the address connected to.
@@ -85,7 +87,8 @@ def make_settings(fetch: Any, ingest: Any = None, policy: Any = None) -> dict[st
         "DOWNLOAD_WARNSIZE": 0,
         "CONCURRENT_REQUESTS": fetch.concurrency,
         "CONCURRENT_REQUESTS_PER_DOMAIN": fetch.per_host,
-        "DOWNLOAD_DELAY": fetch.host_delay.total_seconds(),
+        # With the process's policy, its slots space the requests (PolicySlotMiddleware).
+        "DOWNLOAD_DELAY": 0 if policy is not None else fetch.host_delay.total_seconds(),
         "DOWNLOAD_DELAY_JITTER": 0,
         "WIREWATCH_INGEST": ingest,
         "WIREWATCH_EGRESS": EgressPolicy.from_config(fetch),
