@@ -621,11 +621,13 @@ def release_cpu_pool(app: App, cpu: CpuPool) -> None:
 
 
 def make_ingest_stage(app: App) -> BatchStage[PollOutcome, IngestSummary]:
-    """The ingest stage of one process: batches of polls, one writer thread."""
+    """The ingest stage of one process: batches of polls, one writer thread, and one thread
+    preparing the next batch meanwhile."""
 
     return BatchStage(
         "ingest",
-        app.ingestor.ingest_batch,
+        app.ingestor.write_batch,
+        prepare=app.ingestor.prepare_batch,
         batch=INGEST_BATCH,
         linger=INGEST_LINGER,
         maxsize=INGEST_QUEUE,

@@ -152,6 +152,16 @@ class _Candidate:
 
 
 @dataclass(slots=True)
+class PreparedBatch:
+    """A batch after :meth:`Ingestor.prepare_batch`: what :meth:`Ingestor.write_batch` writes."""
+
+    runtime: Runtime
+    now: datetime
+    polls: list[_Poll]
+    candidates: list[_Candidate]
+
+
+@dataclass(slots=True)
 class _Poll:
     """One outcome of a batch and what ingest learnt about it so far."""
 
@@ -204,14 +214,32 @@ class Ingestor:
         transactions as the bounds allow (:data:`MAX_TX_ITEMS`, :data:`MAX_TX_LOCKS`),
         each a fixed number of statements.  A poll's fetch state commits in the
         transaction that holds its last item, so a crash leaves its source due with
-        whatever was committed known (its alerts committed with it).
+        whatever was committed known (its alerts committed with it).  The two halves are
+        :meth:`prepare_batch` and :meth:`write_batch`, which the ingest stage runs on two
+        threads so that one batch is prepared while the one before is written.
         """
-        if not outcomes:
-            return []
-        notices: list[tuple[str, str]] = []
+        return self.write_batch(self.prepare_batch(outcomes))
+
+    def prepare_batch(self, outcomes: Sequence[PollOutcome]) -> PreparedBatch:
+        """Everything before the first write: reads, and the CPU work (in workers when a CpuPool).
+
+        Reads only what concerns the batch's own sources (and story candidates, read
+        again inside the write), so it may run while an earlier batch of other sources is
+        being written.
+        """
         rt = self.runtime()
         now = self.clock()
+        if not outcomes:
+            return PreparedBatch(rt, now, [], [])
         polls, candidates = self._prepare(rt, outcomes, now)
+        return PreparedBatch(rt, now, polls, candidates)
+
+    def write_batch(self, prepared: PreparedBatch) -> list[IngestSummary]:
+        """The write transactions of a prepared batch; one summary per outcome, in order."""
+        rt, now, polls, candidates = prepared.runtime, prepared.now, prepared.polls, prepared.candidates
+        if not polls:
+            return []
+        notices: list[tuple[str, str]] = []
         for chunk, finished in _chunks(
             candidates, len(polls), self.max_tx_items, self.max_tx_locks, self.store.dialect
         ):

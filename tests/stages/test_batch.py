@@ -77,3 +77,47 @@ def test_a_failing_batch_fails_its_items_and_the_stage_goes_on() -> None:
     message, after = asyncio.run(main())
     assert message == "database refused the batch"
     assert after == 14
+
+
+def test_with_prepare_the_next_batch_is_prepared_while_one_is_written() -> None:
+    """Batch 1's write waits until batch 2's prepare has begun: that can only finish if the
+    two run at once.  Results come back per producer, writes keep the batches' order, and a
+    batch whose prepare fails fails alone."""
+    second_prepared = threading.Event()
+    written: list[list[int]] = []
+    threads: dict[str, set[str]] = {"prepare": set(), "work": set()}
+
+    def prepare(items: Sequence[int]) -> list[int]:
+        threads["prepare"].add(threading.current_thread().name)
+        if 13 in items:
+            raise RuntimeError("prepare refused 13")
+        if items[0] >= 100:
+            second_prepared.set()
+        return [i + 1 for i in items]
+
+    def work(prepared: list[int]) -> list[int]:
+        threads["work"].add(threading.current_thread().name)
+        if prepared[0] == 1:  # batch 1 (item 0)
+            assert second_prepared.wait(5), "batch 2 was not prepared while batch 1 was written"
+        written.append(prepared)
+        return [p * 10 for p in prepared]
+
+    async def main() -> tuple[list[int], str]:
+        stage: BatchStage[int, int] = BatchStage("p", work, prepare=prepare, batch=2, linger=0)
+        first = await stage.submit(0)
+        await asyncio.sleep(0.05)  # batch 1 is taken alone
+        second = [await stage.submit(100), await stage.submit(101)]
+        results = [await first, *await asyncio.gather(*second)]
+        with pytest.raises(RuntimeError) as failed:
+            await stage.put(13)
+        results.append(await stage.put(7))
+        await stage.drain()
+        await stage.close()
+        return results, str(failed.value)
+
+    results, message = asyncio.run(main())
+    assert results == [10, 1010, 1020, 80]
+    assert message == "prepare refused 13"
+    assert written == [[1], [101, 102], [8]]
+    assert len(threads["prepare"]) == len(threads["work"]) == 1
+    assert threads["prepare"] != threads["work"]
