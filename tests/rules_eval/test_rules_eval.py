@@ -6,11 +6,10 @@ every bundled rule, with hard negatives (the Kursk submarine, Russian troops wit
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on; ``fresh.jsonl``, ``fresh2.jsonl`` and
 ``fresh3.jsonl`` were out-of-sample sets until their misses were read and fixed
-(2026-12-07), so they are tuning sets now too, and so is ``fresh4.jsonl`` (measured once,
-then its disagreements were read and fixed in the fourth round); ``fresh5.jsonl`` (137
-texts, labelled and committed before any rule ran on them, measured once) is the
-out-of-sample set.  The bundled config must keep precision and recall per language at or
-above the floors below; the other tests pin the command's contract: the table, the JSON
+(2026-12-07), so they are tuning sets now too, and so are ``fresh4.jsonl`` and
+``fresh5.jsonl`` (each measured once, then its disagreements were read and fixed in the
+fourth and fifth rounds).  The bundled config must keep precision and recall per language
+at or above the floors below; the other tests pin the command's contract: the table, the JSON
 document, marked words, and exit codes for usage errors only.
 """
 
@@ -52,14 +51,16 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # now: en 0.977/1.000, ar 1.000/1.000, ru 0.971/1.000, ko 1.000/1.000.
 # fresh5.jsonl (137 texts, committed before any rule ran on them) was measured once on
 # 2026-12-07 on the fourth round's config: en 0.971/1.000, ar 1.000/0.974, ru 0.944/0.919,
-# ko 1.000/0.900; its floors guard that measurement and are not targets.
+# ko 1.000/0.900; then its disagreements were read and fixed (fifth round, PROVENANCE.md),
+# so it is a tuning set now: 1.000/1.000 in every language; fresh4.jsonl's Russian precision
+# rose to 1.000 with the same fixes (the Interfax dateline), so its floor was raised too.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.76), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH2: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH3: {"en": (0.99, 0.97), "ar": (0.99, 0.97), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
-    FRESH4: {"en": (0.97, 0.99), "ar": (0.99, 0.99), "ru": (0.97, 0.99), "ko": (0.99, 0.99)},
-    FRESH5: {"en": (0.97, 0.99), "ar": (0.99, 0.97), "ru": (0.94, 0.91), "ko": (0.99, 0.89)},
+    FRESH4: {"en": (0.97, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH5: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
 }
 
 
@@ -194,8 +195,7 @@ def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("path", "lang"), [(p, lang) for p in SET_FLOORS for lang in LANGUAGES])
 def test_measured_sets_stay_where_they_were_measured(path: Path, lang: str) -> None:
-    # See PROVENANCE.md: holdout, fresh, fresh2, fresh3 and fresh4 are tuning sets now;
-    # fresh5.jsonl was labelled and committed before the rules ran on it.  Floors guard
+    # See PROVENANCE.md: holdout and fresh to fresh5 are tuning sets now.  Floors guard
     # against regressions.
     proc = run_cli("rules", "eval", str(path), "--json", config=CONFIG)
     assert proc.returncode == 0, proc.stderr
