@@ -6,12 +6,13 @@ every bundled rule, with hard negatives (the Kursk submarine, Russian troops wit
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on; ``fresh.jsonl``, ``fresh2.jsonl`` and
 ``fresh3.jsonl`` were out-of-sample sets until their misses were read and fixed
-(2026-12-07), so they are tuning sets now too, and so is ``fresh4.jsonl`` (measured once,
-then its disagreements were read and fixed in the fourth round); ``fresh5.jsonl`` (137
-texts, labelled and committed before any rule ran on them, measured once) is the
-out-of-sample set.  The bundled config must keep precision and recall per language at or
-above the floors below; the other tests pin the command's contract: the table, the JSON
-document, marked words, and exit codes for usage errors only.
+(2026-12-07), so they are tuning sets now too, and so are ``fresh4.jsonl`` and
+``fresh5.jsonl`` (each measured once, then its disagreements were read and fixed in the
+fourth and fifth rounds); ``fresh6.jsonl`` (132 texts, labelled and committed before any
+rule ran on them, measured once) is the out-of-sample set.  The bundled config must keep
+precision and recall per language at or above the floors below; the other tests pin the
+command's contract: the table, the JSON document, marked words, and exit codes for usage
+errors only.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ FRESH2 = HERE / "fresh2.jsonl"
 FRESH3 = HERE / "fresh3.jsonl"
 FRESH4 = HERE / "fresh4.jsonl"
 FRESH5 = HERE / "fresh5.jsonl"
+FRESH6 = HERE / "fresh6.jsonl"
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -52,14 +54,20 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # now: en 0.977/1.000, ar 1.000/1.000, ru 0.971/1.000, ko 1.000/1.000.
 # fresh5.jsonl (137 texts, committed before any rule ran on them) was measured once on
 # 2026-12-07 on the fourth round's config: en 0.971/1.000, ar 1.000/0.974, ru 0.944/0.919,
-# ko 1.000/0.900; its floors guard that measurement and are not targets.
+# ko 1.000/0.900; then its disagreements were read and fixed (fifth round, PROVENANCE.md),
+# so it is a tuning set now: 1.000/1.000 in every language; fresh4.jsonl's Russian precision
+# rose to 1.000 with the same fixes (the Interfax dateline), so its floor was raised too.
+# fresh6.jsonl (132 texts, committed before any rule ran on them) was measured once on
+# 2026-12-07 on the fifth round's config: en 1.000/0.952, ar 0.972/0.972, ru 1.000/0.925,
+# ko 0.963/0.981; its floors guard that measurement and are not targets.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.76), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH2: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH3: {"en": (0.99, 0.97), "ar": (0.99, 0.97), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
-    FRESH4: {"en": (0.97, 0.99), "ar": (0.99, 0.99), "ru": (0.97, 0.99), "ko": (0.99, 0.99)},
-    FRESH5: {"en": (0.97, 0.99), "ar": (0.99, 0.97), "ru": (0.94, 0.91), "ko": (0.99, 0.89)},
+    FRESH4: {"en": (0.97, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH5: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH6: {"en": (0.99, 0.95), "ar": (0.97, 0.97), "ru": (0.99, 0.92), "ko": (0.96, 0.98)},
 }
 
 
@@ -75,7 +83,9 @@ def _texts(path: Path) -> list[dict]:
 
 
 @pytest.mark.parametrize(
-    "path", [LABELS, FRESH, FRESH3, FRESH4, FRESH5], ids=["labels", "fresh", "fresh3", "fresh4", "fresh5"]
+    "path",
+    [LABELS, FRESH, FRESH3, FRESH4, FRESH5, FRESH6],
+    ids=["labels", "fresh", "fresh3", "fresh4", "fresh5", "fresh6"],
 )
 def test_the_set_is_real_and_broad(path: Path) -> None:
     texts = _texts(path)
@@ -89,11 +99,13 @@ def test_the_set_is_real_and_broad(path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", [FRESH, FRESH2, FRESH3, FRESH4, FRESH5], ids=["fresh", "fresh2", "fresh3", "fresh4", "fresh5"]
+    "path",
+    [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6],
+    ids=["fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6"],
 )
 def test_the_fresh_sets_are_apart_from_the_others(path: Path) -> None:
     fresh = _texts(path)
-    sets = (LABELS, HOLDOUT, FRESH, FRESH2, FRESH3, FRESH4, FRESH5)
+    sets = (LABELS, HOLDOUT, FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6)
     others = {t["url"] for p in sets if p != path for t in _texts(p)}
     assert not [t["id"] for t in fresh if t["url"] in others]
     assert all("outlet" in t and "date" in t for t in fresh)  # provenance kept per text
@@ -194,9 +206,8 @@ def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("path", "lang"), [(p, lang) for p in SET_FLOORS for lang in LANGUAGES])
 def test_measured_sets_stay_where_they_were_measured(path: Path, lang: str) -> None:
-    # See PROVENANCE.md: holdout, fresh, fresh2, fresh3 and fresh4 are tuning sets now;
-    # fresh5.jsonl was labelled and committed before the rules ran on it.  Floors guard
-    # against regressions.
+    # See PROVENANCE.md: holdout and fresh to fresh5 are tuning sets now; fresh6.jsonl was
+    # labelled and committed before the rules ran on it.  Floors guard against regressions.
     proc = run_cli("rules", "eval", str(path), "--json", config=CONFIG)
     assert proc.returncode == 0, proc.stderr
     score = next(s for s in json.loads(proc.stdout)["languages"] if s["language"] == lang)
