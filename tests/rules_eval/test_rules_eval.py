@@ -6,10 +6,10 @@ every bundled rule, with hard negatives (the Kursk submarine, Russian troops wit
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on; ``fresh.jsonl``, ``fresh2.jsonl`` and
 ``fresh3.jsonl`` were out-of-sample sets until their misses were read and fixed
-(2026-12-07), so they are tuning sets now too, and so are ``fresh4.jsonl`` and
-``fresh5.jsonl`` (each measured once, then its disagreements were read and fixed in the
-fourth and fifth rounds); ``fresh6.jsonl`` (132 texts, labelled and committed before any
-rule ran on them, measured once) is the out-of-sample set.  The bundled config must keep
+(2026-12-07), so they are tuning sets now too, and so are ``fresh4.jsonl``,
+``fresh5.jsonl`` and ``fresh6.jsonl`` (each measured once, then its disagreements were read
+and fixed in the fourth, fifth and sixth rounds); ``fresh7.jsonl`` (129 texts, labelled and
+committed before any rule ran on them, measured once) is the out-of-sample set.  The bundled config must keep
 precision and recall per language at or above the floors below; the other tests pin the
 command's contract: the table, the JSON document, marked words, and exit codes for usage
 errors only.
@@ -33,6 +33,7 @@ FRESH3 = HERE / "fresh3.jsonl"
 FRESH4 = HERE / "fresh4.jsonl"
 FRESH5 = HERE / "fresh5.jsonl"
 FRESH6 = HERE / "fresh6.jsonl"
+FRESH7 = HERE / "fresh7.jsonl"
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -59,7 +60,11 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # rose to 1.000 with the same fixes (the Interfax dateline), so its floor was raised too.
 # fresh6.jsonl (132 texts, committed before any rule ran on them) was measured once on
 # 2026-12-07 on the fifth round's config: en 1.000/0.952, ar 0.972/0.972, ru 1.000/0.925,
-# ko 0.963/0.981; its floors guard that measurement and are not targets.
+# ko 0.963/0.981; then its disagreements were read and fixed (sixth round, PROVENANCE.md),
+# so it is a tuning set now: 1.000/1.000 in every language, and its floors were raised.
+# fresh7.jsonl (129 texts, committed before any rule ran on them) was measured once on
+# 2026-12-07 on the sixth round's config: en 0.968/0.811, ar 1.000/0.879, ru 1.000/0.967,
+# ko 0.980/0.891; its floors guard that measurement and are not targets.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.76), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -67,7 +72,8 @@ SET_FLOORS = {
     FRESH3: {"en": (0.99, 0.97), "ar": (0.99, 0.97), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH4: {"en": (0.97, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH5: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
-    FRESH6: {"en": (0.99, 0.95), "ar": (0.97, 0.97), "ru": (0.99, 0.92), "ko": (0.96, 0.98)},
+    FRESH6: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH7: {"en": (0.96, 0.81), "ar": (0.99, 0.87), "ru": (0.99, 0.96), "ko": (0.97, 0.89)},
 }
 
 
@@ -84,8 +90,8 @@ def _texts(path: Path) -> list[dict]:
 
 @pytest.mark.parametrize(
     "path",
-    [LABELS, FRESH, FRESH3, FRESH4, FRESH5, FRESH6],
-    ids=["labels", "fresh", "fresh3", "fresh4", "fresh5", "fresh6"],
+    [LABELS, FRESH, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7],
+    ids=["labels", "fresh", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7"],
 )
 def test_the_set_is_real_and_broad(path: Path) -> None:
     texts = _texts(path)
@@ -100,12 +106,12 @@ def test_the_set_is_real_and_broad(path: Path) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6],
-    ids=["fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6"],
+    [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7],
+    ids=["fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7"],
 )
 def test_the_fresh_sets_are_apart_from_the_others(path: Path) -> None:
     fresh = _texts(path)
-    sets = (LABELS, HOLDOUT, FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6)
+    sets = (LABELS, HOLDOUT, FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7)
     others = {t["url"] for p in sets if p != path for t in _texts(p)}
     assert not [t["id"] for t in fresh if t["url"] in others]
     assert all("outlet" in t and "date" in t for t in fresh)  # provenance kept per text
@@ -206,7 +212,7 @@ def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("path", "lang"), [(p, lang) for p in SET_FLOORS for lang in LANGUAGES])
 def test_measured_sets_stay_where_they_were_measured(path: Path, lang: str) -> None:
-    # See PROVENANCE.md: holdout and fresh to fresh5 are tuning sets now; fresh6.jsonl was
+    # See PROVENANCE.md: holdout and fresh to fresh6 are tuning sets now; fresh7.jsonl was
     # labelled and committed before the rules ran on it.  Floors guard against regressions.
     proc = run_cli("rules", "eval", str(path), "--json", config=CONFIG)
     assert proc.returncode == 0, proc.stderr
