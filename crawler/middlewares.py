@@ -37,14 +37,9 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 
-from crawler.policy import ROBOTS_TTL, FetchPolicy
+from crawler.policy import DEFAULT_BACKOFF, MAX_BACKOFF, ROBOTS_TTL, FetchPolicy
 from crawler.policy import HostBackoff as PolicyBackoff
-from monitor.core.http import parse_retry_after
-
-BACKOFF_STATUSES = {429, 503}
-# Without Retry-After, keep away from the host for the rest of this crawl at least this long.
-DEFAULT_BACKOFF = 60.0
-MAX_BACKOFF = 86_400.0
+from monitor.core.http import BACKOFF_STATUSES, parse_retry_after
 
 
 class HostBackoff(IgnoreRequest):
