@@ -61,7 +61,12 @@ def sources_on(server: FeedServer, count: int) -> list[Source]:
     return out
 
 
-def timed(times: list[tuple[str, float]], body: bytes, sleep_first: float = 0.0) -> Route:
+def timed(
+    times: list[tuple[str, float]],
+    body: bytes,
+    sleep_first: float = 0.0,
+    content_type: str = "text/html; charset=utf-8",
+) -> Route:
     """A route that notes when each request reached the server (and may hang on the first)."""
     calls = {"n": 0}
     lock = threading.Lock()
@@ -74,7 +79,7 @@ def timed(times: list[tuple[str, float]], body: bytes, sleep_first: float = 0.0)
         if first and sleep_first:
             time.sleep(sleep_first)
         request.send_response(200)
-        request.send_header("Content-Type", "text/html; charset=utf-8")
+        request.send_header("Content-Type", content_type)
         request.send_header("Content-Length", str(len(body)))
         request.end_headers()
         request.wfile.write(body)
@@ -235,23 +240,9 @@ def test_feeds_and_spiders_on_one_host_share_its_slots_and_delay(tmp_path: Path,
     server = FeedServer()
     try:
         times: list[tuple[str, float]] = []
-        lock = threading.Lock()
-
-        def feed(body: bytes) -> Route:
-            def handler(request: BaseHTTPRequestHandler) -> None:
-                with lock:
-                    times.append((request.path, time.monotonic()))
-                request.send_response(200)
-                request.send_header("Content-Type", "application/rss+xml")
-                request.send_header("Content-Length", str(len(body)))
-                request.end_headers()
-                request.wfile.write(body)
-
-            return Route(handler=handler)
-
         sources = []
         for n in (1, 2):
-            server.routes[f"/f{n}.xml"] = feed(RSS.format(n=n).encode())
+            server.routes[f"/f{n}.xml"] = timed(times, RSS.format(n=n).encode(), content_type="application/rss+xml")
             sources.append(Source(f"f{n}", f"{server.base}/f{n}.xml"))
             server.routes[f"/l{n}"] = timed(times, LISTING.format(n=n).encode())
             sources.append(Source(f"l{n}", f"{server.base}/l{n}", "listing", extra='links = "a.l"'))
