@@ -8,8 +8,9 @@ the sets the bundled config was first tuned on; ``fresh.jsonl``, ``fresh2.jsonl`
 ``fresh3.jsonl`` were out-of-sample sets until their misses were read and fixed
 (2026-12-07), so they are tuning sets now too, and so are ``fresh4.jsonl``,
 ``fresh5.jsonl`` and ``fresh6.jsonl`` (each measured once, then its disagreements were read
-and fixed in the fourth, fifth and sixth rounds); ``fresh7.jsonl`` (129 texts, labelled and
-committed before any rule ran on them, measured once) is the out-of-sample set.  The bundled config must keep
+and fixed in the fourth, fifth and sixth rounds), and ``fresh7.jsonl`` (measured once, then
+fixed in the seventh round); ``fresh8.jsonl`` (126 texts, labelled and committed before any
+rule ran on them, measured once) is the out-of-sample set.  The bundled config must keep
 precision and recall per language at or above the floors below; the other tests pin the
 command's contract: the table, the JSON document, marked words, and exit codes for usage
 errors only.
@@ -34,13 +35,15 @@ FRESH4 = HERE / "fresh4.jsonl"
 FRESH5 = HERE / "fresh5.jsonl"
 FRESH6 = HERE / "fresh6.jsonl"
 FRESH7 = HERE / "fresh7.jsonl"
+FRESH8 = HERE / "fresh8.jsonl"
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
 FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # (precision, recall) floors on the sets measured in PROVENANCE.md, just under what was
 # measured, so that losing one more (text, rule) pair of a language fails.
-# holdout.jsonl measured en 1.000/1.000, ar 1.000/0.769, ru 1.000/1.000, ko 1.000/1.000.
+# holdout.jsonl measured en 1.000/1.000, ar 1.000/0.769, ru 1.000/1.000, ko 1.000/1.000
+# (ar 0.923 since the seventh round).
 # fresh.jsonl and fresh2.jsonl were raised on 2026-12-07 after their known errors were
 # fixed (they are tuning sets from then on): fresh.jsonl now en 1.000/1.000,
 # ar 0.970/1.000, ru 1.000/1.000, ko 1.000/0.982 (was ar 0.969/0.969, ru 1.000/0.971,
@@ -64,16 +67,23 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # so it is a tuning set now: 1.000/1.000 in every language, and its floors were raised.
 # fresh7.jsonl (129 texts, committed before any rule ran on them) was measured once on
 # 2026-12-07 on the sixth round's config: en 0.968/0.811, ar 1.000/0.879, ru 1.000/0.967,
-# ko 0.980/0.891; its floors guard that measurement and are not targets.
+# ko 0.980/0.891; then its disagreements were read and fixed (seventh round, PROVENANCE.md),
+# so it is a tuning set now: en, ar, ru 1.000/1.000, ko 1.000/0.982 (f7-ko-23 left), and its
+# floors were raised; holdout.jsonl's Arabic recall rose to 0.923 with the same fixes (كيم
+# beside Kursk), so its floor was raised too.
+# fresh8.jsonl (126 texts, committed before any rule ran on them) was measured once on
+# 2026-12-07 on the seventh round's config: en 1.000/0.861, ar 1.000/0.893, ru 1.000/0.895,
+# ko 0.984/0.953; its floors guard that measurement and are not targets.
 SET_FLOORS = {
-    HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.76), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH2: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH3: {"en": (0.99, 0.97), "ar": (0.99, 0.97), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH4: {"en": (0.97, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH5: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH6: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
-    FRESH7: {"en": (0.96, 0.81), "ar": (0.99, 0.87), "ru": (0.99, 0.96), "ko": (0.97, 0.89)},
+    FRESH7: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.98)},
+    FRESH8: {"en": (0.99, 0.86), "ar": (0.99, 0.89), "ru": (0.99, 0.89), "ko": (0.98, 0.95)},
 }
 
 
@@ -90,8 +100,8 @@ def _texts(path: Path) -> list[dict]:
 
 @pytest.mark.parametrize(
     "path",
-    [LABELS, FRESH, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7],
-    ids=["labels", "fresh", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7"],
+    [LABELS, FRESH, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8],
+    ids=["labels", "fresh", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8"],
 )
 def test_the_set_is_real_and_broad(path: Path) -> None:
     texts = _texts(path)
@@ -106,12 +116,12 @@ def test_the_set_is_real_and_broad(path: Path) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7],
-    ids=["fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7"],
+    [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8],
+    ids=["fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8"],
 )
 def test_the_fresh_sets_are_apart_from_the_others(path: Path) -> None:
     fresh = _texts(path)
-    sets = (LABELS, HOLDOUT, FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7)
+    sets = (LABELS, HOLDOUT, FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8)
     others = {t["url"] for p in sets if p != path for t in _texts(p)}
     assert not [t["id"] for t in fresh if t["url"] in others]
     assert all("outlet" in t and "date" in t for t in fresh)  # provenance kept per text
