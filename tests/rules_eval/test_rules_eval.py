@@ -10,7 +10,8 @@ the sets the bundled config was first tuned on; ``fresh.jsonl``, ``fresh2.jsonl`
 ``fresh5.jsonl`` and ``fresh6.jsonl`` (each measured once, then its disagreements were read
 and fixed in the fourth, fifth and sixth rounds), and ``fresh7.jsonl`` (measured once, then
 fixed in the seventh round), and ``fresh8.jsonl`` (measured once, then fixed in the eighth
-round).  The bundled config must keep
+round); ``fresh9.jsonl`` (121 texts, labelled and committed before any rule ran on them,
+measured once) is the out-of-sample set.  The bundled config must keep
 precision and recall per language at or above the floors below; the other tests pin the
 command's contract: the table, the JSON document, marked words, and exit codes for usage
 errors only.
@@ -36,6 +37,7 @@ FRESH5 = HERE / "fresh5.jsonl"
 FRESH6 = HERE / "fresh6.jsonl"
 FRESH7 = HERE / "fresh7.jsonl"
 FRESH8 = HERE / "fresh8.jsonl"
+FRESH9 = HERE / "fresh9.jsonl"
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -79,6 +81,9 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # troops are already fighting), so it is a tuning set now: 1.000/1.000 in every language, and
 # its floors were raised. No other set's figures changed (fresh3's h3-en-25 and h3-ru-23 were
 # relabelled as troops to match fresh8's judgement on Putin's thanks for the Kursk support).
+# fresh9.jsonl (121 texts, committed before any rule ran on them) was measured once on
+# 2026-12-07 on the eighth round's config: en 1.000/0.939, ar 0.923/0.857, ru 0.960/0.960,
+# ko 1.000/0.915; its floors guard that measurement and are not targets.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -89,6 +94,7 @@ SET_FLOORS = {
     FRESH6: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH7: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.98)},
     FRESH8: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH9: {"en": (0.99, 0.93), "ar": (0.92, 0.85), "ru": (0.95, 0.95), "ko": (0.99, 0.91)},
 }
 
 
@@ -105,8 +111,8 @@ def _texts(path: Path) -> list[dict]:
 
 @pytest.mark.parametrize(
     "path",
-    [LABELS, FRESH, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8],
-    ids=["labels", "fresh", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8"],
+    [LABELS, FRESH, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9],
+    ids=["labels", "fresh", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9"],
 )
 def test_the_set_is_real_and_broad(path: Path) -> None:
     texts = _texts(path)
@@ -121,12 +127,12 @@ def test_the_set_is_real_and_broad(path: Path) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8],
-    ids=["fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8"],
+    [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9],
+    ids=["fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9"],
 )
 def test_the_fresh_sets_are_apart_from_the_others(path: Path) -> None:
     fresh = _texts(path)
-    sets = (LABELS, HOLDOUT, FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8)
+    sets = (LABELS, HOLDOUT, FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9)
     others = {t["url"] for p in sets if p != path for t in _texts(p)}
     assert not [t["id"] for t in fresh if t["url"] in others]
     assert all("outlet" in t and "date" in t for t in fresh)  # provenance kept per text
