@@ -1,8 +1,8 @@
 """LiveCrawler: one long-lived Scrapy crawler per spider class, fed targets as they fall due.
 
 Responsible for keeping Scrapy's per-crawl state alive for as long as the process runs
-(or until ``[fetch]`` changes): the engine, the per-host download slots (so
-``host_delay`` and ``per_host`` hold between ticks, not only within one), the robots.txt
+(or until ``[fetch]`` changes): the engine (its requests paced per host by the process's
+``FetchPolicy``, :class:`~crawler.middlewares.PolicySlotMiddleware`), the robots.txt
 cache, the 429/503 backoff of :class:`~crawler.middlewares.HostBackoffMiddleware` and the
 stats.  The crawl is started once with no targets and kept open while idle: its
 ``spider_idle`` handler raises ``DontCloseSpider`` (the pattern scrapy-redis uses).

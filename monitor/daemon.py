@@ -368,18 +368,19 @@ class Poller:
         """Listing and spider sources, fed to the process's long-lived Scrapy crawlers.
 
         One crawler per spider class (crawler/live.py), started on first use and kept open
-        while idle, so its download slots, robots.txt cache and 429/503 backoff hold across
-        ticks.  Returns once every target has its outcome ingested, or at ``timeout``: the
-        targets still out are abandoned (``crawl`` records them failed), and the crawler
-        goes on serving the other targets and later ticks.
+        while idle, so its robots.txt cache and 429/503 backoff hold across ticks (per-host
+        slots and spacing are the process FetchPolicy's, shared with the FeedPoller).
+        Returns once every target has its outcome ingested, or at ``timeout``: the targets
+        still out are abandoned (``crawl`` records them failed), and the crawler goes on
+        serving the other targets and later ticks.
         """
         from crawler.spiders.base import SourceOptions
         from crawler.spiders.feeds import FeedSpider
 
         config = self.app.config
         options: dict[int, SourceOptions] = {}
-        # Feeds, sitemaps and listing pages share one spider (so one set of per-host
-        # download slots); each named site spider has a crawler of its own beside it.
+        # Feeds, sitemaps and listing pages share one spider; each named site spider has a
+        # crawler of its own beside it (all of them paced by the one FetchPolicy).
         batches: dict[str, list[PollTarget]] = {}
         for t in targets:
             cfg = config.source(t.name)

@@ -337,6 +337,16 @@ def _timeline(view: AlertView, zone: ZoneInfo) -> list[str]:
     return lines
 
 
+def _html_items(lines: Sequence[str]) -> str:
+    """Plain lines (a corroboration timeline) as an HTML list, escaped."""
+    return "<ul>\n" + "\n".join(f'<li dir="auto">{_e(line)}</li>' for line in lines) + "\n</ul>"
+
+
+def _md_items(lines: Sequence[str]) -> str:
+    """Plain lines as a Markdown list, escaped."""
+    return "\n".join(f"- {_md_escape(line)}" for line in lines)
+
+
 def _unconfirmed(view: AlertView) -> str:
     if not view.unconfirmed:
         return ""
@@ -427,7 +437,7 @@ def render_alert(view: AlertView, timezone: str, ref: str | None = None) -> Mess
         html_parts.append(f'<p><b>Story:</b> <a href="{story_href}">{_e(c.story_url)}</a></p>')
     if len(c.timeline) > 1:
         html_parts.append("<p><b>Corroboration (as of this message):</b></p>")
-        html_parts.append("<ul>\n" + "\n".join(f'<li dir="auto">{_e(line)}</li>' for line in c.timeline) + "\n</ul>")
+        html_parts.append(_html_items(c.timeline))
     html_parts.append(f'<p><a href="{href}">{_e(c.url)}</a></p></div>' if href else f"<p>{_e(c.url)}</p></div>")
 
     md = [
@@ -444,7 +454,7 @@ def render_alert(view: AlertView, timezone: str, ref: str | None = None) -> Mess
     if story_href:
         md.append(f"Story: <{_md_url(c.story_url)}>")
     if len(c.timeline) > 1:
-        md.append("Corroboration:\n" + "\n".join(f"- {_md_escape(line)}" for line in c.timeline))
+        md.append("Corroboration:\n" + _md_items(c.timeline))
     md.append(f"<{_md_url(c.url)}>" if href else _md_escape(c.url))
     return Message(subject=subject, text=text, html="\n".join(html_parts), markdown="\n\n".join(md), ref=ref)
 
@@ -586,7 +596,7 @@ def render_update(view: AlertView, timezone: str, threshold: int, ref: str | Non
         f"<p><b>Matched:</b> {_e(c.matched)}</p>",
         f'<p><b>First source:</b> <span dir="auto">{_e(c.source)}</span></p>',
         "<p><b>Corroboration:</b></p>",
-        "<ul>\n" + "\n".join(f'<li dir="auto">{_e(line)}</li>' for line in c.timeline) + "\n</ul>",
+        _html_items(c.timeline),
     ]
     if story_href:
         html_parts.append(f'<p><b>Story:</b> <a href="{story_href}">{_e(c.story_url)}</a></p>')
@@ -594,7 +604,7 @@ def render_update(view: AlertView, timezone: str, threshold: int, ref: str | Non
     md = [
         f"**{_md_escape(head)}**",
         _md_link(title, c.url),
-        "\n".join(f"- {_md_escape(line)}" for line in c.timeline),
+        _md_items(c.timeline),
     ]
     if story_href:
         md.append(f"Story: <{_md_url(c.story_url)}>")

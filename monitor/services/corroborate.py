@@ -71,8 +71,6 @@ class Sender(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class BulletinSummary:
-    released: int = 0
-    unconfirmed: int = 0
     queued: int = 0
     sent: int = 0
     failed: int = 0

@@ -110,9 +110,9 @@ class CpuPool:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
 
-    def _parts(self, entries: Sequence[int]) -> int:
-        """How many calls a batch goes in: one per worker, more for a large batch (CALL_ENTRIES)."""
-        return max(self.workers, -(-sum(entries) // CALL_ENTRIES))
+    def _parts(self, entries: int) -> int:
+        """How many calls a batch of ``entries`` goes in: one per worker, more for a large batch (CALL_ENTRIES)."""
+        return max(self.workers, -(-entries // CALL_ENTRIES))
 
     # ------------------------------------------------------------------ Analysis
 
@@ -121,7 +121,7 @@ class CpuPool:
         if sum(sizes) < self.inline_below:
             return self._inline.normalise(polls, now)
         self.batches_offloaded += 1
-        parts = self._run([(analysis.normalise, (polls[a:b], now)) for a, b in _chunks(sizes, self._parts(sizes))])
+        parts = self._run([(analysis.normalise, (polls[a:b], now)) for a, b in _chunks(sizes, self._parts(sum(sizes)))])
         return [doc for part in parts for doc in part]
 
     def analyse(self, rt: Runtime, jobs: Sequence[Job], now: datetime) -> list[Analysed]:
@@ -133,7 +133,7 @@ class CpuPool:
         parts = self._run(
             [
                 (analysis.analyse_in_worker, (self._token, self._blob, jobs[a:b], now))
-                for a, b in _chunks(sizes, self._parts([1] * len(jobs)))
+                for a, b in _chunks(sizes, self._parts(len(jobs)))
             ]
         )
         return [a for part in parts for a in part]

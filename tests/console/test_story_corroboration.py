@@ -8,11 +8,8 @@ from __future__ import annotations
 import html
 import re
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import pytest
 
 from monitor.app import open_store
 from monitor.config import load_config
@@ -65,13 +62,6 @@ STORY = (
     "Troops reach Kursk: 3 < 5 & dig in",
     "Soldiers reached Kursk on Monday, officials said in a statement; more units followed overnight.",
 )
-
-
-@pytest.fixture
-def webhook() -> Iterator[WebhookReceiver]:
-    receiver = WebhookReceiver()
-    yield receiver
-    receiver.close()
 
 
 def test_story_page_shows_when_each_outlet_and_language_joined(

@@ -29,8 +29,6 @@ from tests.dedupe.corpus import Copy, rss_of
 from tests.servers import FeedServer
 from tests.services.test_ingest_batch import CONFIG, NOW, entries, ids, names
 
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
@@ -131,43 +129,36 @@ def test_a_lease_renewal_skips_a_source_ingest_holds(store: SqlStore, tmp_path: 
     assert leases["src0"] == NOW + timedelta(seconds=60)
 
 
-def test_run_once_fails_loudly_when_the_database_refuses_the_items(pg_url: str, tmp_path: Path) -> None:
+def test_run_once_fails_loudly_when_the_database_refuses_the_items(
+    pg_url: str, store: SqlStore, tmp_path: Path, feed_server: FeedServer
+) -> None:
     """An error that is no conflict and no lost connection (here a check_violation raised on
     every insert of items) used to vanish: `run --once` said nothing and exited 0.  Now it
     names the source and the error, exits non-zero, and the source's items come on the next
     poll once the database takes them."""
-    server = FeedServer()
-    try:
-        copies = [
-            Copy("s", "src0", e.guid or "", e.url or "", e.title or "", e.summary or "", "en")
-            for e in entries("src0", 5)
-        ]
-        url = server.serve("/feed.xml", rss_of(copies))
-        path = tmp_path / "config.toml"
-        path.write_text(
-            # No article pages: only ingest writes the items.
-            "[fetch]\nfull_text = false\n"
-            + CONFIG.format(sources=f'[[sources]]\nname = "src0"\nurl = "{url}"\n').replace(
-                'first_poll = "alert"', 'first_poll = "silent"'
-            ),
-            encoding="utf-8",
-        )
-        store = open_store(pg_url, migrate_first=True)
-        try:
-            with store.begin() as conn:
-                trip(conn, "items", "check_violation")
-            failed = run_cli("run", "--once", config=path, database_url=pg_url)
-            assert failed.returncode != 0, failed.stdout
-            assert "src0 was not stored" in failed.stderr and "tripped by the test" in failed.stderr, failed.stderr
-            with store.begin() as conn:
-                assert conn.execute(select(func.count()).select_from(items)).scalar_one() == 0
-                conn.execute(text("DROP TRIGGER trip_items ON items"))
-            # The lease was given back: the source is due again at once.
-            again = run_cli("run", "--once", config=path, database_url=pg_url)
-            assert again.returncode == 0, again.stderr
-            with store.begin() as conn:
-                assert conn.execute(select(func.count()).select_from(items)).scalar_one() == 5
-        finally:
-            store.engine.dispose()
-    finally:
-        server.close()
+    copies = [
+        Copy("s", "src0", e.guid or "", e.url or "", e.title or "", e.summary or "", "en") for e in entries("src0", 5)
+    ]
+    url = feed_server.serve("/feed.xml", rss_of(copies))
+    path = tmp_path / "config.toml"
+    path.write_text(
+        # No article pages: only ingest writes the items.
+        "[fetch]\nfull_text = false\n"
+        + CONFIG.format(sources=f'[[sources]]\nname = "src0"\nurl = "{url}"\n').replace(
+            'first_poll = "alert"', 'first_poll = "silent"'
+        ),
+        encoding="utf-8",
+    )
+    with store.begin() as conn:
+        trip(conn, "items", "check_violation")
+    failed = run_cli("run", "--once", config=path, database_url=pg_url)
+    assert failed.returncode != 0, failed.stdout
+    assert "src0 was not stored" in failed.stderr and "tripped by the test" in failed.stderr, failed.stderr
+    with store.begin() as conn:
+        assert conn.execute(select(func.count()).select_from(items)).scalar_one() == 0
+        conn.execute(text("DROP TRIGGER trip_items ON items"))
+    # The lease was given back: the source is due again at once.
+    again = run_cli("run", "--once", config=path, database_url=pg_url)
+    assert again.returncode == 0, again.stderr
+    with store.begin() as conn:
+        assert conn.execute(select(func.count()).select_from(items)).scalar_one() == 5
