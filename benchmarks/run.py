@@ -41,6 +41,7 @@ from benchmarks.tools import (
     ROOT,
     WORK,
     Nginx,
+    compile_tree,
     ensure_reader,
     free_port,
     nginx_binary,
@@ -129,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ROOT,
             "working tree at " + _git("rev-parse", "--short", "HEAD") + (" + changes" if _dirty() else ""),
         )
+        compile_tree(tree)
     else:
         tree, sha = snapshot_tree(args.tree)
         commit = sha[:12]

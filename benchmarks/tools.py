@@ -41,9 +41,18 @@ def snapshot_tree(ref: str = "HEAD") -> tuple[Path, str]:
         archive = subprocess.Popen(["git", "archive", sha], cwd=ROOT, stdout=subprocess.PIPE)
         subprocess.run(["tar", "-x", "-C", str(dest)], stdin=archive.stdout, check=True)
         archive.wait()
-        # Compile once now, or the first measured run pays for every .pyc.
-        subprocess.run([str(PROJECT_PYTHON), "-m", "compileall", "-q", str(dest)], check=False, capture_output=True)
+        compile_tree(dest)
     return dest, sha
+
+
+def compile_tree(tree: Path) -> None:
+    """Write the ``.pyc`` files of ``tree``'s code, as ``pip install`` does.
+
+    Otherwise, where ``PYTHONDONTWRITEBYTECODE`` is set (as on the dev machines), every
+    measured run compiles wirewatch's modules again: 0.1-0.3 s of each ``run --once``.
+    """
+    dirs = [str(tree / d) for d in ("monitor", "crawler") if (tree / d).is_dir()]
+    subprocess.run([str(PROJECT_PYTHON), "-m", "compileall", "-q", *dirs], check=False, capture_output=True)
 
 
 def free_port() -> int:

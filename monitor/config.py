@@ -52,6 +52,18 @@ def _expand(template: str, env: Mapping[str, str]) -> str:
     return _ENV.sub(lambda m: env.get(m.group(1)) or (m.group(2) or ""), template)
 
 
+def expand_for_check(template: str, env: Mapping[str, str], filler: str = "placeholder") -> str | None:
+    """``template`` as ``check`` judges it: set variables and defaults filled in, unset ones as ``filler``.
+
+    ``None`` when the whole value is one unset variable (``${CHAT_WEBHOOK_URL}``): there is
+    nothing to judge until it is set, and the config already warns that the URL is skipped.
+    """
+    whole = _ENV.fullmatch(template.strip())
+    if whole and whole.group(2) is None and not env.get(whole.group(1)):
+        return None
+    return _ENV.sub(lambda m: env.get(m.group(1)) or (m.group(2) if m.group(2) is not None else filler), template)
+
+
 @dataclass(frozen=True, slots=True)
 class StorageConfig:
     url: str = "sqlite:///wirewatch.db"

@@ -139,6 +139,30 @@ def test_bundled_config_is_valid() -> None:
     assert config.rules
 
 
+def _env_example() -> dict[str, str]:
+    pairs = (ln.split("=", 1) for ln in (ROOT / ".env.example").read_text(encoding="utf-8").splitlines())
+    return {k.strip(): v.strip() for k, *rest in pairs for v in rest if k.strip() and not k.startswith("#")}
+
+
+def test_bundled_config_passes_check_with_and_without_its_environment() -> None:
+    """``${SMTP_SCHEME:-mailtos}`` takes its default, a whole-URL ``${CHAT_WEBHOOK_URL}`` waits to be set."""
+    bare = run_cli("check", config=ROOT / "config.toml")
+    assert bare.returncode == 0, bare.stderr
+    assert "OK" in bare.stdout and "skipped until set" in bare.stderr
+    assert "Apprise cannot use" not in bare.stderr
+    example = _env_example()
+    assert {"SMTP_HOST", "CHAT_WEBHOOK_URL", "ONCALL_NTFY_TOPIC"} <= set(example)
+    full = run_cli("check", config=ROOT / "config.toml", env=example)
+    assert full.returncode == 0, full.stderr
+    assert "skipped until set" not in full.stderr and "error" not in full.stderr
+    for secret in ("change-me", "abcdefghijklmnop"):  # values filled in are never printed
+        assert secret not in full.stdout + full.stderr
+    broken = run_cli("check", config=ROOT / "config.toml", env={**example, "CHAT_WEBHOOK_URL": "nosuch://x"})
+    assert broken.returncode != 0
+    assert "subscribers 'chat'.urls[0]: Apprise cannot use" in broken.stderr
+    assert "nosuch" in broken.stderr  # the scheme, to say which service
+
+
 def test_pathological_configs_give_a_clear_error_never_a_traceback(tmp_path: Path) -> None:
     cases = {
         "nested-arrays": "x = " + "[" * 100_000 + "]" * 100_000,

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
+from monitor.core.models import picklable
 from monitor.core.text import words
 
 if TYPE_CHECKING:
@@ -67,6 +68,7 @@ def _permutation_params() -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64
     return np.array(a, dtype=np.uint64), np.array(b, dtype=np.uint64)
 
 
+@picklable
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
     """The dedupe identity of one item.
@@ -105,6 +107,7 @@ class Probe:
     body: str
 
 
+@picklable
 @dataclass(frozen=True, slots=True)
 class Ambiguity:
     """Values that one feed document gives to entries that are plainly different.

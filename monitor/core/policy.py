@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from monitor.core.models import RuleHit
+from monitor.core.models import RuleHit, picklable
 
 
 class RuleLike(Protocol):
@@ -32,6 +32,7 @@ class RuleLike(Protocol):
     def severity(self) -> str: ...
 
 
+@picklable
 @dataclass(frozen=True, slots=True)
 class AlertDecision:
     rule: str
@@ -39,6 +40,7 @@ class AlertDecision:
     severity: str
 
 
+@picklable
 @dataclass(frozen=True, slots=True)
 class PollContext:
     """What the policy needs to know about the poll that produced the item."""

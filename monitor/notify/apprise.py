@@ -194,24 +194,37 @@ def _last_line(text: str) -> str:
 def check_subscriber_urls(config: Config) -> tuple[list[tuple[str, str]], list[str]]:
     """Judge every subscriber URL with Apprise's own parser, sending nothing.
 
-    Returns the problems (``where``, message) and warnings.  ``${NAME}`` is filled with a
-    placeholder, never the secret, so a machine without the variables can still check.
-    A URL that carries a secret written out (Apprise's privacy view hides something) with
-    no ``${NAME}`` in it is a warning: that secret is in the file in plain text.
+    Returns the problems (``where``, message) and warnings.  ``${NAME}`` is filled from the
+    environment, ``${NAME:-default}`` with its default when unset, and an unset variable
+    with a placeholder, so a machine without the variables can still check (nothing filled
+    in is ever printed).  A URL that is one unset variable is left to the config's warning
+    (it is skipped until set).  A URL that carries a secret written out (Apprise's
+    privacy view hides something) with no ``${NAME}`` in it is a warning: that secret is in
+    the file in plain text.
     """
-    import re
+    import os
+
+    from monitor.config import expand_for_check
 
     apprise = _apprise()
 
-    env_ref = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
     problems: list[tuple[str, str]] = []
     warnings: list[str] = []
     for sub in config.subscribers:
         for index, template in enumerate(sub.urls):
             where = f"subscribers '{sub.name}'.urls[{index}]"
-            scheme = template.split("://", 1)[0] if "://" in template else template[:20]
-            candidate = env_ref.sub("placeholder", template)
-            plugin = apprise.Apprise.instantiate(candidate, suppress_exceptions=True)
+            candidate = expand_for_check(template, os.environ)
+            if candidate is None:
+                continue
+            scheme = candidate.split("://", 1)[0] if "://" in candidate else template[:20]
+            if "${" in scheme or any(c in scheme for c in "@:/"):  # never print a value filled in
+                scheme = template.split("://", 1)[0]
+            quiet = logging.getLogger("apprise")
+            level, quiet.level = quiet.level, logging.CRITICAL  # its own complaints about the placeholders
+            try:
+                plugin = apprise.Apprise.instantiate(candidate, suppress_exceptions=True)
+            finally:
+                quiet.level = level
             if plugin is None:
                 problems.append(
                     (
@@ -227,7 +240,7 @@ def check_subscriber_urls(config: Config) -> tuple[list[tuple[str, str]], list[s
                 hides_secret = plugin.url(privacy=True) != plugin.url(privacy=False)  # type: ignore[no-untyped-call]
             except Exception:  # a plugin's url() is third-party code; the check stays a check
                 hides_secret = False
-            if hides_secret and not env_ref.search(template):
+            if hides_secret and "${" not in template:
                 warnings.append(
                     f"{config.path}: {where}: a secret is written in the file in plain text; "
                     "put it in the environment and write ${NAME} instead"

@@ -25,11 +25,12 @@ from typing import Protocol
 from monitor.config import Config
 from monitor.core.dedupe import Ambiguity, Fingerprint, find_ambiguity, make_fingerprint, make_probe, near_signature
 from monitor.core.items import make_document, make_item
-from monitor.core.models import Item, RawItem, RuleHit
+from monitor.core.models import Item, RawItem, RuleHit, picklable
 from monitor.core.policy import AlertDecision, PollContext, decide_alerts, rule_applies
 from monitor.runtime import Runtime, make_runtime
 
 
+@picklable
 @dataclass(frozen=True, slots=True)
 class Document:
     """One poll's entries, normalised and keyed, with the values its entries share."""
@@ -38,6 +39,7 @@ class Document:
     ambiguity: Ambiguity
 
 
+@picklable
 @dataclass(frozen=True, slots=True)
 class Job:
     """An entry that may be new: what :func:`analyse` needs to judge it."""
@@ -47,6 +49,7 @@ class Job:
     ctx: PollContext
 
 
+@picklable
 @dataclass(frozen=True, slots=True)
 class Analysed:
     """What :func:`analyse` found for one :class:`Job` (the fingerprint without its words)."""
