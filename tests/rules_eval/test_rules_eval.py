@@ -9,9 +9,9 @@ the sets the bundled config was first tuned on; ``fresh.jsonl``, ``fresh2.jsonl`
 (2026-12-07), so they are tuning sets now too, and so are ``fresh4.jsonl``,
 ``fresh5.jsonl`` and ``fresh6.jsonl`` (each measured once, then its disagreements were read
 and fixed in the fourth, fifth and sixth rounds), and ``fresh7.jsonl`` (measured once, then
-fixed in the seventh round), and ``fresh8.jsonl`` (measured once, then fixed in the eighth
-round); ``fresh9.jsonl`` (121 texts, labelled and committed before any rule ran on them,
-measured once) is the out-of-sample set.  The bundled config must keep
+fixed in the seventh round), ``fresh8.jsonl`` (measured once, then fixed in the eighth
+round) and ``fresh9.jsonl`` (measured once, then fixed in the ninth round); the newest
+``fresh*.jsonl`` set, measured once, is the out-of-sample set.  The bundled config must keep
 precision and recall per language at or above the floors below; the other tests pin the
 command's contract: the table, the JSON document, marked words, and exit codes for usage
 errors only.
@@ -83,7 +83,12 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # relabelled as troops to match fresh8's judgement on Putin's thanks for the Kursk support).
 # fresh9.jsonl (121 texts, committed before any rule ran on them) was measured once on
 # 2026-12-07 on the eighth round's config: en 1.000/0.939, ar 0.923/0.857, ru 0.960/0.960,
-# ko 1.000/0.915; its floors guard that measurement and are not targets.
+# ko 1.000/0.915; then its disagreements were read and fixed (ninth round, PROVENANCE.md:
+# Pyongyang's and Moscow's names for the war as the troops' place, Arabic possessive and
+# accusative troop words, 북 before a troop word, 추모 and "lost N soldiers" as casualties,
+# أسر after a word of care as families, warplanes and attack drones as arms, arms exhibitions,
+# a minister in the headline), so it is a tuning set now: 1.000/1.000 in every language, and
+# its floors were raised. No other set's figures changed.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -94,7 +99,7 @@ SET_FLOORS = {
     FRESH6: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH7: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.98)},
     FRESH8: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
-    FRESH9: {"en": (0.99, 0.93), "ar": (0.92, 0.85), "ru": (0.95, 0.95), "ko": (0.99, 0.91)},
+    FRESH9: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
 }
 
 
