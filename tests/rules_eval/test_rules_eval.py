@@ -9,9 +9,10 @@ the sets the bundled config was first tuned on; ``fresh.jsonl``, ``fresh2.jsonl`
 (2026-12-07), so they are tuning sets now too, and so are ``fresh4.jsonl``,
 ``fresh5.jsonl`` and ``fresh6.jsonl`` (each measured once, then its disagreements were read
 and fixed in the fourth, fifth and sixth rounds), and ``fresh7.jsonl`` (measured once, then
-fixed in the seventh round), and ``fresh8.jsonl`` (measured once, then fixed in the eighth
-round); ``fresh9.jsonl`` (121 texts, labelled and committed before any rule ran on them,
-measured once) is the out-of-sample set.  The bundled config must keep
+fixed in the seventh round), ``fresh8.jsonl`` (measured once, then fixed in the eighth
+round) and ``fresh9.jsonl`` (measured once, then fixed in the ninth round);
+``fresh10.jsonl`` (126 texts, labelled and committed before any rule ran on them, measured once)
+is the out-of-sample set.  The bundled config must keep
 precision and recall per language at or above the floors below; the other tests pin the
 command's contract: the table, the JSON document, marked words, and exit codes for usage
 errors only.
@@ -38,6 +39,7 @@ FRESH6 = HERE / "fresh6.jsonl"
 FRESH7 = HERE / "fresh7.jsonl"
 FRESH8 = HERE / "fresh8.jsonl"
 FRESH9 = HERE / "fresh9.jsonl"
+FRESH10 = HERE / "fresh10.jsonl"
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -83,7 +85,16 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # relabelled as troops to match fresh8's judgement on Putin's thanks for the Kursk support).
 # fresh9.jsonl (121 texts, committed before any rule ran on them) was measured once on
 # 2026-12-07 on the eighth round's config: en 1.000/0.939, ar 0.923/0.857, ru 0.960/0.960,
-# ko 1.000/0.915; its floors guard that measurement and are not targets.
+# ko 1.000/0.915; then its disagreements were read and fixed (ninth round, PROVENANCE.md:
+# Pyongyang's and Moscow's names for the war as the troops' place, Arabic possessive and
+# accusative troop words, 북 before a troop word, 추모 and "lost N soldiers" as casualties,
+# أسر after a word of care as families, warplanes and attack drones as arms, arms exhibitions,
+# a minister in the headline), so it is a tuning set now: 1.000/1.000 in every language, and
+# its floors were raised. No other set's figures changed.
+# fresh10.jsonl (126 texts, committed before any rule ran on them, gathered after the ninth
+# round was committed) was measured once on 2026-12-07 on the ninth round's config:
+# en 0.969/0.861, ar 0.920/0.821, ru 0.917/0.917, ko 1.000/0.956 (overall 0.960/0.895, 109 of
+# 126 exactly right); its floors guard that measurement and are not targets.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -94,7 +105,8 @@ SET_FLOORS = {
     FRESH6: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH7: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.98)},
     FRESH8: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
-    FRESH9: {"en": (0.99, 0.93), "ar": (0.92, 0.85), "ru": (0.95, 0.95), "ko": (0.99, 0.91)},
+    FRESH9: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH10: {"en": (0.96, 0.86), "ar": (0.91, 0.82), "ru": (0.91, 0.91), "ko": (0.99, 0.95)},
 }
 
 
@@ -111,8 +123,8 @@ def _texts(path: Path) -> list[dict]:
 
 @pytest.mark.parametrize(
     "path",
-    [LABELS, FRESH, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9],
-    ids=["labels", "fresh", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9"],
+    [LABELS, FRESH, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10],
+    ids=["labels", "fresh", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10"],
 )
 def test_the_set_is_real_and_broad(path: Path) -> None:
     texts = _texts(path)
@@ -127,12 +139,12 @@ def test_the_set_is_real_and_broad(path: Path) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9],
-    ids=["fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9"],
+    [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10],
+    ids=["fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10"],
 )
 def test_the_fresh_sets_are_apart_from_the_others(path: Path) -> None:
     fresh = _texts(path)
-    sets = (LABELS, HOLDOUT, FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9)
+    sets = (LABELS, HOLDOUT, FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10)
     others = {t["url"] for p in sets if p != path for t in _texts(p)}
     assert not [t["id"] for t in fresh if t["url"] in others]
     assert all("outlet" in t and "date" in t for t in fresh)  # provenance kept per text
