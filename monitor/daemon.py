@@ -190,8 +190,11 @@ class Poller:
         # of theirs was recorded, so they are polled again; their leases are released as
         # soon as the database answers (``release_unstored``).
         self.unstored: dict[int, StorageError] = {}
-        # Article pages are reduced to their text here (trafilatura: CPU work, off the loop).
-        self.extract_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extract")
+        # Article pages are reduced to their text here (trafilatura: CPU work, off the loop):
+        # a thread, and the CPU workers once pages queue up.
+        self.extract_pool: Executor = (
+            cpu.extract_executor() if cpu is not None else ThreadPoolExecutor(1, thread_name_prefix="extract")
+        )
 
     def targets(self, states: list[SourceState]) -> list[PollTarget]:
         config = self.app.config

@@ -44,8 +44,9 @@ __all__ = [
 # offsets this analyser produced.  1: surface keys, pymorphy3 lemmas, Arabic clitic stems,
 # left-anchored Hangul prefixes.  2: kiwipiepy morphemes for Korean instead of prefixes,
 # Snowball stems for English, the Arabic article folded on aliases too, Arabic dual and
-# plural endings stripped on documents.
-ANALYSER_VERSION = 2
+# plural endings stripped on documents.  3: an Arabic document word written with the
+# accusative tanwin (جنوداً, صاروخاً) also offers the stems of its word without the alif.
+ANALYSER_VERSION = 3
 
 # --- character classes -------------------------------------------------------------------
 
@@ -355,6 +356,25 @@ def _arabic_stems(key: str) -> tuple[str, ...]:
     return tuple(stems)
 
 
+# The accusative indefinite ending: tanwin fath (ً) with its seat alif, as in جنوداً, جنودًا.
+_FATHATAN = "\u064b"
+
+
+def _arabic_document_forms(raw: str, key: str) -> tuple[str, ...]:
+    """A document word's key and stems; with the accusative tanwin, those of the word without its alif too.
+
+    "أرسلت ... جنوداً" is the جنود of every alias: folding drops the tanwin mark and
+    leaves the seat alif (جنودا), which no alias has.  Only a word the writer marked with
+    the tanwin loses the alif, since many words end in one of their own (روسيا, كوريا).
+    """
+    forms = (key, *_arabic_stems(key))
+    if _FATHATAN in raw and key.endswith("ا") and len(key) - 1 >= ARABIC_MIN_STEM:
+        bare = key[:-1]
+        extra = (bare, *_arabic_stems(bare))
+        forms = tuple(dict.fromkeys((*forms, *extra)))
+    return forms
+
+
 def _arabic_alias_forms(key: str) -> tuple[str, ...]:
     """An alias word written with the article also stands for its bare form.
 
@@ -528,7 +548,7 @@ def _analyse(raw: str, language: str | None, documents: bool = True) -> tuple[_A
             forms = (key, *lemmas, *stems)
         elif _is_arabic(first):
             alias_forms = _arabic_alias_forms(key)
-            forms = (key, *_arabic_stems(key))
+            forms = _arabic_document_forms(raw, key)
         elif key.isascii():
             alias_forms = _en_forms(key)
             forms = alias_forms if language in (None, "en") else (key,)

@@ -19,6 +19,7 @@ loop and threads is unsafe.
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import os
@@ -45,6 +46,8 @@ INLINE_BELOW = 64
 # At most this many entries per call to a worker: pickling a call holds the GIL of the
 # daemon's process for its whole length, so large batches go in several smaller calls.
 CALL_ENTRIES = 256
+# Article pages waiting for the extraction thread that start the pool (see extract_executor).
+EXTRACT_BACKLOG = 4
 
 
 def _chunks(sizes: Sequence[int], parts: int) -> list[tuple[int, int]]:
@@ -77,7 +80,8 @@ class CpuPool:
         self._token = 0
         self._blob = b""
         self._inline = analysis.Inline()
-        self._parse: _ParseExecutor | None = None
+        self._parse: _OffloadExecutor | None = None
+        self._extract: _OffloadExecutor | None = None
         self.batches_offloaded = 0
 
     @property
@@ -104,11 +108,15 @@ class CpuPool:
             return [f.result() for f in futures]
         except BrokenProcessPool:
             log.error("a CPU worker process died; the batch fails and the next one starts new workers")
-            with self._lock:
-                if self._pool is pool:
-                    self._pool = None
-            pool.shutdown(wait=False, cancel_futures=True)
+            self._discard(pool)
             raise
+
+    def _discard(self, pool: ProcessPoolExecutor) -> None:
+        """Forget a broken pool (the next use starts new workers)."""
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
 
     def _parts(self, entries: int) -> int:
         """How many calls a batch of ``entries`` goes in: one per worker, more for a large batch (CALL_ENTRIES)."""
@@ -138,20 +146,33 @@ class CpuPool:
         )
         return [a for part in parts for a in part]
 
-    # ------------------------------------------------------------------ the parser's executor
+    # ------------------------------------------------------------------ executors for the poller
 
     def parse_executor(self) -> Executor:
         """An executor for the feed poller's parser: the workers once they run, else one thread."""
         if self._parse is None:
-            self._parse = _ParseExecutor(self)
+            self._parse = _OffloadExecutor(self, "wirewatch-parse")
         return self._parse
+
+    def extract_executor(self) -> Executor:
+        """An executor for article extraction (trafilatura): the workers, started once pages queue up.
+
+        Enrichment reads a round's pages side by side, and reducing each to its text costs
+        ~10 ms of CPU: in one thread a round of pages used one core of two (a warm poll
+        reading 10,000 pages took 123 s of wall for 123 s of CPU).  A page or two (a test,
+        a quiet day) stays in the thread; :data:`EXTRACT_BACKLOG` waiting start the pool.
+        """
+        if self._extract is None:
+            self._extract = _OffloadExecutor(self, "wirewatch-extract", start_at=EXTRACT_BACKLOG)
+        return self._extract
 
     def close(self, wait: bool = True) -> None:
         with self._lock:
             self._closed = True
             pool, self._pool = self._pool, None
-        if self._parse is not None:
-            self._parse.shutdown(wait=wait, cancel_futures=True)
+        for executor in (self._parse, self._extract):
+            if executor is not None:
+                executor.shutdown(wait=wait, cancel_futures=True)
         if pool is not None:
             pool.shutdown(wait=wait, cancel_futures=True)
             if wait:
@@ -177,21 +198,51 @@ def _stop_forkserver() -> None:
         log.debug("stopping the forkserver: %s", exc)
 
 
-class _ParseExecutor(Executor):
-    """Parses in the CPU pool when it is running (under load), else in a thread of its own."""
+class _OffloadExecutor(Executor):
+    """Runs calls in the CPU pool when it is running, else in a thread of its own.
 
-    def __init__(self, cpu: CpuPool) -> None:
+    With ``start_at``, a thread that has that many calls waiting starts the pool (and the
+    call goes there): the work has outgrown one core.  A call that finds the pool broken
+    (a worker died under it) fails like any exception of the call, and the pool is
+    dropped so that the next call starts new workers.
+    """
+
+    def __init__(self, cpu: CpuPool, name: str, *, start_at: int | None = None) -> None:
         self.cpu = cpu
-        self.thread = ThreadPoolExecutor(1, thread_name_prefix="wirewatch-parse")
+        self.start_at = start_at
+        self.thread = ThreadPoolExecutor(1, thread_name_prefix=name)
+        self._waiting = 0
+        self._lock = threading.Lock()
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         pool = self.cpu._pool
+        if pool is None and self.start_at is not None and self._waiting >= self.start_at:
+            try:
+                pool = self.cpu._executor()
+            except RuntimeError:  # closed
+                pool = None
         if pool is not None:
             try:
-                return pool.submit(fn, *args, **kwargs)
+                future = pool.submit(fn, *args, **kwargs)
             except (BrokenProcessPool, RuntimeError):  # a dead pool, or one shut down
                 pass
-        return self.thread.submit(fn, *args, **kwargs)
+            else:
+                future.add_done_callback(functools.partial(self._check, pool=pool))
+                return future
+        with self._lock:
+            self._waiting += 1
+        future = self.thread.submit(fn, *args, **kwargs)
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, _future: Future[Any]) -> None:
+        with self._lock:
+            self._waiting -= 1
+
+    def _check(self, future: Future[Any], *, pool: ProcessPoolExecutor) -> None:
+        if not future.cancelled() and isinstance(future.exception(), BrokenProcessPool):
+            log.error("a CPU worker process died under a call; the next call starts new workers")
+            self.cpu._discard(pool)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self.thread.shutdown(wait=wait, cancel_futures=cancel_futures)

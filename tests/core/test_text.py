@@ -209,6 +209,33 @@ def test_arabic_plural_endings_are_stripped_on_documents_only() -> None:
     assert "قتل" in verb.forms
 
 
+@pytest.mark.parametrize(
+    ("word", "stem"),
+    [
+        ("جنوداً", "جنود"),  # alif, then the tanwin
+        ("جنودًا", "جنود"),  # the tanwin on the letter before the alif
+        ("صاروخاً", "صاروخ"),
+        ("جندياً", "جندي"),
+        ("وجنوداً", "جنود"),  # with a proclitic
+        ("شماليّاً", "شمالي"),  # with a shadda
+    ],
+)
+def test_arabic_accusative_tanwin_offers_the_word_without_its_alif(word: str, stem: str) -> None:
+    (token,) = tokenize(word, "ar")
+    assert stem in token.forms
+    assert token.key.endswith("ا")  # the surface keeps its alif
+
+
+def test_arabic_alif_without_tanwin_stays() -> None:
+    for word in ("روسيا", "كوريا", "جنودا"):  # a name's own alif, and no tanwin written
+        (token,) = tokenize(word, "ar")
+        assert word[:-1] not in token.forms
+    (short,) = tokenize("عصاً", "ar")  # the alif of a two-letter stem stays
+    assert "عص" not in short.forms
+    (alias,) = tokenize("جنوداً", "ar")
+    assert alias.alias_forms == ("جنودا",)  # aliases are taken as written
+
+
 def test_arabic_article_is_folded_on_aliases() -> None:
     (token,) = tokenize("الدفاع")
     assert token.alias_forms == ("الدفاع", "دفاع")

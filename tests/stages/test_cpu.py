@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import signal
+import time
 from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -168,6 +169,61 @@ def test_small_batches_stay_in_the_calling_thread(runtime: Runtime) -> None:
         assert not cpu.started
     finally:
         cpu.close()
+
+
+ARTICLES = sorted((ROOT / "tests" / "data" / "corpus" / "articles").glob("*.html"))
+
+
+def test_article_extraction_in_the_workers_gives_what_the_thread_gives() -> None:
+    """A round of article pages starts the workers; every page reads the same there as in the thread."""
+    from monitor.core.extract import extract_article
+
+    pages = [(p.read_text(encoding="utf-8", errors="replace"), f"https://example.org/{p.stem}") for p in ARTICLES[:24]]
+    assert len(pages) == 24
+    cpu = CpuPool(2)
+    try:
+        executor = cpu.extract_executor()
+        futures = [executor.submit(extract_article, html, url) for html, url in pages]
+        assert cpu.started  # the backlog outgrew the one thread
+        got = [f.result(timeout=120) for f in futures]
+    finally:
+        cpu.close()
+    assert got == [extract_article(html, url) for html, url in pages]
+    assert sum(1 for g in got if g.text) >= 20
+
+
+def test_an_article_or_two_stays_in_the_thread() -> None:
+    from monitor.core.extract import extract_article
+
+    cpu = CpuPool(2)
+    try:
+        executor = cpu.extract_executor()
+        for path in ARTICLES[:2]:
+            html = path.read_text(encoding="utf-8", errors="replace")
+            assert executor.submit(extract_article, html, None).result(timeout=60) == extract_article(html, None)
+        assert not cpu.started
+    finally:
+        cpu.close()
+
+
+def test_a_worker_dying_under_an_extraction_fails_that_page_only(pool: CpuPool) -> None:
+    """The page's future fails (enrichment retries it later); the next call gets new workers."""
+    executor = pool.extract_executor()
+    pool._executor()
+    assert pool._pool is not None
+    doomed = executor.submit(_die)
+    with pytest.raises(BrokenProcessPool):
+        doomed.result(timeout=30)
+    deadline = time.monotonic() + 10
+    while pool._pool is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pool._pool is None  # dropped: the next call starts new workers
+    pool._executor()
+    assert executor.submit(abs, -3).result(timeout=30) == 3
+
+
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def stored(database_url: str, runtime: Runtime, cpu: CpuPool | None, polls: list[tuple[str, tuple[RawItem, ...]]]):  # type: ignore[no-untyped-def]
