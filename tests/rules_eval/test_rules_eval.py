@@ -10,9 +10,9 @@ the sets the bundled config was first tuned on; ``fresh.jsonl``, ``fresh2.jsonl`
 ``fresh5.jsonl`` and ``fresh6.jsonl`` (each measured once, then its disagreements were read
 and fixed in the fourth, fifth and sixth rounds), and ``fresh7.jsonl`` (measured once, then
 fixed in the seventh round), ``fresh8.jsonl`` (measured once, then fixed in the eighth
-round) and ``fresh9.jsonl`` (measured once, then fixed in the ninth round);
-``fresh10.jsonl`` (126 texts, labelled and committed before any rule ran on them, measured once)
-is the out-of-sample set.  The bundled config must keep
+round), ``fresh9.jsonl`` (measured once, then fixed in the ninth round) and ``fresh10.jsonl``
+(126 texts, labelled and committed before any rule ran on them, measured once, then fixed in the
+tenth round); all of them are tuning sets now.  The bundled config must keep
 precision and recall per language at or above the floors below; the other tests pin the
 command's contract: the table, the JSON document, marked words, and exit codes for usage
 errors only.
@@ -94,7 +94,13 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # fresh10.jsonl (126 texts, committed before any rule ran on them, gathered after the ninth
 # round was committed) was measured once on 2026-12-07 on the ninth round's config:
 # en 0.969/0.861, ar 0.920/0.821, ru 0.917/0.917, ko 1.000/0.956 (overall 0.960/0.895, 109 of
-# 126 exactly right); its floors guard that measurement and are not targets.
+# 126 exactly right); then its disagreements were read and fixed (tenth round, PROVENANCE.md:
+# weapon systems by type, Arabic indefinite accusatives, units and their commanders,
+# "eliminated", the camera sense of "captured", thanks for the army's support, a bare "treaty"
+# beside North Korea, "speaks with" in person, Kim's visits to China, satellite technology), so
+# it is a tuning set now: en, ar, ko 1.000/1.000, ru 0.960/1.000 (f10-ru-17 left), and its
+# floors were raised. fresh7.jsonl's Korean recall rose to 1.000 with the same fixes (f7-ko-23,
+# Putin's thanks for the army's support), so its floor was raised too; no other set changed.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -103,10 +109,10 @@ SET_FLOORS = {
     FRESH4: {"en": (0.97, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH5: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH6: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
-    FRESH7: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.98)},
+    FRESH7: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH8: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH9: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
-    FRESH10: {"en": (0.96, 0.86), "ar": (0.91, 0.82), "ru": (0.91, 0.91), "ko": (0.99, 0.95)},
+    FRESH10: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.95, 0.99), "ko": (0.99, 0.99)},
 }
 
 
