@@ -12,7 +12,8 @@ and fixed in the fourth, fifth and sixth rounds), and ``fresh7.jsonl`` (measured
 fixed in the seventh round), ``fresh8.jsonl`` (measured once, then fixed in the eighth
 round), ``fresh9.jsonl`` (measured once, then fixed in the ninth round) and ``fresh10.jsonl``
 (126 texts, labelled and committed before any rule ran on them, measured once, then fixed in the
-tenth round); all of them are tuning sets now.  The bundled config must keep
+tenth round); all of them are tuning sets now.  ``fresh11.jsonl`` (122 texts, labelled and committed
+before any rule ran on them, measured once) is the out-of-sample set.  The bundled config must keep
 precision and recall per language at or above the floors below; the other tests pin the
 command's contract: the table, the JSON document, marked words, and exit codes for usage
 errors only.
@@ -40,6 +41,7 @@ FRESH7 = HERE / "fresh7.jsonl"
 FRESH8 = HERE / "fresh8.jsonl"
 FRESH9 = HERE / "fresh9.jsonl"
 FRESH10 = HERE / "fresh10.jsonl"
+FRESH11 = HERE / "fresh11.jsonl"
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -101,6 +103,10 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # it is a tuning set now: en, ar, ko 1.000/1.000, ru 0.960/1.000 (f10-ru-17 left), and its
 # floors were raised. fresh7.jsonl's Korean recall rose to 1.000 with the same fixes (f7-ko-23,
 # Putin's thanks for the army's support), so its floor was raised too; no other set changed.
+# fresh11.jsonl (122 texts, committed before any rule ran on them, gathered after the tenth
+# round was committed) was measured once on 2026-12-07 on the tenth round's config:
+# en 1.000/1.000, ar 1.000/0.967, ru 1.000/0.952, ko 0.931/0.964 (overall 0.972/0.972, 114 of
+# 122 exactly right); its floors guard that measurement and are not targets.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -113,6 +119,7 @@ SET_FLOORS = {
     FRESH8: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH9: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH10: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.95, 0.99), "ko": (0.99, 0.99)},
+    FRESH11: {"en": (0.99, 0.99), "ar": (0.99, 0.96), "ru": (0.99, 0.95), "ko": (0.93, 0.96)},
 }
 
 
@@ -129,8 +136,8 @@ def _texts(path: Path) -> list[dict]:
 
 @pytest.mark.parametrize(
     "path",
-    [LABELS, FRESH, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10],
-    ids=["labels", "fresh", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10"],
+    [LABELS, FRESH, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11],
+    ids=["labels", "fresh", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11"],
 )
 def test_the_set_is_real_and_broad(path: Path) -> None:
     texts = _texts(path)
@@ -145,12 +152,12 @@ def test_the_set_is_real_and_broad(path: Path) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10],
-    ids=["fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10"],
+    [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11],
+    ids=["fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11"],
 )
 def test_the_fresh_sets_are_apart_from_the_others(path: Path) -> None:
     fresh = _texts(path)
-    sets = (LABELS, HOLDOUT, FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10)
+    sets = (LABELS, HOLDOUT, FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11)
     others = {t["url"] for p in sets if p != path for t in _texts(p)}
     assert not [t["id"] for t in fresh if t["url"] in others]
     assert all("outlet" in t and "date" in t for t in fresh)  # provenance kept per text
