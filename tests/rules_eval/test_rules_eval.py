@@ -10,9 +10,10 @@ the sets the bundled config was first tuned on; ``fresh.jsonl``, ``fresh2.jsonl`
 ``fresh5.jsonl`` and ``fresh6.jsonl`` (each measured once, then its disagreements were read
 and fixed in the fourth, fifth and sixth rounds), and ``fresh7.jsonl`` (measured once, then
 fixed in the seventh round), ``fresh8.jsonl`` (measured once, then fixed in the eighth
-round) and ``fresh9.jsonl`` (measured once, then fixed in the ninth round);
-``fresh10.jsonl`` (126 texts, labelled and committed before any rule ran on them, measured once)
-is the out-of-sample set.  The bundled config must keep
+round), ``fresh9.jsonl`` (measured once, then fixed in the ninth round) and ``fresh10.jsonl``
+(126 texts, labelled and committed before any rule ran on them, measured once, then fixed in the
+tenth round); all of them are tuning sets now.  ``fresh11.jsonl`` (122 texts, labelled and committed
+before any rule ran on them, measured once) is the out-of-sample set.  The bundled config must keep
 precision and recall per language at or above the floors below; the other tests pin the
 command's contract: the table, the JSON document, marked words, and exit codes for usage
 errors only.
@@ -40,6 +41,7 @@ FRESH7 = HERE / "fresh7.jsonl"
 FRESH8 = HERE / "fresh8.jsonl"
 FRESH9 = HERE / "fresh9.jsonl"
 FRESH10 = HERE / "fresh10.jsonl"
+FRESH11 = HERE / "fresh11.jsonl"
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -94,7 +96,17 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # fresh10.jsonl (126 texts, committed before any rule ran on them, gathered after the ninth
 # round was committed) was measured once on 2026-12-07 on the ninth round's config:
 # en 0.969/0.861, ar 0.920/0.821, ru 0.917/0.917, ko 1.000/0.956 (overall 0.960/0.895, 109 of
-# 126 exactly right); its floors guard that measurement and are not targets.
+# 126 exactly right); then its disagreements were read and fixed (tenth round, PROVENANCE.md:
+# weapon systems by type, Arabic indefinite accusatives, units and their commanders,
+# "eliminated", the camera sense of "captured", thanks for the army's support, a bare "treaty"
+# beside North Korea, "speaks with" in person, Kim's visits to China, satellite technology), so
+# it is a tuning set now: en, ar, ko 1.000/1.000, ru 0.960/1.000 (f10-ru-17 left), and its
+# floors were raised. fresh7.jsonl's Korean recall rose to 1.000 with the same fixes (f7-ko-23,
+# Putin's thanks for the army's support), so its floor was raised too; no other set changed.
+# fresh11.jsonl (122 texts, committed before any rule ran on them, gathered after the tenth
+# round was committed) was measured once on 2026-12-07 on the tenth round's config:
+# en 1.000/1.000, ar 1.000/0.967, ru 1.000/0.952, ko 0.931/0.964 (overall 0.972/0.972, 114 of
+# 122 exactly right); its floors guard that measurement and are not targets.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -103,10 +115,11 @@ SET_FLOORS = {
     FRESH4: {"en": (0.97, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH5: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH6: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
-    FRESH7: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.98)},
+    FRESH7: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH8: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH9: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
-    FRESH10: {"en": (0.96, 0.86), "ar": (0.91, 0.82), "ru": (0.91, 0.91), "ko": (0.99, 0.95)},
+    FRESH10: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.95, 0.99), "ko": (0.99, 0.99)},
+    FRESH11: {"en": (0.99, 0.99), "ar": (0.99, 0.96), "ru": (0.99, 0.95), "ko": (0.93, 0.96)},
 }
 
 
@@ -123,8 +136,8 @@ def _texts(path: Path) -> list[dict]:
 
 @pytest.mark.parametrize(
     "path",
-    [LABELS, FRESH, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10],
-    ids=["labels", "fresh", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10"],
+    [LABELS, FRESH, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11],
+    ids=["labels", "fresh", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11"],
 )
 def test_the_set_is_real_and_broad(path: Path) -> None:
     texts = _texts(path)
@@ -139,12 +152,12 @@ def test_the_set_is_real_and_broad(path: Path) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10],
-    ids=["fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10"],
+    [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11],
+    ids=["fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11"],
 )
 def test_the_fresh_sets_are_apart_from_the_others(path: Path) -> None:
     fresh = _texts(path)
-    sets = (LABELS, HOLDOUT, FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10)
+    sets = (LABELS, HOLDOUT, FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11)
     others = {t["url"] for p in sets if p != path for t in _texts(p)}
     assert not [t["id"] for t in fresh if t["url"] in others]
     assert all("outlet" in t and "date" in t for t in fresh)  # provenance kept per text
