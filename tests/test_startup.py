@@ -19,7 +19,19 @@ import pytest
 
 from tests.conftest import ROOT, run_cli
 
-HEAVY = ("numpy", "scrapy", "twisted", "trafilatura", "kiwipiepy", "pymorphy3", "alembic", "apprise", "aiohttp")
+HEAVY = (
+    "numpy",
+    "scrapy",
+    "twisted",
+    "trafilatura",
+    "kiwipiepy",
+    "pymorphy3",
+    "alembic",
+    "apprise",
+    "aiohttp",
+    "feedparser",
+    "fastfeedparser",
+)
 
 PROBE = """
 import json, runpy, sys
@@ -69,6 +81,13 @@ def test_read_only_commands_load_no_heavy_library(migrated: tuple[Path, str], co
     config, database_url = migrated
     args = ["--config", str(config), "--database-url", database_url, *command]
     assert loaded(args, HEAVY) == []
+
+
+def test_a_poll_that_parses_nothing_loads_no_feed_parser(migrated: tuple[Path, str]) -> None:
+    """A warm poll (every feed 304) parses nothing: feedparser and fastfeedparser wait for a body."""
+    config, database_url = migrated  # its one source refuses the connection: polled, nothing to parse
+    args = ["--config", str(config), "--database-url", database_url, "run", "--once"]
+    assert loaded(args, ("feedparser", "fastfeedparser", "trafilatura", "scrapy")) == []
 
 
 def test_check_compiles_korean_aliases_without_kiwipiepy(migrated: tuple[Path, str]) -> None:
