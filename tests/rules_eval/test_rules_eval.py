@@ -12,8 +12,8 @@ and fixed in the fourth, fifth and sixth rounds), and ``fresh7.jsonl`` (measured
 fixed in the seventh round), ``fresh8.jsonl`` (measured once, then fixed in the eighth
 round), ``fresh9.jsonl`` (measured once, then fixed in the ninth round) and ``fresh10.jsonl``
 (126 texts, labelled and committed before any rule ran on them, measured once, then fixed in the
-tenth round); all of them are tuning sets now.  ``fresh11.jsonl`` (122 texts, labelled and committed
-before any rule ran on them, measured once) is the out-of-sample set.  The bundled config must keep
+tenth round) and ``fresh11.jsonl`` (122 texts, labelled and committed before any rule ran on
+them, measured once, then fixed in the eleventh round); all of them are tuning sets now.  The bundled config must keep
 precision and recall per language at or above the floors below; the other tests pin the
 command's contract: the table, the JSON document, marked words, and exit codes for usage
 errors only.
@@ -106,7 +106,11 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # fresh11.jsonl (122 texts, committed before any rule ran on them, gathered after the tenth
 # round was committed) was measured once on 2026-12-07 on the tenth round's config:
 # en 1.000/1.000, ar 1.000/0.967, ru 1.000/0.952, ko 0.931/0.964 (overall 0.972/0.972, 114 of
-# 122 exactly right); its floors guard that measurement and are not targets.
+# 122 exactly right); then its disagreements were read and fixed (eleventh round, PROVENANCE.md:
+# detention words as casualties, the army's losses by 피해, Russian "договор" beside North Korea,
+# Choe by surname and title, the Korean digest on 북러 only with a topic word and not on embassy
+# visits, weapons the soldiers are armed with), so it is a tuning set now: 1.000/1.000 in every
+# language (122 of 122 exactly right), and its floors were raised. No other set changed.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -119,7 +123,7 @@ SET_FLOORS = {
     FRESH8: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH9: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH10: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.95, 0.99), "ko": (0.99, 0.99)},
-    FRESH11: {"en": (0.99, 0.99), "ar": (0.99, 0.96), "ru": (0.99, 0.95), "ko": (0.93, 0.96)},
+    FRESH11: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
 }
 
 
