@@ -12,8 +12,10 @@ and fixed in the fourth, fifth and sixth rounds), and ``fresh7.jsonl`` (measured
 fixed in the seventh round), ``fresh8.jsonl`` (measured once, then fixed in the eighth
 round), ``fresh9.jsonl`` (measured once, then fixed in the ninth round) and ``fresh10.jsonl``
 (126 texts, labelled and committed before any rule ran on them, measured once, then fixed in the
-tenth round); all of them are tuning sets now.  ``fresh11.jsonl`` (122 texts, labelled and committed
-before any rule ran on them, measured once) is the out-of-sample set.  The bundled config must keep
+tenth round) and ``fresh11.jsonl`` (122 texts, labelled and committed before any rule ran on
+them, measured once, then fixed in the eleventh round); all of them are tuning sets now.
+``fresh12.jsonl`` (135 texts, labelled and committed before any rule ran on them, measured once) is
+the out-of-sample set.  The bundled config must keep
 precision and recall per language at or above the floors below; the other tests pin the
 command's contract: the table, the JSON document, marked words, and exit codes for usage
 errors only.
@@ -42,6 +44,7 @@ FRESH8 = HERE / "fresh8.jsonl"
 FRESH9 = HERE / "fresh9.jsonl"
 FRESH10 = HERE / "fresh10.jsonl"
 FRESH11 = HERE / "fresh11.jsonl"
+FRESH12 = HERE / "fresh12.jsonl"
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -106,7 +109,15 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # fresh11.jsonl (122 texts, committed before any rule ran on them, gathered after the tenth
 # round was committed) was measured once on 2026-12-07 on the tenth round's config:
 # en 1.000/1.000, ar 1.000/0.967, ru 1.000/0.952, ko 0.931/0.964 (overall 0.972/0.972, 114 of
-# 122 exactly right); its floors guard that measurement and are not targets.
+# 122 exactly right); then its disagreements were read and fixed (eleventh round, PROVENANCE.md:
+# detention words as casualties, the army's losses by 피해, Russian "договор" beside North Korea,
+# Choe by surname and title, the Korean digest on 북러 only with a topic word and not on embassy
+# visits, weapons the soldiers are armed with), so it is a tuning set now: 1.000/1.000 in every
+# language (122 of 122 exactly right), and its floors were raised. No other set changed.
+# fresh12.jsonl (135 texts, committed before any rule ran on them, gathered after the eleventh
+# round was committed) was measured once on 2026-12-07 on the eleventh round's config:
+# en 0.971/0.895, ar 0.966/0.933, ru 1.000/0.969, ko 1.000/0.983 (overall 0.987/0.950, 127 of
+# 135 exactly right); its floors guard that measurement and are not targets.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -119,7 +130,8 @@ SET_FLOORS = {
     FRESH8: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH9: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH10: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.95, 0.99), "ko": (0.99, 0.99)},
-    FRESH11: {"en": (0.99, 0.99), "ar": (0.99, 0.96), "ru": (0.99, 0.95), "ko": (0.93, 0.96)},
+    FRESH11: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH12: {"en": (0.97, 0.89), "ar": (0.96, 0.93), "ru": (0.99, 0.96), "ko": (0.99, 0.98)},
 }
 
 
@@ -136,8 +148,21 @@ def _texts(path: Path) -> list[dict]:
 
 @pytest.mark.parametrize(
     "path",
-    [LABELS, FRESH, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11],
-    ids=["labels", "fresh", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11"],
+    [LABELS, FRESH, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12],
+    ids=[
+        "labels",
+        "fresh",
+        "fresh3",
+        "fresh4",
+        "fresh5",
+        "fresh6",
+        "fresh7",
+        "fresh8",
+        "fresh9",
+        "fresh10",
+        "fresh11",
+        "fresh12",
+    ],
 )
 def test_the_set_is_real_and_broad(path: Path) -> None:
     texts = _texts(path)
@@ -152,12 +177,40 @@ def test_the_set_is_real_and_broad(path: Path) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11],
-    ids=["fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11"],
+    [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12],
+    ids=[
+        "fresh",
+        "fresh2",
+        "fresh3",
+        "fresh4",
+        "fresh5",
+        "fresh6",
+        "fresh7",
+        "fresh8",
+        "fresh9",
+        "fresh10",
+        "fresh11",
+        "fresh12",
+    ],
 )
 def test_the_fresh_sets_are_apart_from_the_others(path: Path) -> None:
     fresh = _texts(path)
-    sets = (LABELS, HOLDOUT, FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11)
+    sets = (
+        LABELS,
+        HOLDOUT,
+        FRESH,
+        FRESH2,
+        FRESH3,
+        FRESH4,
+        FRESH5,
+        FRESH6,
+        FRESH7,
+        FRESH8,
+        FRESH9,
+        FRESH10,
+        FRESH11,
+        FRESH12,
+    )
     others = {t["url"] for p in sets if p != path for t in _texts(p)}
     assert not [t["id"] for t in fresh if t["url"] in others]
     assert all("outlet" in t and "date" in t for t in fresh)  # provenance kept per text
