@@ -265,9 +265,14 @@ def test_feeds_and_spiders_on_one_host_share_its_slots_and_delay(tmp_path: Path,
     paths = sorted(p for p, _ in times)
     assert [p for p in paths if p != "/robots.txt"] == ["/f1.xml", "/f2.xml", "/l1", "/l2"], paths
     # Each client spacing only its own requests let a feed and a listing reach the host
-    # 0.01-0.06 s apart.  Measured at the server, a gap can come out a little short of the
-    # delay: the policy spaces the starts, and the first request on a new connection
-    # arrives later after its start than the next one (0.88-0.93 s seen for the first gap).
-    gaps = [b - a for (_, a), (_, b) in itertools.pairwise(sorted(times, key=lambda t: t[1]))]
-    assert min(gaps) >= 0.8, (gaps, times)
-    assert sorted(gaps)[1] >= 0.95, (gaps, times)
+    # 0.01-0.06 s apart.  Measured at the server, a gap can come out short of the delay:
+    # the policy spaces the starts, and a request on a new connection arrives later after
+    # its start than the next one (0.88-0.93 s seen for the first gap; under CI's load a
+    # Scrapy robots.txt arrived 0.3 s late, leaving 0.70 s to the request after it).  A
+    # late arrival shortens one gap and lengthens the one before it, so the span of all
+    # the requests still shows the delay between every pair of starts.
+    arrivals = sorted(t for _, t in times)
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    assert min(gaps) >= 0.5, (gaps, times)
+    assert sorted(gaps)[1] >= 0.9, (gaps, times)
+    assert arrivals[-1] - arrivals[0] >= 0.95 * (len(arrivals) - 1), (gaps, times)
