@@ -220,11 +220,12 @@ def check_subscriber_urls(config: Config) -> tuple[list[tuple[str, str]], list[s
             if "${" in scheme or any(c in scheme for c in "@:/"):  # never print a value filled in
                 scheme = template.split("://", 1)[0]
             quiet = logging.getLogger("apprise")
-            level, quiet.level = quiet.level, logging.CRITICAL  # its own complaints about the placeholders
+            level = quiet.level
+            quiet.setLevel(logging.CRITICAL)  # its own complaints about the placeholders
             try:
                 plugin = apprise.Apprise.instantiate(candidate, suppress_exceptions=True)
             finally:
-                quiet.level = level
+                quiet.setLevel(level)
             if plugin is None:
                 problems.append(
                     (
