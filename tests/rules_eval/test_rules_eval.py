@@ -13,9 +13,9 @@ fixed in the seventh round), ``fresh8.jsonl`` (measured once, then fixed in the 
 round), ``fresh9.jsonl`` (measured once, then fixed in the ninth round) and ``fresh10.jsonl``
 (126 texts, labelled and committed before any rule ran on them, measured once, then fixed in the
 tenth round) and ``fresh11.jsonl`` (122 texts, labelled and committed before any rule ran on
-them, measured once, then fixed in the eleventh round); all of them are tuning sets now.
-``fresh12.jsonl`` (135 texts, labelled and committed before any rule ran on them, measured once) is
-the out-of-sample set.  The bundled config must keep
+them, measured once, then fixed in the eleventh round) and ``fresh12.jsonl`` (135 texts, labelled
+and committed before any rule ran on them, measured once, then fixed in the twelfth round); all of
+them are tuning sets now.  The bundled config must keep
 precision and recall per language at or above the floors below; the other tests pin the
 command's contract: the table, the JSON document, marked words, and exit codes for usage
 errors only.
@@ -117,7 +117,13 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # fresh12.jsonl (135 texts, committed before any rule ran on them, gathered after the eleventh
 # round was committed) was measured once on 2026-12-07 on the eleventh round's config:
 # en 0.971/0.895, ar 0.966/0.933, ru 1.000/0.969, ko 1.000/0.983 (overall 0.987/0.950, 127 of
-# 135 exactly right); its floors guard that measurement and are not targets.
+# 135 exactly right); then its disagreements were read and fixed (twelfth round, PROVENANCE.md:
+# Russia's own forces kept apart from North Korea's, "North Korean(s)" as a noun before a
+# stationing or casualty participle, capture and arrest words beside the army's name, Korean
+# casualty verbs, "lost" up to six words before the named soldiers, the Shoygu spelling and the
+# English "Security Council Secretary", a treaty word within twelve words of North Korea), so it
+# is a tuning set now: 1.000/1.000 in every language (135 of 135 exactly right), and its floors
+# were raised. No other set changed.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -131,7 +137,7 @@ SET_FLOORS = {
     FRESH9: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH10: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.95, 0.99), "ko": (0.99, 0.99)},
     FRESH11: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
-    FRESH12: {"en": (0.97, 0.89), "ar": (0.96, 0.93), "ru": (0.99, 0.96), "ko": (0.99, 0.98)},
+    FRESH12: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
 }
 
 
