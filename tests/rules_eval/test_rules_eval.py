@@ -15,7 +15,9 @@ round), ``fresh9.jsonl`` (measured once, then fixed in the ninth round) and ``fr
 tenth round) and ``fresh11.jsonl`` (122 texts, labelled and committed before any rule ran on
 them, measured once, then fixed in the eleventh round) and ``fresh12.jsonl`` (135 texts, labelled
 and committed before any rule ran on them, measured once, then fixed in the twelfth round); all of
-them are tuning sets now.  The bundled config must keep
+them are tuning sets now.
+``fresh13.jsonl`` (121 texts, labelled and committed before any rule ran on them, measured once) is
+the out-of-sample set.  The bundled config must keep
 precision and recall per language at or above the floors below; the other tests pin the
 command's contract: the table, the JSON document, marked words, and exit codes for usage
 errors only.
@@ -45,6 +47,7 @@ FRESH9 = HERE / "fresh9.jsonl"
 FRESH10 = HERE / "fresh10.jsonl"
 FRESH11 = HERE / "fresh11.jsonl"
 FRESH12 = HERE / "fresh12.jsonl"
+FRESH13 = HERE / "fresh13.jsonl"
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -124,6 +127,10 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # English "Security Council Secretary", a treaty word within twelve words of North Korea), so it
 # is a tuning set now: 1.000/1.000 in every language (135 of 135 exactly right), and its floors
 # were raised. No other set changed.
+# fresh13.jsonl (121 texts, committed before any rule ran on them, gathered after the twelfth
+# round was committed) was measured once on 2026-12-07 on the twelfth round's config:
+# en 1.000/0.969, ar 0.960/0.923, ru 1.000/0.923, ko 0.922/1.000 (overall 0.962/0.962, 111 of
+# 121 exactly right); its floors guard that measurement and are not targets.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -138,6 +145,7 @@ SET_FLOORS = {
     FRESH10: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.95, 0.99), "ko": (0.99, 0.99)},
     FRESH11: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH12: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH13: {"en": (0.99, 0.96), "ar": (0.95, 0.92), "ru": (0.99, 0.92), "ko": (0.92, 0.99)},
 }
 
 
@@ -154,7 +162,7 @@ def _texts(path: Path) -> list[dict]:
 
 @pytest.mark.parametrize(
     "path",
-    [LABELS, FRESH, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12],
+    [LABELS, FRESH, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12, FRESH13],
     ids=[
         "labels",
         "fresh",
@@ -168,6 +176,7 @@ def _texts(path: Path) -> list[dict]:
         "fresh10",
         "fresh11",
         "fresh12",
+        "fresh13",
     ],
 )
 def test_the_set_is_real_and_broad(path: Path) -> None:
@@ -183,7 +192,7 @@ def test_the_set_is_real_and_broad(path: Path) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12],
+    [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12, FRESH13],
     ids=[
         "fresh",
         "fresh2",
@@ -197,6 +206,7 @@ def test_the_set_is_real_and_broad(path: Path) -> None:
         "fresh10",
         "fresh11",
         "fresh12",
+        "fresh13",
     ],
 )
 def test_the_fresh_sets_are_apart_from_the_others(path: Path) -> None:
@@ -216,6 +226,7 @@ def test_the_fresh_sets_are_apart_from_the_others(path: Path) -> None:
         FRESH10,
         FRESH11,
         FRESH12,
+        FRESH13,
     )
     others = {t["url"] for p in sets if p != path for t in _texts(p)}
     assert not [t["id"] for t in fresh if t["url"] in others]
