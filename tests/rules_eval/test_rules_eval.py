@@ -163,21 +163,7 @@ def _texts(path: Path) -> list[dict]:
 @pytest.mark.parametrize(
     "path",
     [LABELS, FRESH, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12, FRESH13],
-    ids=[
-        "labels",
-        "fresh",
-        "fresh3",
-        "fresh4",
-        "fresh5",
-        "fresh6",
-        "fresh7",
-        "fresh8",
-        "fresh9",
-        "fresh10",
-        "fresh11",
-        "fresh12",
-        "fresh13",
-    ],
+    ids=lambda path: path.stem,
 )
 def test_the_set_is_real_and_broad(path: Path) -> None:
     texts = _texts(path)
@@ -193,21 +179,7 @@ def test_the_set_is_real_and_broad(path: Path) -> None:
 @pytest.mark.parametrize(
     "path",
     [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12, FRESH13],
-    ids=[
-        "fresh",
-        "fresh2",
-        "fresh3",
-        "fresh4",
-        "fresh5",
-        "fresh6",
-        "fresh7",
-        "fresh8",
-        "fresh9",
-        "fresh10",
-        "fresh11",
-        "fresh12",
-        "fresh13",
-    ],
+    ids=lambda path: path.stem,
 )
 def test_the_fresh_sets_are_apart_from_the_others(path: Path) -> None:
     fresh = _texts(path)
