@@ -48,8 +48,13 @@ def _unset_vars(template: str, env: Mapping[str, str]) -> list[str]:
     return [m.group(1) for m in _ENV.finditer(template) if m.group(2) is None and m.group(1) not in env]
 
 
+def _fill(template: str, env: Mapping[str, str], unset: str) -> str:
+    """``template`` with each variable's value, else its default, else ``unset``."""
+    return _ENV.sub(lambda m: env.get(m.group(1)) or (m.group(2) if m.group(2) is not None else unset), template)
+
+
 def _expand(template: str, env: Mapping[str, str]) -> str:
-    return _ENV.sub(lambda m: env.get(m.group(1)) or (m.group(2) or ""), template)
+    return _fill(template, env, "")
 
 
 def expand_for_check(template: str, env: Mapping[str, str], filler: str = "placeholder") -> str | None:
@@ -61,7 +66,7 @@ def expand_for_check(template: str, env: Mapping[str, str], filler: str = "place
     whole = _ENV.fullmatch(template.strip())
     if whole and whole.group(2) is None and not env.get(whole.group(1)):
         return None
-    return _ENV.sub(lambda m: env.get(m.group(1)) or (m.group(2) if m.group(2) is not None else filler), template)
+    return _fill(template, env, filler)
 
 
 @dataclass(frozen=True, slots=True)

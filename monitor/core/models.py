@@ -28,20 +28,13 @@ def picklable(cls: type[T]) -> type[T]:
     field, in order: no ``init=False`` or keyword-only fields.
     """
     names = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
-    if len(names) == 1:
-        only = names[0]
+    values = operator.attrgetter(*names)  # one name gives the value itself, not a tuple
+    one = len(names) == 1
 
-        def reduce_one(self: Any) -> tuple[Callable[..., Any], tuple[Any, ...]]:
-            return cls, (getattr(self, only),)
+    def reduce(self: Any) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        return cls, ((values(self),) if one else values(self))
 
-        cls.__reduce__ = reduce_one  # type: ignore[assignment,method-assign]
-    else:
-        values = operator.attrgetter(*names)
-
-        def reduce(self: Any) -> tuple[Callable[..., Any], tuple[Any, ...]]:
-            return cls, values(self)
-
-        cls.__reduce__ = reduce  # type: ignore[assignment,method-assign]
+    cls.__reduce__ = reduce  # type: ignore[assignment,method-assign]
     return cls
 
 

@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection
@@ -244,9 +243,7 @@ class Ingestor:
         for chunk, finished in _chunks(
             candidates, len(polls), self.max_tx_items, self.max_tx_locks, self.store.dialect
         ):
-            self._write_again_on_conflict(
-                partial(self._write, rt, polls, chunk, finished, now, notices), polls, notices, len(chunk)
-            )
+            self._write_again_on_conflict(rt, polls, chunk, finished, now, notices)
         summaries = [self._summary(p) for p in polls]
         # After the commit: a slow mail server must not hold the database transaction.
         for subject, text in notices:
@@ -362,9 +359,15 @@ class Ingestor:
     # ------------------------------------------------------------------ one write transaction
 
     def _write_again_on_conflict(
-        self, write: Callable[[], None], polls: list[_Poll], notices: list[tuple[str, str]], items: int
+        self,
+        rt: Runtime,
+        polls: list[_Poll],
+        chunk: Sequence[_Candidate],
+        finished: Sequence[int],
+        now: datetime,
+        notices: list[tuple[str, str]],
     ) -> None:
-        """``write`` (one :meth:`_write` of ``items``), again when PostgreSQL rolled it back for a conflict.
+        """:meth:`_write`, written again when PostgreSQL rolled it back for a conflict.
 
         A deadlock or serialization failure (:data:`CONFLICT_SQLSTATES`) undoes the one
         transaction and says nothing about the data: the same chunk is written again, up
@@ -376,7 +379,7 @@ class Ingestor:
             counts = [(p.new, p.matched, p.alerts) for p in polls]
             queued_notices = len(notices)
             try:
-                write()
+                self._write(rt, polls, chunk, finished, now, notices)
                 return
             except Exception as exc:
                 state = conflict_state(exc)
@@ -387,7 +390,7 @@ class Ingestor:
                 del notices[queued_notices:]
                 log.warning(
                     "ingest: the database rolled back a write of %d items (SQLSTATE %s); writing it again (%d of %d)",
-                    items,
+                    len(chunk),
                     state,
                     attempt + 1,
                     WRITE_ATTEMPTS,

@@ -6,7 +6,8 @@ need (under a cold load of 1,000 feeds x 30, ``/healthz`` answered in 822 ms at 
 mid-load item waited 139 s for its poll), and they filled one core of two.  A CpuPool runs
 them in ``workers`` processes (one per core by default): the ingest thread hands each
 batch's normalising and analysis to the pool, split across the workers, and waits
-without the GIL; the feed poller's parser runs there too once the pool is up.
+without the GIL; the feed poller's parser runs there too once the pool is up, and
+article extraction once pages queue up for it (``extract_executor``).
 
 It starts on first heavy use: a batch of fewer than ``inline_below`` entries is computed
 in the calling thread, since a small poll (a test, a re-poll with three new items) is

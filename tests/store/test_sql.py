@@ -6,11 +6,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import event, select, update
 
 from monitor.core.models import Item
 from monitor.core.urls import canonical_url, item_key
 from monitor.store import migrate
-from monitor.store.sql import FetchUpdate, NewAlert, SqlStore, make_engine
+from monitor.store.schema import items
+from monitor.store.sql import FetchUpdate, NewAlert, SqlStore, TextUpdate, make_engine
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -61,11 +63,6 @@ def test_article_texts_are_written_by_id_not_by_scanning_every_wanted_item(store
     the batch's JSON for each (quadratic: 9.4 s of a 24 s poll of 300 feeds); the plan of
     the statement actually sent must read the batch and search items by id.
     """
-    from sqlalchemy import event, update
-
-    from monitor.store.schema import items
-    from monitor.store.sql import TextUpdate
-
     store.sync_sources([("wire", "feed", "https://example.org/feed")], NOW)
     (src,) = store.source_states()
     with store.begin() as conn:
@@ -90,7 +87,7 @@ def test_article_texts_are_written_by_id_not_by_scanning_every_wanted_item(store
         event.remove(store.engine, "before_cursor_execute", keep)
     assert set(got) == {ids[0]} and got_again == {}  # recorded once, only while still wanted
     with store.begin() as conn:
-        rows = dict(conn.execute(select_state(ids[:3])).all())
+        rows = dict(conn.execute(select(items.c.id, items.c.text_state).where(items.c.id.in_(ids[:3]))).all())
     assert rows == {ids[0]: "done", ids[1]: "failed", ids[2]: "wanted"}
     if store.dialect == "sqlite":
         assert len(sent) == 3
@@ -100,14 +97,6 @@ def test_article_texts_are_written_by_id_not_by_scanning_every_wanted_item(store
                 assert "VIRTUAL TABLE" in plan[0], plan  # the batch drives the join
                 assert any("INTEGER PRIMARY KEY" in p for p in plan), plan
                 assert not any("ix_items_text_state" in p for p in plan), plan
-
-
-def select_state(ids: list[int]):  # type: ignore[no-untyped-def]
-    from sqlalchemy import select
-
-    from monitor.store.schema import items
-
-    return select(items.c.id, items.c.text_state).where(items.c.id.in_(ids))
 
 
 def test_datetimes_come_back_aware_utc(store: SqlStore) -> None:
