@@ -16,6 +16,7 @@ it is pure, so every client applies the same decision.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -49,11 +50,9 @@ class EgressPolicy:
         same name and port are then allowed, whatever private address the name resolved
         to.  Without ``host``, a named source gets no exception (fail closed).
         """
-        try:
-            addr: Address = ipaddress.ip_address(ip.strip("[]").split("%", 1)[0])
-        except ValueError:
+        addr, kind = _classify(ip)
+        if addr is None:
             return f"{ip!r} is not an IP address"
-        kind = private_kind(addr)
         if kind is None:
             return None
         effective = _embedded(addr) or addr
@@ -66,6 +65,18 @@ class EgressPolicy:
             f"{ip} is {kind}: refused by the egress policy "
             "(allow it with [fetch] allow_private, or configure it as the source's own URL)"
         )
+
+
+# Every request's peer address is checked (the poller's connector, Scrapy's handler), and a
+# process talks to few addresses: parsing and classifying each once is most of the check's cost.
+@functools.lru_cache(maxsize=4096)
+def _classify(ip: str) -> tuple[Address | None, str | None]:
+    """``ip`` parsed (``None`` when it is no IP address) and its :func:`private_kind`."""
+    try:
+        addr: Address = ipaddress.ip_address(ip.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return None, None
+    return addr, private_kind(addr)
 
 
 def private_kind(addr: Address) -> str | None:
@@ -110,16 +121,31 @@ def _embedded(addr: Address) -> ipaddress.IPv4Address | None:
 
 
 def _same_origin(addr: Address, port: int, source_url: str, host: str | None) -> bool:
+    origin = _origin(source_url)
+    if origin is None:
+        return False
+    source_host, source_port, source_addr = origin
+    if source_port != port:
+        return False
+    if source_addr is None:
+        return host is not None and host.lower().rstrip(".") == source_host.rstrip(".")
+    return source_addr == (_embedded(addr) or addr)
+
+
+# A source's URL is checked on each of its requests; a process has as many as it has sources.
+@functools.lru_cache(maxsize=65536)
+def _origin(source_url: str) -> tuple[str, int, Address | None] | None:
+    """Host, port and (when the host is an IP literal) address of a source's URL; ``None`` when it has no host."""
     try:
         parts = urlsplit(source_url)
         source_port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        return False
+        return None
     source_host = (parts.hostname or "").lower()
-    if not source_host or source_port != port:
-        return False
+    if not source_host:
+        return None
     try:
-        source_addr = ipaddress.ip_address(source_host)
+        source_addr: Address = ipaddress.ip_address(source_host)
     except ValueError:
-        return host is not None and host.lower().rstrip(".") == source_host.rstrip(".")
-    return (_embedded(source_addr) or source_addr) == (_embedded(addr) or addr)
+        return source_host, source_port, None
+    return source_host, source_port, _embedded(source_addr) or source_addr

@@ -554,7 +554,8 @@ def _run_cycle(args: Args, app: Any, only: list[str] | None) -> int:
 
     names = only if only is not None else pollable(app)
     total = len(names)
-    scrapy = any(s.type not in POLLED_TYPES for s in app.config.sources if s.name in set(names))
+    wanted = set(names)
+    scrapy = any(s.type not in POLLED_TYPES for s in app.config.sources if s.name in wanted)
     done = 0
     progress_shown = sys.stderr.isatty() and total > 1
 
