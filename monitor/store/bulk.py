@@ -80,3 +80,18 @@ def id_list(dialect: Dialect, values: Sequence[int], name: str = "ids") -> Subqu
     payload = bindparam(f"{name}_ids", json.dumps(list(values), separators=(",", ":")), type_=Text)
     each = func.json_each(payload).table_valued("value").alias(f"{name}_r")
     return select(each.c.value.label("id")).subquery(name)
+
+
+def text_list(dialect: Dialect, values: Sequence[str], name: str = "texts") -> Subquery:
+    """A derived table ``name`` with one text column ``value``: :func:`id_list` for strings.
+
+    For ``WHERE name IN (SELECT value FROM …)`` over a whole config's source names: as a
+    literal ``IN`` list, 10,000 names were 10,000 bound parameters for SQLAlchemy to expand
+    and process on every scheduler tick.
+    """
+    if dialect.name == "postgresql":
+        param = bindparam(f"{name}_texts", list(values), type_=ARRAY(Text()))
+        return select(func.unnest(param).column_valued("value").label("value")).subquery(name)
+    payload = bindparam(f"{name}_texts", json.dumps(list(values), separators=(",", ":"), ensure_ascii=False), type_=Text)
+    each = func.json_each(payload).table_valued("value").alias(f"{name}_r")
+    return select(each.c.value.label("value")).subquery(name)

@@ -46,11 +46,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
+from sqlalchemy.sql import Select
 
 from monitor.core.corroboration import SURGE_BASELINE, Reach, Requirement, make_reach, merge_requirements
 from monitor.core.models import Item, RuleHit
 from monitor.errors import StorageError
-from monitor.store.bulk import id_list, json_rows
+from monitor.store.bulk import id_list, json_rows, text_list
 from monitor.store.schema import (
     UtcDateTime,
     alerts,
@@ -405,6 +406,11 @@ class SqlStore:
 
     # ------------------------------------------------------------------ sources
 
+    def _names(self, names: Sequence[str]) -> Select[Any]:
+        """Source names for ``sources.c.name.in_(…)``: one bound parameter, however many."""
+        rows = text_list(self.engine.dialect, list(names), "sn")
+        return select(rows.c.value)
+
     def sync_sources(self, configured: Iterable[tuple[str, str, str]], now: datetime) -> None:
         """Make the sources table know every configured (name, type, url); new ones are due now.
 
@@ -438,9 +444,9 @@ class SqlStore:
     def source_states(self, names: Sequence[str] | None = None) -> list[SourceState]:
         query = select(*_SOURCE_COLUMNS).order_by(sources.c.name)
         if names is not None:
-            query = query.where(sources.c.name.in_(list(names)))
+            query = query.where(sources.c.name.in_(self._names(names)))
         with self.begin() as conn:
-            return [SourceState(**r._mapping) for r in conn.execute(query)]
+            return [SourceState(*r) for r in conn.execute(query)]
 
     def claim_due_sources(
         self, names: Sequence[str], now: datetime, lease: timedelta, owner: str, limit: int
@@ -455,7 +461,7 @@ class SqlStore:
         due = (
             select(sources.c.id)
             .where(
-                sources.c.name.in_(list(names)),
+                sources.c.name.in_(self._names(names)),
                 or_(sources.c.next_due.is_(None), sources.c.next_due <= now),
                 or_(sources.c.lease_until.is_(None), sources.c.lease_until < now),
             )
@@ -474,7 +480,7 @@ class SqlStore:
             .returning(*_SOURCE_COLUMNS)
         )
         with self.begin() as conn:
-            return [SourceState(**r._mapping) for r in conn.execute(stmt)]
+            return [SourceState(*r) for r in conn.execute(stmt)]
 
     def renew_source_leases(self, ids: Sequence[int], owner: str, until: datetime) -> int:
         """Extend the leases this worker still holds; a dead worker's leases simply run out.
@@ -530,7 +536,7 @@ class SqlStore:
             return None
         query = (
             select(sources.c.name, sources.c.next_due)
-            .where(sources.c.name.in_(list(names)), sources.c.next_due.is_not(None))
+            .where(sources.c.name.in_(self._names(names)), sources.c.next_due.is_not(None))
             .order_by(sources.c.next_due)
             .limit(1)
         )

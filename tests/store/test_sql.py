@@ -146,6 +146,28 @@ def test_source_claims_do_not_overlap(store: SqlStore) -> None:
     assert store.claim_due_sources(names, NOW, timedelta(minutes=5), "w3", 3) == []
 
 
+def test_source_lookups_by_name_take_a_whole_config_of_names(store: SqlStore) -> None:
+    """The names travel as one parameter (a 10,000-source config every tick): any number, any script."""
+    import dataclasses
+
+    from monitor.store.sql import _SOURCE_COLUMNS, SourceState
+
+    # SourceState is built from its row by position.
+    assert [f.name for f in dataclasses.fields(SourceState)] == [c.name for c in _SOURCE_COLUMNS]
+    names = [f"источник-{i:04d}" for i in range(2500)]
+    store.sync_sources([(n, "feed", f"https://example.org/{n}") for n in names], NOW)
+    wanted = [*names[::2], "not configured", "it's \"quoted\""]
+    states = store.source_states(wanted)
+    assert [s.name for s in states] == sorted(names[::2])
+    assert all(s.url == f"https://example.org/{s.name}" and s.consecutive_failures == 0 for s in states)
+    claimed = store.claim_due_sources(wanted, NOW, timedelta(minutes=5), "w1", 5000)
+    assert sorted(s.name for s in claimed) == sorted(names[::2])
+    rest = store.claim_due_sources(names, NOW, timedelta(minutes=5), "w2", 5000)
+    assert sorted(s.name for s in rest) == sorted(names[1::2])
+    assert store.next_due_source(["not configured"]) is None
+    assert store.next_due_source(names[1:2]) == (names[1], NOW)
+
+
 def test_live_sources_are_claimed_before_the_never_polled_backlog(store: SqlStore) -> None:
     """Under a cold backlog a live source falling due is claimed first (issue 13, responsiveness)."""
     names = [f"s{i}" for i in range(6)]
