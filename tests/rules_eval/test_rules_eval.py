@@ -14,10 +14,10 @@ round), ``fresh9.jsonl`` (measured once, then fixed in the ninth round) and ``fr
 (126 texts, labelled and committed before any rule ran on them, measured once, then fixed in the
 tenth round) and ``fresh11.jsonl`` (122 texts, labelled and committed before any rule ran on
 them, measured once, then fixed in the eleventh round) and ``fresh12.jsonl`` (135 texts, labelled
-and committed before any rule ran on them, measured once, then fixed in the twelfth round); all of
-them are tuning sets now.
-``fresh13.jsonl`` (121 texts, labelled and committed before any rule ran on them, measured once) is
-the out-of-sample set.  The bundled config must keep
+and committed before any rule ran on them, measured once, then fixed in the twelfth round) and
+``fresh13.jsonl`` (121 texts, labelled and committed before any rule ran on them, measured once,
+then fixed in the thirteenth round); all of them are tuning sets now.
+The bundled config must keep
 precision and recall per language at or above the floors below; the other tests pin the
 command's contract: the table, the JSON document, marked words, and exit codes for usage
 errors only.
@@ -130,7 +130,14 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # fresh13.jsonl (121 texts, committed before any rule ran on them, gathered after the twelfth
 # round was committed) was measured once on 2026-12-07 on the twelfth round's config:
 # en 1.000/0.969, ar 0.960/0.923, ru 1.000/0.923, ko 0.922/1.000 (overall 0.962/0.962, 111 of
-# 121 exactly right); its floors guard that measurement and are not targets.
+# 121 exactly right); then its disagreements were read and fixed (thirteenth round, PROVENANCE.md:
+# words glued by a page's lost link spaces cut before a capital in the analyser, "вооруженные силы
+# КНДР" as the army's name, an agreement word beside the mutual-aid clause's armed attack as the
+# treaty, مباحثات and "прибыл к" as headline meeting words, a headline meeting word beside another
+# leader kept apart, weapons for Ukraine or from the West and weapons issued to the soldiers kept
+# apart from arms, tourists' visits kept out of the Korean digest), so it is a tuning set now:
+# 1.000/1.000 in every language (121 of 121 exactly right), and its floors were raised. No other
+# set changed.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -145,7 +152,7 @@ SET_FLOORS = {
     FRESH10: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.95, 0.99), "ko": (0.99, 0.99)},
     FRESH11: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH12: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
-    FRESH13: {"en": (0.99, 0.96), "ar": (0.95, 0.92), "ru": (0.99, 0.92), "ko": (0.92, 0.99)},
+    FRESH13: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
 }
 
 
