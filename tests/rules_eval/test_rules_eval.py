@@ -17,8 +17,8 @@ them, measured once, then fixed in the eleventh round) and ``fresh12.jsonl`` (13
 and committed before any rule ran on them, measured once, then fixed in the twelfth round) and
 ``fresh13.jsonl`` (121 texts, labelled and committed before any rule ran on them, measured once,
 then fixed in the thirteenth round); all of them are tuning sets now.
-``fresh14.jsonl`` (131 texts, labelled and committed before any rule ran on them) is the
-out-of-sample set.  The bundled config must keep
+``fresh14.jsonl`` (131 texts, labelled and committed before any rule ran on them, measured once)
+is the out-of-sample set.  The bundled config must keep
 precision and recall per language at or above the floors below; the other tests pin the
 command's contract: the table, the JSON document, marked words, and exit codes for usage
 errors only.
@@ -140,6 +140,10 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # apart from arms, tourists' visits kept out of the Korean digest), so it is a tuning set now:
 # 1.000/1.000 in every language (121 of 121 exactly right), and its floors were raised. No other
 # set changed.
+# fresh14.jsonl (131 texts, committed before any rule ran on them, gathered after the thirteenth
+# round was committed) was measured once on 2026-12-07 on the thirteenth round's config:
+# en 1.000/1.000, ar 0.969/0.939, ru 1.000/0.929, ko 0.980/0.860 (overall 0.986/0.923, 120 of
+# 131 exactly right); its floors guard that measurement and are not targets.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -155,6 +159,7 @@ SET_FLOORS = {
     FRESH11: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH12: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH13: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH14: {"en": (0.99, 0.99), "ar": (0.96, 0.93), "ru": (0.99, 0.92), "ko": (0.97, 0.85)},
 }
 
 
