@@ -666,11 +666,7 @@ def _split_glued(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int
     """
     out: list[tuple[int, int]] = []
     for start, end in spans:
-        cuts = [
-            m.start() + 1
-            for m in _GLUED_RE.finditer(text, start, end)
-            if _glued_run_ok(text, start, m.start())
-        ]
+        cuts = [m.start() + 1 for m in _GLUED_RE.finditer(text, start, end) if _glued_run_ok(text, start, m.start())]
         a = start
         for cut in cuts:
             out.append((a, cut))

@@ -176,7 +176,22 @@ def _texts(path: Path) -> list[dict]:
 
 @pytest.mark.parametrize(
     "path",
-    [LABELS, FRESH, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12, FRESH13, FRESH14],
+    [
+        LABELS,
+        FRESH,
+        FRESH3,
+        FRESH4,
+        FRESH5,
+        FRESH6,
+        FRESH7,
+        FRESH8,
+        FRESH9,
+        FRESH10,
+        FRESH11,
+        FRESH12,
+        FRESH13,
+        FRESH14,
+    ],
     ids=lambda path: path.stem,
 )
 def test_the_set_is_real_and_broad(path: Path) -> None:
@@ -192,7 +207,22 @@ def test_the_set_is_real_and_broad(path: Path) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12, FRESH13, FRESH14],
+    [
+        FRESH,
+        FRESH2,
+        FRESH3,
+        FRESH4,
+        FRESH5,
+        FRESH6,
+        FRESH7,
+        FRESH8,
+        FRESH9,
+        FRESH10,
+        FRESH11,
+        FRESH12,
+        FRESH13,
+        FRESH14,
+    ],
     ids=lambda path: path.stem,
 )
 def test_the_fresh_sets_are_apart_from_the_others(path: Path) -> None:
