@@ -46,7 +46,9 @@ __all__ = [
 # Snowball stems for English, the Arabic article folded on aliases too, Arabic dual and
 # plural endings stripped on documents.  3: an Arabic document word written with the
 # accusative tanwin (جنوداً, صاروخاً) also offers the stems of its word without the alif.
-ANALYSER_VERSION = 3
+# 4: a Latin or Cyrillic word is cut where a lower-case run meets a capital (a link's lost
+# space: "inRussia's" -> in, Russia, s; "leaderKim" -> leader, Kim; see _split_glued).
+ANALYSER_VERSION = 4
 
 # --- character classes -------------------------------------------------------------------
 
@@ -614,12 +616,15 @@ def _raw_spans(text: str) -> tuple[tuple[int, int], ...]:
     each title and body twice, for the matcher's tokens and for the fingerprint's words.
     """
     if text.isascii():
-        return tuple(m.span() for m in _PLAIN_WORD_RE.finditer(text))
+        plain = [m.span() for m in _PLAIN_WORD_RE.finditer(text)]
+        return tuple(_split_glued(text, plain) if _GLUED_RE.search(text) else plain)
     full_words, full_marks, _, bmp_words, bmp_marks = _tables()
     word_re, marks_re = (full_words, full_marks) if _ASTRAL_RE.search(text) else (bmp_words, bmp_marks)
     spans = [m.span() for m in (word_re if marks_re.search(text) else _PLAIN_WORD_RE).finditer(text)]
     if _CYRILLIC_APOSTROPHE_RE.search(text):
         spans = _join_apostrophes(text, spans)
+    if _GLUED_RE.search(text):
+        spans = _split_glued(text, spans)
     if _HANGUL_RE.search(text) and _MIXED_HANGUL_RE.search(text):
         mixed = _MIXED_HANGUL_RE.search
         spans = [
@@ -648,10 +653,45 @@ def _join_apostrophes(text: str, spans: list[tuple[int, int]]) -> list[tuple[int
     return merged
 
 
+def _split_glued(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Cut words where a page lost the space before a capital ("inRussia's", "leaderKim").
+
+    A cut falls before an upper-case letter followed by another letter, in one script
+    (Latin or Cyrillic: "theDPRK" and "лидерКНДР" too), after a lower-case run that
+    starts the word or is at least two letters long.  So names with one lower-case letter
+    after a capital ("McDonald", "DeSantis", "MiG", "МиГ") stay whole, and a glue with no
+    capital ("Ukraineas") is left as written.  Aliases go through the same cut, so a name
+    written in camel case in an alias still meets itself.  Called only for texts that
+    :data:`_GLUED_RE` finds something in (one C-level scan otherwise).
+    """
+    out: list[tuple[int, int]] = []
+    for start, end in spans:
+        cuts = [m.start() + 1 for m in _GLUED_RE.finditer(text, start, end) if _glued_run_ok(text, start, m.start())]
+        a = start
+        for cut in cuts:
+            out.append((a, cut))
+            a = cut
+        out.append((a, end))
+    return out
+
+
+def _glued_run_ok(text: str, word_start: int, last_lower: int) -> bool:
+    """Whether the lower-case run ending at ``last_lower`` starts the word or has two letters."""
+    first = last_lower
+    while first > word_start and text[first - 1].islower():
+        first -= 1
+    return first == word_start or last_lower - first >= 1
+
+
 _HANGUL = "\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\ud7b0-\ud7ff\uffa0-\uffdc"
 # A Hangul letter next to another word character: the word needs cutting.
 _HANGUL_RE = re.compile(f"[{_HANGUL}]")  # a cheap scan first: most texts have no Hangul
 _MIXED_HANGUL_RE = re.compile(f"[{_HANGUL}][^\\W_{_HANGUL}]|[^\\W_{_HANGUL}][{_HANGUL}]")
+# A lower-case letter, then a capital and another letter, in one script: a glued word.
+# Zero-width after the first letter so that runs like "aBcDe" yield every boundary.
+_GLUED_RE = re.compile(
+    "[a-z](?=[A-Z][A-Za-z])|[\u0430-\u044f\u0451](?=[\u0410-\u042f\u0401][\u0410-\u044f\u0401\u0451])"
+)
 _CYRILLIC_APOSTROPHE_RE = re.compile(f"[\u0400-\u052f][{_APOSTROPHES}][\u0400-\u052f]")
 
 

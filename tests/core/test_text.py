@@ -84,6 +84,27 @@ def test_possessive_apostrophe_splits_latin_words() -> None:
     assert words("Putin’s") == ("putin", "s")
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A page's lost link spaces: the capital starts the next word.
+        ("fallen soldiers inRussia's war", ("fallen", "soldiers", "in", "russia", "s", "war")),
+        ("North Korean leaderKim Jong Un", ("north", "korean", "leader", "kim", "jong", "un")),
+        ("theDPRK", ("the", "dprk")),
+        ("участие вРоссии лидерКНДР", ("участие", "в", "россии", "лидер", "кндр")),
+        ("nKim", ("n", "kim")),
+        # One lower-case letter after a capital is a name, not a glue; no capital, no cut.
+        ("McDonald DeSantis MiG-29 МиГ-29", ("mcdonald", "desantis", "mig", "29", "миг", "29")),
+        ("against Ukraineas", ("against", "ukraineas")),
+    ],
+)
+def test_glued_words_are_cut_before_a_capital(text: str, expected: tuple[str, ...]) -> None:
+    assert words(text) == expected
+    tokens = tokenize(text)
+    assert all(text[t.start : t.end].strip() == text[t.start : t.end] for t in tokens)
+    assert normalize(text) == " ".join(expected)
+
+
 def test_apostrophe_joins_ukrainian_words() -> None:
     text = "м'ясо та В’ячеслав"
     tokens = tokenize(text, "uk")

@@ -14,10 +14,11 @@ round), ``fresh9.jsonl`` (measured once, then fixed in the ninth round) and ``fr
 (126 texts, labelled and committed before any rule ran on them, measured once, then fixed in the
 tenth round) and ``fresh11.jsonl`` (122 texts, labelled and committed before any rule ran on
 them, measured once, then fixed in the eleventh round) and ``fresh12.jsonl`` (135 texts, labelled
-and committed before any rule ran on them, measured once, then fixed in the twelfth round); all of
-them are tuning sets now.
-``fresh13.jsonl`` (121 texts, labelled and committed before any rule ran on them, measured once) is
-the out-of-sample set.  The bundled config must keep
+and committed before any rule ran on them, measured once, then fixed in the twelfth round) and
+``fresh13.jsonl`` (121 texts, labelled and committed before any rule ran on them, measured once,
+then fixed in the thirteenth round); all of them are tuning sets now.
+``fresh14.jsonl`` (131 texts, labelled and committed before any rule ran on them, measured once)
+is the out-of-sample set.  The bundled config must keep
 precision and recall per language at or above the floors below; the other tests pin the
 command's contract: the table, the JSON document, marked words, and exit codes for usage
 errors only.
@@ -48,6 +49,7 @@ FRESH10 = HERE / "fresh10.jsonl"
 FRESH11 = HERE / "fresh11.jsonl"
 FRESH12 = HERE / "fresh12.jsonl"
 FRESH13 = HERE / "fresh13.jsonl"
+FRESH14 = HERE / "fresh14.jsonl"
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -130,7 +132,18 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # fresh13.jsonl (121 texts, committed before any rule ran on them, gathered after the twelfth
 # round was committed) was measured once on 2026-12-07 on the twelfth round's config:
 # en 1.000/0.969, ar 0.960/0.923, ru 1.000/0.923, ko 0.922/1.000 (overall 0.962/0.962, 111 of
-# 121 exactly right); its floors guard that measurement and are not targets.
+# 121 exactly right); then its disagreements were read and fixed (thirteenth round, PROVENANCE.md:
+# words glued by a page's lost link spaces cut before a capital in the analyser, "вооруженные силы
+# КНДР" as the army's name, an agreement word beside the mutual-aid clause's armed attack as the
+# treaty, مباحثات and "прибыл к" as headline meeting words, a headline meeting word beside another
+# leader kept apart, weapons for Ukraine or from the West and weapons issued to the soldiers kept
+# apart from arms, tourists' visits kept out of the Korean digest), so it is a tuning set now:
+# 1.000/1.000 in every language (121 of 121 exactly right), and its floors were raised. No other
+# set changed.
+# fresh14.jsonl (131 texts, committed before any rule ran on them, gathered after the thirteenth
+# round was committed) was measured once on 2026-12-07 on the thirteenth round's config:
+# en 1.000/1.000, ar 0.969/0.939, ru 1.000/0.929, ko 0.980/0.860 (overall 0.986/0.923, 120 of
+# 131 exactly right); its floors guard that measurement and are not targets.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -145,7 +158,8 @@ SET_FLOORS = {
     FRESH10: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.95, 0.99), "ko": (0.99, 0.99)},
     FRESH11: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH12: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
-    FRESH13: {"en": (0.99, 0.96), "ar": (0.95, 0.92), "ru": (0.99, 0.92), "ko": (0.92, 0.99)},
+    FRESH13: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH14: {"en": (0.99, 0.99), "ar": (0.96, 0.93), "ru": (0.99, 0.92), "ko": (0.97, 0.85)},
 }
 
 
@@ -162,7 +176,22 @@ def _texts(path: Path) -> list[dict]:
 
 @pytest.mark.parametrize(
     "path",
-    [LABELS, FRESH, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12, FRESH13],
+    [
+        LABELS,
+        FRESH,
+        FRESH3,
+        FRESH4,
+        FRESH5,
+        FRESH6,
+        FRESH7,
+        FRESH8,
+        FRESH9,
+        FRESH10,
+        FRESH11,
+        FRESH12,
+        FRESH13,
+        FRESH14,
+    ],
     ids=lambda path: path.stem,
 )
 def test_the_set_is_real_and_broad(path: Path) -> None:
@@ -178,7 +207,22 @@ def test_the_set_is_real_and_broad(path: Path) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12, FRESH13],
+    [
+        FRESH,
+        FRESH2,
+        FRESH3,
+        FRESH4,
+        FRESH5,
+        FRESH6,
+        FRESH7,
+        FRESH8,
+        FRESH9,
+        FRESH10,
+        FRESH11,
+        FRESH12,
+        FRESH13,
+        FRESH14,
+    ],
     ids=lambda path: path.stem,
 )
 def test_the_fresh_sets_are_apart_from_the_others(path: Path) -> None:
@@ -199,6 +243,7 @@ def test_the_fresh_sets_are_apart_from_the_others(path: Path) -> None:
         FRESH11,
         FRESH12,
         FRESH13,
+        FRESH14,
     )
     others = {t["url"] for p in sets if p != path for t in _texts(p)}
     assert not [t["id"] for t in fresh if t["url"] in others]
