@@ -136,6 +136,8 @@ class FetchPolicy:
     @staticmethod
     def scheme_refusal(url: str) -> str | None:
         """Why ``url`` may not be fetched because of its scheme; ``None`` when it may."""
+        if url[:8].lower().startswith(("http://", "https://")):
+            return None  # what urlsplit would say, without splitting (every request asks)
         scheme = urlsplit(url).scheme.lower()
         if scheme in ALLOWED_SCHEMES:
             return None

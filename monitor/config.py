@@ -112,6 +112,9 @@ class ConsoleConfig:
 MIN_TOKEN = 16
 
 
+FETCH_CLIENTS = ("curl", "aiohttp")  # crawler.poller.CLIENTS, without importing the poller
+
+
 @dataclass(frozen=True, slots=True)
 class FetchConfig:
     user_agent: str = "wirewatch/0.1 (+https://example.org/wirewatch)"
@@ -128,6 +131,8 @@ class FetchConfig:
     max_interval: timedelta = timedelta(hours=6)
     # Networks the egress policy lets fetches reach although they are private/loopback.
     allow_private: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    # The feed poller's HTTP client: libcurl (pycurl's multi interface) or aiohttp.
+    client: str = "curl"
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,6 +454,7 @@ def _fetch(v: _Validator, t: Mapping[str, Any]) -> FetchConfig:
             "min_interval",
             "max_interval",
             "allow_private",
+            "client",
         },
     )
     d = FetchConfig()
@@ -466,6 +472,7 @@ def _fetch(v: _Validator, t: Mapping[str, Any]) -> FetchConfig:
         min_interval=v.duration("fetch.min_interval", t.get("min_interval"), d.min_interval),
         max_interval=v.duration("fetch.max_interval", t.get("max_interval"), d.max_interval),
         allow_private=_networks(v, "fetch.allow_private", t.get("allow_private", [])),
+        client=v.choice("fetch.client", t.get("client", d.client), FETCH_CLIENTS),
     )
 
 

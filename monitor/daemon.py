@@ -241,6 +241,7 @@ class Poller:
                 timeout=fetch.timeout.total_seconds(),
                 egress=EgressPolicy.from_config(fetch).refusal,
                 executor=self.cpu.parse_executor() if self.cpu is not None else None,
+                client=fetch.client,
             )
             self.fetch_config = fetch
         return self.policy, self.feed_poller

@@ -281,3 +281,16 @@ def test_corroboration_and_surge_keys_are_validated_with_clear_errors(tmp_path: 
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, lonely), env={})
     assert "rules[0] 'putin-kursk'.max_wait: max_wait only applies with min_outlets or min_languages" in str(info.value)
+
+
+def test_fetch_client_is_one_the_poller_has(tmp_path: Path) -> None:
+    from crawler.poller import CLIENTS
+    from monitor.config import FETCH_CLIENTS
+
+    assert sorted(FETCH_CLIENTS) == sorted(CLIENTS)
+    assert load_config(write(tmp_path, GOOD), env={}).fetch.client == "curl"
+    aio = GOOD.replace('max_body = "5MB"', 'max_body = "5MB"\nclient = "aiohttp"')
+    assert load_config(write(tmp_path, aio), env={}).fetch.client == "aiohttp"
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, GOOD.replace('max_body = "5MB"', 'max_body = "5MB"\nclient = "pycurl"')), env={})
+    assert "fetch.client" in str(info.value) and "curl" in str(info.value)

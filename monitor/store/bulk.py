@@ -92,6 +92,8 @@ def text_list(dialect: Dialect, values: Sequence[str], name: str = "texts") -> S
     if dialect.name == "postgresql":
         param = bindparam(f"{name}_texts", list(values), type_=ARRAY(Text()))
         return select(func.unnest(param).column_valued("value").label("value")).subquery(name)
-    payload = bindparam(f"{name}_texts", json.dumps(list(values), separators=(",", ":"), ensure_ascii=False), type_=Text)
+    payload = bindparam(
+        f"{name}_texts", json.dumps(list(values), separators=(",", ":"), ensure_ascii=False), type_=Text
+    )
     each = func.json_each(payload).table_valued("value").alias(f"{name}_r")
     return select(each.c.value.label("value")).subquery(name)

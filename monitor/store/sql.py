@@ -446,7 +446,7 @@ class SqlStore:
         if names is not None:
             query = query.where(sources.c.name.in_(self._names(names)))
         with self.begin() as conn:
-            return [SourceState(*r) for r in conn.execute(query)]
+            return [SourceState(*tuple(r)) for r in conn.execute(query)]
 
     def claim_due_sources(
         self, names: Sequence[str], now: datetime, lease: timedelta, owner: str, limit: int
@@ -480,7 +480,7 @@ class SqlStore:
             .returning(*_SOURCE_COLUMNS)
         )
         with self.begin() as conn:
-            return [SourceState(*r) for r in conn.execute(stmt)]
+            return [SourceState(*tuple(r)) for r in conn.execute(stmt)]
 
     def renew_source_leases(self, ids: Sequence[int], owner: str, until: datetime) -> int:
         """Extend the leases this worker still holds; a dead worker's leases simply run out.

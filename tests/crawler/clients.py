@@ -1,4 +1,4 @@
-"""Poll PollTargets with either client, the Scrapy FeedSpider or the aiohttp FeedPoller, alike.
+"""Poll PollTargets with any client, the Scrapy FeedSpider or the FeedPoller on aiohttp or libcurl, alike.
 
 Both return the outcomes as JSON-shaped dicts keyed by source name, so one test can hold
 both clients to the same semantics against the same misbehaving loopback server.
@@ -56,7 +56,7 @@ def poll_scrapy(
 
 
 def poll_aiohttp(
-    targets: list[PollTarget], fetch: Fetch, backoff: Sequence[tuple[str, float]] = ()
+    targets: list[PollTarget], fetch: Fetch, backoff: Sequence[tuple[str, float]] = (), client: str = "aiohttp"
 ) -> dict[str, dict[str, Any]]:
     async def run() -> dict[str, dict[str, Any]]:
         policy = FetchPolicy(
@@ -68,10 +68,17 @@ def poll_aiohttp(
         )
         for url, seconds in backoff:
             policy.note_response(url, 429, str(seconds))
-        async with FeedPoller(policy, concurrency=fetch.concurrency, timeout=fetch.timeout) as poller:
+        async with FeedPoller(policy, concurrency=fetch.concurrency, timeout=fetch.timeout, client=client) as poller:
             return {o.source: outcome_to_json(o) async for o in poller.poll(targets)}
 
     return asyncio.run(run())
 
 
-CLIENTS = {"scrapy": poll_scrapy, "aiohttp": poll_aiohttp}
+def poll_curl(
+    targets: list[PollTarget], fetch: Fetch, backoff: Sequence[tuple[str, float]] = ()
+) -> dict[str, dict[str, Any]]:
+    """The same FeedPoller sending through libcurl (crawler/curl.py) instead of aiohttp."""
+    return poll_aiohttp(targets, fetch, backoff, client="curl")
+
+
+CLIENTS = {"scrapy": poll_scrapy, "aiohttp": poll_aiohttp, "curl": poll_curl}

@@ -1,4 +1,4 @@
-"""The aiohttp FeedPoller and its FetchPolicy against real loopback servers.
+"""The FeedPoller and its FetchPolicy against real loopback servers, on each HTTP client (aiohttp, libcurl).
 
 What only the long-lived poller can show: politeness that holds across polls of one
 process (per-host slots, spacing, 429 backoff, robots.txt cached with a TTL), the egress
@@ -20,14 +20,22 @@ from typing import Any
 
 import pytest
 
+import crawler.poller as poller_module
 from crawler.policy import FetchPolicy, HostBackoff
-from crawler.poller import FeedPoller
+from crawler.poller import CLIENTS, FeedPoller
 from monitor.core.models import PollOutcome, PollTarget
 from tests.feeds import rss
 from tests.servers import FeedServer, Route
 
 FEED = rss([(f"https://wire.example/{i}", f"Story {i}", "Teaser.") for i in range(3)])
 UA = "wirewatch-test/2"
+
+
+@pytest.fixture(autouse=True, params=CLIENTS)
+def client(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs once per client: the FeedPoller's default is the one under test."""
+    monkeypatch.setattr(poller_module, "DEFAULT_CLIENT", request.param)
+    return str(request.param)
 
 
 def policy(**kw: Any) -> FetchPolicy:

@@ -156,7 +156,7 @@ def test_source_lookups_by_name_take_a_whole_config_of_names(store: SqlStore) ->
     assert [f.name for f in dataclasses.fields(SourceState)] == [c.name for c in _SOURCE_COLUMNS]
     names = [f"источник-{i:04d}" for i in range(2500)]
     store.sync_sources([(n, "feed", f"https://example.org/{n}") for n in names], NOW)
-    wanted = [*names[::2], "not configured", "it's \"quoted\""]
+    wanted = [*names[::2], "not configured", 'it\'s "quoted"']
     states = store.source_states(wanted)
     assert [s.name for s in states] == sorted(names[::2])
     assert all(s.url == f"https://example.org/{s.name}" and s.consecutive_failures == 0 for s in states)
