@@ -332,7 +332,9 @@ class CurlTransport:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        for handle in list(self._transfers):
+        for handle, transfer in list(self._transfers.items()):
+            if not transfer.future.done():  # its request fails rather than waiting forever
+                transfer.future.set_exception(CurlError("other", "the HTTP client was closed"))
             self._drop(handle)
         if self._loop is not None:
             for fd, watched in list(self._watched.items()):

@@ -289,3 +289,23 @@ def test_listing_and_spider_sources_are_refused_loudly() -> None:
                     pass
 
     run(main())
+
+
+def test_closing_the_poller_ends_a_request_in_flight(feed_server: FeedServer) -> None:
+    """A poll whose response never comes ends as an error when the poller closes, never hangs."""
+    from tests.sources.test_misbehaving import slow
+
+    feed_server.routes["/slow.xml"] = Route(handler=slow)  # answers after 10 s
+
+    async def main() -> tuple[PollOutcome, float]:
+        poller = FeedPoller(policy(obey_robots=False), timeout=30)
+        task = asyncio.ensure_future(poller.poll_one(PollTarget(1, "slow", "feed", f"{feed_server.base}/slow.xml")))
+        await asyncio.sleep(0.5)
+        started = time.monotonic()
+        await poller.close()
+        outcome = await asyncio.wait_for(task, 5)
+        return outcome, time.monotonic() - started
+
+    outcome, took = run(main())
+    assert outcome.status == "error" and outcome.error_class == "temporary", outcome
+    assert took < 5
