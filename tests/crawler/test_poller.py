@@ -309,3 +309,32 @@ def test_closing_the_poller_ends_a_request_in_flight(feed_server: FeedServer) ->
     outcome, took = run(main())
     assert outcome.status == "error" and outcome.error_class == "temporary", outcome
     assert took < 5
+
+
+def test_a_kept_alive_connection_is_not_lent_to_a_source_the_address_refuses() -> None:
+    """The connection cache is keyed by host and port; the egress decision also by source.
+
+    Source A's own URL is on a loopback server, which the real policy allows A alone.  A's
+    poll leaves a connection to it alive; source B (on another loopback port) redirects
+    there, and that hop must be refused for B, reused connection or not.
+    """
+    from crawler.egress import EgressPolicy
+
+    a_server, b_server = FeedServer(), FeedServer()
+    try:
+        a_server.serve("/feed.xml", FEED)
+        b_server.routes["/hop.xml"] = Route(handler=_redirect(f"{a_server.base}/feed.xml"))
+
+        async def main() -> tuple[PollOutcome, PollOutcome]:
+            async with FeedPoller(policy(obey_robots=False), timeout=5, egress=EgressPolicy().refusal) as poller:
+                a = await poller.poll_one(PollTarget(1, "a", "feed", a_server.base + "/feed.xml"))
+                b = await poller.poll_one(PollTarget(2, "b", "feed", b_server.base + "/hop.xml"))
+                return a, b
+
+        a, b = run(main())
+    finally:
+        a_server.close()
+        b_server.close()
+    assert a.status == "ok", a.error
+    assert b.status == "error" and b.error_class == "permanent" and "egress" in (b.error or ""), b.error
+    assert len(a_server.requests) == 1, "B's hop never reached A's server"
