@@ -18,8 +18,8 @@ and committed before any rule ran on them, measured once, then fixed in the twel
 ``fresh13.jsonl`` (121 texts, labelled and committed before any rule ran on them, measured once,
 then fixed in the thirteenth round) and ``fresh14.jsonl`` (131 texts, labelled and committed before
 any rule ran on them, measured once, then fixed in the fourteenth round); all of them are tuning
-sets now.  ``fresh15.jsonl`` (126 texts, labelled and committed before any rule ran on them) is the
-out-of-sample set.  The bundled config must keep
+sets now.  ``fresh15.jsonl`` (126 texts, labelled and committed before any rule ran on them, measured
+once) is the out-of-sample set.  The bundled config must keep
 precision and recall per language at or above the floors below; the other tests pin the
 command's contract: the table, the JSON document, marked words, and exit codes for usage
 errors only.
@@ -153,6 +153,10 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # tuning set now: 1.000/1.000 in every language (131 of 131 exactly right), and its floors were
 # raised. fresh3.jsonl's English recall rose to 1.000 with the same fixes (h3-en-08, Putin signing
 # with Kim in the body), so its floor was raised too; no other set changed.
+# fresh15.jsonl (126 texts, committed before any rule ran on them, gathered after the fourteenth
+# round was committed) was measured once on 2026-12-07 on the fourteenth round's config:
+# en 0.933/0.903, ar 0.931/0.844, ru 1.000/0.921, ko 0.982/0.917 (overall 0.967/0.901, 108 of
+# 126 exactly right); its floors guard that measurement and are not targets.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -169,6 +173,7 @@ SET_FLOORS = {
     FRESH12: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH13: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH14: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH15: {"en": (0.93, 0.90), "ar": (0.93, 0.84), "ru": (0.99, 0.92), "ko": (0.98, 0.91)},
 }
 
 
