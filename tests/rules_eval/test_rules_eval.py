@@ -16,9 +16,10 @@ tenth round) and ``fresh11.jsonl`` (122 texts, labelled and committed before any
 them, measured once, then fixed in the eleventh round) and ``fresh12.jsonl`` (135 texts, labelled
 and committed before any rule ran on them, measured once, then fixed in the twelfth round) and
 ``fresh13.jsonl`` (121 texts, labelled and committed before any rule ran on them, measured once,
-then fixed in the thirteenth round); all of them are tuning sets now.
-``fresh14.jsonl`` (131 texts, labelled and committed before any rule ran on them, measured once)
-is the out-of-sample set.  The bundled config must keep
+then fixed in the thirteenth round) and ``fresh14.jsonl`` (131 texts, labelled and committed before
+any rule ran on them, measured once, then fixed in the fourteenth round); all of them are tuning
+sets now.  ``fresh15.jsonl`` (126 texts, labelled and committed before any rule ran on them, measured
+once) is the out-of-sample set.  The bundled config must keep
 precision and recall per language at or above the floors below; the other tests pin the
 command's contract: the table, the JSON document, marked words, and exit codes for usage
 errors only.
@@ -50,6 +51,7 @@ FRESH11 = HERE / "fresh11.jsonl"
 FRESH12 = HERE / "fresh12.jsonl"
 FRESH13 = HERE / "fresh13.jsonl"
 FRESH14 = HERE / "fresh14.jsonl"
+FRESH15 = HERE / "fresh15.jsonl"
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -143,12 +145,23 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # fresh14.jsonl (131 texts, committed before any rule ran on them, gathered after the thirteenth
 # round was committed) was measured once on 2026-12-07 on the thirteenth round's config:
 # en 1.000/1.000, ar 0.969/0.939, ru 1.000/0.929, ko 0.980/0.860 (overall 0.986/0.923, 120 of
-# 131 exactly right); its floors guard that measurement and are not targets.
+# 131 exactly right); then its disagreements were read and fixed (fourteenth round, PROVENANCE.md:
+# a state visit's moments in the headline (영접, 배웅, 대면, 방북 …) as meeting words, a body sentence
+# where one leader meets or signs with the other, the treaty's Korean name with 파트너십, a
+# country's own nuclear weapons near the pair and missiles "that were tested" kept apart from
+# arms, the spelling "Cursk", arrest words beside a plain troop word as capture), so it is a
+# tuning set now: 1.000/1.000 in every language (131 of 131 exactly right), and its floors were
+# raised. fresh3.jsonl's English recall rose to 1.000 with the same fixes (h3-en-08, Putin signing
+# with Kim in the body), so its floor was raised too; no other set changed.
+# fresh15.jsonl (126 texts, committed before any rule ran on them, gathered after the fourteenth
+# round was committed) was measured once on 2026-12-07 on the fourteenth round's config:
+# en 0.933/0.903, ar 0.931/0.844, ru 1.000/0.921, ko 0.982/0.917 (overall 0.967/0.901, 108 of
+# 126 exactly right); its floors guard that measurement and are not targets.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH2: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
-    FRESH3: {"en": (0.99, 0.97), "ar": (0.99, 0.97), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH3: {"en": (0.99, 0.99), "ar": (0.99, 0.97), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH4: {"en": (0.97, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH5: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH6: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -159,7 +172,8 @@ SET_FLOORS = {
     FRESH11: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH12: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH13: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
-    FRESH14: {"en": (0.99, 0.99), "ar": (0.96, 0.93), "ru": (0.99, 0.92), "ko": (0.97, 0.85)},
+    FRESH14: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH15: {"en": (0.93, 0.90), "ar": (0.93, 0.84), "ru": (0.99, 0.92), "ko": (0.98, 0.91)},
 }
 
 
@@ -191,6 +205,7 @@ def _texts(path: Path) -> list[dict]:
         FRESH12,
         FRESH13,
         FRESH14,
+        FRESH15,
     ],
     ids=lambda path: path.stem,
 )
@@ -222,6 +237,7 @@ def test_the_set_is_real_and_broad(path: Path) -> None:
         FRESH12,
         FRESH13,
         FRESH14,
+        FRESH15,
     ],
     ids=lambda path: path.stem,
 )
@@ -244,6 +260,7 @@ def test_the_fresh_sets_are_apart_from_the_others(path: Path) -> None:
         FRESH12,
         FRESH13,
         FRESH14,
+        FRESH15,
     )
     others = {t["url"] for p in sets if p != path for t in _texts(p)}
     assert not [t["id"] for t in fresh if t["url"] in others]
