@@ -4,8 +4,9 @@ Responsible for the fetch side's own figures, measured in one run: nginx's ceili
 wrk (feeds 200 and 304, as :mod:`benchmarks.bench_ceiling` measures it); a cold poll of
 every feed (fetched and parsed: items parsed/s, CPU s per 1,000 items) and a warm one
 (every feed with its validators: all 304, feeds/s), each in a fresh child process
-measured with ``wait4``, with the parse executor as a thread and as a process pool; and
-the bare client probe behind the choice of aiohttp over pycurl.  Writes
+measured with ``wait4``, with the parse executor as a thread and as a process pool and the
+FeedPoller on each HTTP client (libcurl, aiohttp); and the bare client probe (aiohttp
+against pycurl, no policy).  Writes
 ``benchmarks/results/poller.md`` and the raw JSON under ``benchmarks/work/poller/``.
 
     .venv/bin/python -m benchmarks.bench_poller                  # 1,000 feeds x 30, 3 rounds (~3 min)
@@ -50,7 +51,7 @@ def _port() -> int:
     return PORT
 
 
-def _driver(urls: Path, state: Path, mode: str, executor: str, workers: int) -> dict[str, Any]:
+def _driver(urls: Path, state: Path, mode: str, executor: str, workers: int, client: str) -> dict[str, Any]:
     argv = [
         str(PROJECT_PYTHON),
         "-m",
@@ -62,6 +63,8 @@ def _driver(urls: Path, state: Path, mode: str, executor: str, workers: int) -> 
         executor,
         "--workers",
         str(workers),
+        "--client",
+        client,
     ]
     run = run_measured(argv, time_limit=600, cwd=ROOT)
     if run.returncode != 0:
@@ -90,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--ceiling-seconds", type=int, default=5)
     p.add_argument("--executors", default="thread,process")
+    p.add_argument("--clients", default="curl,aiohttp", help="the FeedPoller's HTTP clients to measure")
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--render", action="store_true", help="only re-render the last run's results.json")
     args = p.parse_args(argv)
@@ -119,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         "probe": [],
     }
     executors = [e for e in args.executors.split(",") if e]
+    clients = [c for c in args.clients.split(",") if c]
     results["parse"] = parse_speed(root)
     log(f"parse speed: {json.dumps(results['parse'])}")
     with nginx:
@@ -139,16 +144,16 @@ def main(argv: list[str] | None = None) -> int:
             log(f"ceiling {name}: {m['requests_per_s']:.0f} req/s")
         results["ceiling"] = ceiling
         for rep in range(args.repeat):
-            for executor in executors:
+            for executor, client in ((e, c) for e in executors for c in clients):
                 workers = 2 if executor == "process" else 1
                 state = work / f"state-{executor}.json"
-                cold = _driver(urls, state, "cold", executor, workers)
-                warm = _driver(urls, state, "warm", executor, workers)
+                cold = _driver(urls, state, "cold", executor, workers, client)
+                warm = _driver(urls, state, "warm", executor, workers, client)
                 for mode, r in (("cold", cold), ("warm", warm)):
-                    r.update(mode=mode, executor=f"{executor}×{workers}", rep=rep)
+                    r.update(mode=mode, executor=f"{client}, {executor}×{workers}", rep=rep)
                     results["runs"].append(r)
                 log(
-                    f"rep {rep} {executor}: cold {cold['items'] / cold['poll_wall']:.0f} items/s "
+                    f"rep {rep} {client} {executor}: cold {cold['items'] / cold['poll_wall']:.0f} items/s "
                     f"({cold['poll_cpu'] / max(cold['items'], 1) * 1000:.3f} CPU s/1k), "
                     f"warm {warm['feeds'] / warm['poll_wall']:.0f} feeds/s ({warm.get('not_modified', 0)} 304s)"
                 )
@@ -228,8 +233,9 @@ def render(r: dict[str, Any]) -> str:
             f"RSS / Atom / JSON Feed in four languages) on nginx on loopback, {r['repeat']} rounds, medians."
         ),
         (
-            "No database and no Scrapy: `FeedPoller` with one `ClientSession`, `TCPConnector(limit=64)`, "
-            "`per_host = 64`, robots off; each poll is a fresh child process measured with `wait4`."
+            "No database and no Scrapy: `FeedPoller` on each HTTP client (libcurl's multi handle or aiohttp's "
+            "`ClientSession`, at most 64 connections), `per_host = 64`, robots off; each poll is a fresh child "
+            "process measured with `wait4`."
         ),
         (
             f"Load average before / after: {', '.join(f'{x:.2f}' for x in r['load_before'])} / "
@@ -248,7 +254,7 @@ def render(r: dict[str, Any]) -> str:
         "## Cold (every feed fetched and parsed) and warm (all 304)",
         "",
         (
-            "| parse executor | cold items parsed/s | cold CPU s / 1,000 items | cold items per CPU-second"
+            "| client, parse executor | cold items parsed/s | cold CPU s / 1,000 items | cold items per CPU-second"
             " | cold wall s | warm feeds/s | warm CPU s / 1,000 feeds | warm feeds per CPU-second"
             " | peak RSS MiB | × reader cold | × reader warm | warm / nginx 304 |"
         ),
@@ -310,7 +316,7 @@ def render(r: dict[str, Any]) -> str:
         "  kind). CPU per item is the stable figure: *items per CPU-second* is what one core would give.",
         "- Thread against process for parsing: only the cold poll parses; compare its wall and CPU columns.",
         "- aiohttp against pycurl: the probe is the bare client, no policy, no parsing; the warm poll adds the",
-        "  policy (robots, slots, backoff), the outcome and the conditional headers on top of aiohttp.",
+        "  policy (robots, slots, backoff), the outcome and the conditional headers on top of the client.",
         "- The fast parser's checks (`parse_fast`) cost more than fastfeedparser itself: they are what keeps",
         "  its items identical to feedparser's (tests/sources/test_fast_parsing.py).",
     ]

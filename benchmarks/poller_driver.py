@@ -6,7 +6,8 @@ parsed) and writes the validators it got to ``--state``; ``warm`` polls with the
 304).  It prints one JSON line: outcome counts, items parsed, and the poll's own wall and
 CPU seconds (start-up and imports excluded; with a process pool, the workers' CPU in
 the parse calls is added).  It must not decide what a figure means.
-Usage: ``python -m benchmarks.poller_driver URLS_FILE STATE_FILE cold|warm [--executor thread|process]``.
+Usage: ``python -m benchmarks.poller_driver URLS_FILE STATE_FILE cold|warm [--executor thread|process]
+[--client curl|aiohttp]``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler.policy import FetchPolicy
-from crawler.poller import FeedPoller, parse_for_poll
+from crawler.poller import CLIENTS, DEFAULT_CLIENT, FeedPoller, parse_for_poll
 from monitor.core.models import PollTarget
 
 
@@ -101,7 +102,9 @@ async def poll(args: argparse.Namespace) -> dict[str, Any]:
     new_state: dict[str, dict[str, str | None]] = {}
     by_id = {t.source_id: t for t in targets}
     cpu0, wall0 = _cpu(), time.perf_counter()
-    async with FeedPoller(policy, concurrency=args.concurrency, timeout=30.0, executor=executor) as poller:
+    async with FeedPoller(
+        policy, concurrency=args.concurrency, timeout=30.0, executor=executor, client=args.client
+    ) as poller:
         async for outcome in poller.poll(targets):
             statuses[outcome.status] += 1
             items += len(outcome.items)
@@ -131,6 +134,7 @@ def main() -> int:
     p.add_argument("--executor", choices=("thread", "process"), default="thread")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--concurrency", type=int, default=64)
+    p.add_argument("--client", choices=CLIENTS, default=DEFAULT_CLIENT)
     args = p.parse_args()
     print(json.dumps(asyncio.run(poll(args))))
     return 0
