@@ -183,8 +183,9 @@ class FeedPoller:
     ``executor`` runs the parser: default one thread (no start-up cost, for short runs);
     the daemon and ``run --once`` pass their CpuPool's, which parses in its worker
     processes once they run (monitor/stages/cpu.py).
-    ``egress`` is the optional egress check.  Use as an async context manager, or call
-    :meth:`close`.
+    ``egress`` is the optional egress check.  ``client`` is the HTTP client, one of
+    :data:`CLIENTS` (default :data:`DEFAULT_CLIENT`).  Use as an async context manager, or
+    call :meth:`close`.
     """
 
     def __init__(
