@@ -617,13 +617,13 @@ def _raw_spans(text: str) -> tuple[tuple[int, int], ...]:
     """
     if text.isascii():
         plain = [m.span() for m in _PLAIN_WORD_RE.finditer(text)]
-        return tuple(_split_glued(text, plain) if _GLUED_RE.search(text) else plain)
+        return tuple(_split_glued(text, plain) if _glued(text) else plain)
     full_words, full_marks, _, bmp_words, bmp_marks = _tables()
     word_re, marks_re = (full_words, full_marks) if _ASTRAL_RE.search(text) else (bmp_words, bmp_marks)
     spans = [m.span() for m in (word_re if marks_re.search(text) else _PLAIN_WORD_RE).finditer(text)]
     if _CYRILLIC_APOSTROPHE_RE.search(text):
         spans = _join_apostrophes(text, spans)
-    if _GLUED_RE.search(text):
+    if _glued(text):
         spans = _split_glued(text, spans)
     if _HANGUL_RE.search(text) and _MIXED_HANGUL_RE.search(text):
         mixed = _MIXED_HANGUL_RE.search
@@ -692,7 +692,16 @@ _MIXED_HANGUL_RE = re.compile(f"[{_HANGUL}][^\\W_{_HANGUL}]|[^\\W_{_HANGUL}][{_H
 _GLUED_RE = re.compile(
     "[a-z](?=[A-Z][A-Za-z])|[\u0430-\u044f\u0451](?=[\u0410-\u042f\u0401][\u0410-\u044f\u0401\u0451])"
 )
+# A cheap gate in front of _GLUED_RE: any capital right after a lower-case letter (of
+# either script).  It starts at the rare capital, not at every lower-case letter, so
+# plain text pays ~a sixth of _GLUED_RE's scan (a tenth of the 10-rule matcher's time).
+_GLUED_GATE_RE = re.compile("[A-Z\u0410-\u042f\u0401](?<=[a-z\u0430-\u044f\u0451].)")
 _CYRILLIC_APOSTROPHE_RE = re.compile(f"[\u0400-\u052f][{_APOSTROPHES}][\u0400-\u052f]")
+
+
+def _glued(text: str) -> bool:
+    """Whether ``text`` has a word :func:`_split_glued` may cut."""
+    return _GLUED_GATE_RE.search(text) is not None and _GLUED_RE.search(text) is not None
 
 
 def tokenize(text: str, language: str | None = None, *, documents: bool = True) -> tuple[Token, ...]:
