@@ -73,6 +73,11 @@ INGEST_LINGER = 0.05
 INGEST_QUEUE = 256
 # Feed outcomes on their way to the ingest queue at once, at most.
 HANDOFF_LIMIT = 256
+# `run --once` analyses a batch of fewer new entries than this in its own process rather
+# than start the CPU workers for it: a cron poll of 1,000 feeds finding 150 new items ran
+# 5 processes (a forkserver, two workers, each loading the Korean model) for 6.0-6.7 CPU s
+# and 534-539 MiB in all; now one, 5.6-5.9 CPU s and 429 MiB (2026-12-07).
+ONCE_POOL_START = 256
 # The enrichment stage: a round every ENRICH_SECONDS (when the last one is done) claims at
 # most half of `[fetch] concurrency` article pages, so polls keep the other half of the
 # connections; `run --once` reads what its poll queued for at most ENRICH_ONCE_SECONDS.
@@ -570,7 +575,7 @@ async def run_once(
     await asyncio.to_thread(run_backfills, app.store, app.holder.get(), utcnow)
     names = await asyncio.to_thread(pollable, app) if only is None else list(only)
     ingest = make_ingest_stage(app, pipelined=True)
-    cpu = make_cpu_pool(app)
+    cpu = make_cpu_pool(app, start_at=ONCE_POOL_START)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="control") as control:
         poller = Poller(app, owner=_owner(), ingest=ingest, control=control, progress=progress, cpu=cpu)
         states = await asyncio.to_thread(app.store.source_states, names)
@@ -606,14 +611,15 @@ def make_enrich_stage(app: App, poller: Poller, control: Executor, writer: Execu
     return EnrichStage(enricher, poller.read_page, control=control, writer=writer, batch=enrich_batch(app))
 
 
-def make_cpu_pool(app: App, processes: int = 1) -> CpuPool:
+def make_cpu_pool(app: App, processes: int = 1, *, start_at: int | None = None) -> CpuPool:
     """The process's CPU workers, handed to its Ingestor: the machine's cores, shared by ``processes``.
 
     On PostgreSQL with ``[server] processes = 0`` every core already runs a process of
     ``run`` of its own, and each gets one worker (which still takes the CPU work off its
-    event loop's GIL).
+    event loop's GIL).  ``start_at``: see :class:`CpuPool`; the daemon keeps the default
+    (its event loop must not carry the analysis of any batch worth a round trip).
     """
-    cpu = CpuPool(max(1, (os.cpu_count() or 1) // max(1, processes)))
+    cpu = CpuPool(max(1, (os.cpu_count() or 1) // max(1, processes)), start_at=start_at)
     app.ingestor.analysis = cpu
     return cpu
 

@@ -11,7 +11,8 @@ article extraction once pages queue up for it (``extract_executor``).
 
 It starts on first heavy use: a batch of fewer than ``inline_below`` entries is computed
 in the calling thread, since a small poll (a test, a re-poll with three new items) is
-cheaper than a round trip.  Nothing durable lives in a worker: what it computes is a
+cheaper than a round trip; with ``start_at`` (``run --once``), so is any batch too small
+to pay for starting the workers while none runs.  Nothing durable lives in a worker: what it computes is a
 pure function of what it is sent (:mod:`monitor.services.analysis`), so a worker that
 dies fails its batch (every poll in it is retried, as with a database error) and the
 next batch starts a new pool.  ``forkserver``: forking a process that runs an event
@@ -47,6 +48,9 @@ INLINE_BELOW = 64
 # At most this many entries per call to a worker: pickling a call holds the GIL of the
 # daemon's process for its whole length, so large batches go in several smaller calls.
 CALL_ENTRIES = 256
+# Normalising an entry costs about a fourteenth of analysing one (0.21 against 2.9 ms on
+# the benchmark web's entries, 2026-12-07); counting four as one job errs towards the workers.
+NORMALISE_PER_JOB = 4
 # Article pages waiting for the extraction thread that start the pool (see extract_executor).
 EXTRACT_BACKLOG = 4
 
@@ -70,9 +74,13 @@ def _chunks(sizes: Sequence[int], parts: int) -> list[tuple[int, int]]:
 class CpuPool:
     """Worker processes for ingest's CPU work and the feed parser; an :class:`Analysis`."""
 
-    def __init__(self, workers: int | None = None, *, inline_below: int = INLINE_BELOW) -> None:
+    def __init__(
+        self, workers: int | None = None, *, inline_below: int = INLINE_BELOW, start_at: int | None = None
+    ) -> None:
         self.workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
         self.inline_below = inline_below
+        # While no worker runs, a batch of fewer jobs than this stays inline (see _inline).
+        self.start_at = max(inline_below, start_at if start_at is not None else inline_below)
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
         self._closed = False
@@ -80,7 +88,7 @@ class CpuPool:
         self._runtime: Runtime | None = None
         self._token = 0
         self._blob = b""
-        self._inline = analysis.Inline()
+        self._here = analysis.Inline()
         self._parse: _OffloadExecutor | None = None
         self._extract: _OffloadExecutor | None = None
         self.batches_offloaded = 0
@@ -119,6 +127,19 @@ class CpuPool:
                 self._pool = None
         pool.shutdown(wait=False, cancel_futures=True)
 
+    def _inline(self, entries: int, per_job: int = 1) -> bool:
+        """Whether a batch of ``entries`` is computed in the calling thread.
+
+        Below ``inline_below`` always (a round trip costs more).  While no worker runs, also
+        below ``start_at`` analysis jobs' worth of work (``per_job`` entries make one):
+        starting the workers (a forkserver, interpreters importing the analysis, each loading
+        its own Korean model) costs seconds, which a `run --once` finding a few dozen new
+        entries would spend for nothing.
+        """
+        if entries < self.inline_below:
+            return True
+        return self._pool is None and entries < self.start_at * per_job
+
     def _parts(self, entries: int) -> int:
         """How many calls a batch of ``entries`` goes in: one per worker, more for a large batch (CALL_ENTRIES)."""
         return max(self.workers, -(-entries // CALL_ENTRIES))
@@ -127,15 +148,15 @@ class CpuPool:
 
     def normalise(self, polls: Sequence[tuple[Sequence[RawItem], str | None]], now: datetime) -> list[Document]:
         sizes = [len(raws) for raws, _ in polls]
-        if sum(sizes) < self.inline_below:
-            return self._inline.normalise(polls, now)
+        if self._inline(sum(sizes), per_job=NORMALISE_PER_JOB):
+            return self._here.normalise(polls, now)
         self.batches_offloaded += 1
         parts = self._run([(analysis.normalise, (polls[a:b], now)) for a, b in _chunks(sizes, self._parts(sum(sizes)))])
         return [doc for part in parts for doc in part]
 
     def analyse(self, rt: Runtime, jobs: Sequence[Job], now: datetime) -> list[Analysed]:
-        if len(jobs) < self.inline_below:
-            return self._inline.analyse(rt, jobs, now)
+        if self._inline(len(jobs)):
+            return self._here.analyse(rt, jobs, now)
         if rt is not self._runtime:
             self._runtime, self._token, self._blob = rt, self._token + 1, analysis.config_blob(rt.config)
         sizes = [len(j.item.summary) + len(j.item.text) + 200 for j in jobs]

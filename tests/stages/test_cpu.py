@@ -279,3 +279,28 @@ def test_ingest_through_the_workers_stores_what_inline_ingest_stores(
     summaries, rows, hits, outbox = offloaded
     assert sum(s.new for s in summaries) == len(rows) > 200
     assert hits and outbox
+
+
+def test_start_at_keeps_small_batches_in_the_thread_until_the_workers_run(runtime: Runtime) -> None:
+    """`run --once`'s pool: workers start for a batch worth starting them, not for a few entries."""
+    raws = tuple(topical(n) for n in range(450))
+    jobs = jobs_for(runtime, [("seed", raws[:120])])
+    cpu = CpuPool(2, inline_below=8, start_at=100)
+    try:
+        cpu.analyse(runtime, jobs[:40], NOW)  # fewer jobs than start_at: inline
+        cpu.normalise([(raws[:110], None)], NOW)  # 110 entries are 27 jobs' worth: inline
+        assert not cpu.started and cpu.batches_offloaded == 0
+        cpu.normalise([(raws, None)], NOW)  # 450 entries, 112 jobs' worth: the workers start
+        assert cpu.started and cpu.batches_offloaded == 1
+        cpu.normalise([(raws[:20], None)], NOW)  # once they run, anything over inline_below goes there
+        assert cpu.batches_offloaded == 2
+        cpu.normalise([(raws[:5], None)], NOW)
+        assert cpu.batches_offloaded == 2
+    finally:
+        cpu.close()
+    fresh = CpuPool(2, inline_below=8, start_at=100)
+    try:
+        fresh.analyse(runtime, jobs[:110], NOW)  # 110 jobs: worth starting the workers
+        assert fresh.started
+    finally:
+        fresh.close()
