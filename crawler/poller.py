@@ -630,24 +630,24 @@ class _CurlFailure(Exception):
         self.error = error
 
 
+# libcurl's failures in the words and classes aiohttp's get in FeedPoller._send.
+_CURL_FAILURES: dict[str, tuple[str, ErrorClass]] = {
+    "timeout": ("timed out after {timeout:g}s: {url}", "temporary"),
+    "egress": ("refused by the egress policy: {reason} ({url})", "permanent"),
+    "dns": ("host not found: {message}", "temporary"),
+    "tls": ("TLS error: {message}", "permanent"),
+    "refused": ("connection refused: {url}", "temporary"),
+    "connect": ("connection failed: {message}", "temporary"),
+    "url": ("invalid URL: {message}", "permanent"),
+    "other": ("download failed: {message}", "temporary"),
+}
+
+
 def _curl_failure(url: str, error: Any, timeout: float) -> Page:
     """The same words and classes for libcurl's failures as for aiohttp's."""
-    kind, message = error.kind, error.message
-    if kind == "timeout":
-        return _failure(url, f"timed out after {timeout:g}s: {url}", "temporary")
-    if kind == "egress":
-        return _failure(url, f"refused by the egress policy: {error.reason} ({url})", "permanent")
-    if kind == "dns":
-        return _failure(url, f"host not found: {message}"[:500], "temporary")
-    if kind == "tls":
-        return _failure(url, f"TLS error: {message}"[:500], "permanent")
-    if kind == "refused":
-        return _failure(url, f"connection refused: {url}", "temporary")
-    if kind == "connect":
-        return _failure(url, f"connection failed: {message}"[:500], "temporary")
-    if kind == "url":
-        return _failure(url, f"invalid URL: {message}"[:500], "permanent")
-    return _failure(url, f"download failed: {message}"[:500], "temporary")
+    words, error_class = _CURL_FAILURES.get(error.kind, _CURL_FAILURES["other"])
+    message = words.format(url=url, timeout=timeout, reason=error.reason, message=error.message)
+    return _failure(url, message[:500], error_class)
 
 
 def _inflate(body: bytes, content_encoding: str, limit: int) -> bytes:
