@@ -607,32 +607,48 @@ def _hangul_cuts(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
     yield cut, end
 
 
-@lru_cache(maxsize=8)
 def _raw_spans(text: str) -> tuple[tuple[int, int], ...]:
-    """Offsets of raw words: runs of word characters, with two fix-ups.
+    """Offsets of the matcher's raw words: runs of word characters, with three fix-ups
+    (Cyrillic apostrophes joined, glued words cut, mixed Hangul words cut)."""
+    return _spans(text)[1]
 
-    Each fix-up first checks with one regex search whether the text needs it at all, so
-    plain text pays for one C-level scan.  Cached for the last few texts: ingest reads
-    each title and body twice, for the matcher's tokens and for the fingerprint's words.
+
+@lru_cache(maxsize=8)
+def _spans(text: str) -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]:
+    """The raw words of ``text`` twice: for :func:`words` (fingerprints), and for the matcher.
+
+    They differ only where a page glued words together (:func:`_split_glued`, analyser
+    version 4): fingerprints keep such a word whole, so that the stored shingles and
+    band keys (FINGERPRINT_VERSION 1, pinned by golden tests) do not move with the
+    matcher's analyser.  Each fix-up first checks with one regex search whether the text
+    needs it at all, so plain text pays for one C-level scan.  Cached for the last few
+    texts: ingest reads each title and body twice, for the matcher's tokens and for the
+    fingerprint's words.
     """
     if text.isascii():
-        plain = [m.span() for m in _PLAIN_WORD_RE.finditer(text)]
-        return tuple(_split_glued(text, plain) if _glued(text) else plain)
+        plain = tuple(m.span() for m in _PLAIN_WORD_RE.finditer(text))
+        return plain, (tuple(_split_glued(text, list(plain))) if _glued(text) else plain)
     full_words, full_marks, _, bmp_words, bmp_marks = _tables()
     word_re, marks_re = (full_words, full_marks) if _ASTRAL_RE.search(text) else (bmp_words, bmp_marks)
     spans = [m.span() for m in (word_re if marks_re.search(text) else _PLAIN_WORD_RE).finditer(text)]
     if _CYRILLIC_APOSTROPHE_RE.search(text):
         spans = _join_apostrophes(text, spans)
+    whole = _cut_mixed_hangul(text, spans)
     if _glued(text):
-        spans = _split_glued(text, spans)
-    if _HANGUL_RE.search(text) and _MIXED_HANGUL_RE.search(text):
-        mixed = _MIXED_HANGUL_RE.search
-        spans = [
-            cut
-            for start, end in spans
-            for cut in (_hangul_cuts(text, start, end) if mixed(text, start, end) else ((start, end),))
-        ]
-    return tuple(spans)
+        return whole, _cut_mixed_hangul(text, _split_glued(text, spans))
+    return whole, whole
+
+
+def _cut_mixed_hangul(text: str, spans: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """Words mixing Hangul with another script, cut where the script changes (_hangul_cuts)."""
+    if not (_HANGUL_RE.search(text) and _MIXED_HANGUL_RE.search(text)):
+        return tuple(spans)
+    mixed = _MIXED_HANGUL_RE.search
+    return tuple(
+        cut
+        for start, end in spans
+        for cut in (_hangul_cuts(text, start, end) if mixed(text, start, end) else ((start, end),))
+    )
 
 
 def _join_apostrophes(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -767,10 +783,12 @@ def row_end(row: TokenRow, form: str) -> int:
 
 
 def words(text: str) -> tuple[str, ...]:
-    """The normalised surface keys of ``text``, without lemmas or stems (cheap)."""
+    """The normalised surface keys of ``text``, without lemmas or stems (cheap), for the
+    fingerprints: a word a page glued together stays one word here (see _spans)."""
+    spans = _spans(text)[0]
     if text.isascii():
-        return tuple(text[a:b].lower() for a, b in _raw_spans(text))
-    return tuple(key for a, b in _raw_spans(text) for key in _keys(text[a:b]))
+        return tuple(text[a:b].lower() for a, b in spans)
+    return tuple(key for a, b in spans for key in _keys(text[a:b]))
 
 
 def normalize(text: str) -> str:

@@ -99,10 +99,18 @@ def test_possessive_apostrophe_splits_latin_words() -> None:
     ],
 )
 def test_glued_words_are_cut_before_a_capital(text: str, expected: tuple[str, ...]) -> None:
-    assert words(text) == expected
     tokens = tokenize(text)
+    assert tuple(t.key for t in tokens) == expected
     assert all(text[t.start : t.end].strip() == text[t.start : t.end] for t in tokens)
-    assert normalize(text) == " ".join(expected)
+
+
+def test_fingerprint_words_keep_a_glued_word_whole() -> None:
+    """The cut is the matcher's (analyser version 4); fingerprints (FINGERPRINT_VERSION 1)
+    must not move with it, or a copy stored before the upgrade would not meet its story."""
+    text = "fallen soldiers inRussia's war, лидерКНДР"
+    assert words(text) == ("fallen", "soldiers", "inrussia", "s", "war", "лидеркндр")
+    assert normalize(text) == " ".join(words(text))
+    assert [t.key for t in tokenize(text)] == ["fallen", "soldiers", "in", "russia", "s", "war", "лидер", "кндр"]
 
 
 def test_apostrophe_joins_ukrainian_words() -> None:
@@ -330,7 +338,8 @@ def test_fold_is_idempotent(word: str) -> None:
 
 
 @given(_TEXT)
-@settings(max_examples=300)
+# No deadline: the first Korean text of a test process loads kiwipiepy's model (~2 s).
+@settings(max_examples=300, deadline=None)
 def test_tokens_are_ordered_slices_of_the_text(text: str) -> None:
     tokens = tokenize(text)
     for prev, t in zip((None, *tokens), tokens, strict=False):
