@@ -234,7 +234,7 @@ RSS = """<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><titl
 
 
 def test_feeds_and_spiders_on_one_host_share_its_slots_and_delay(tmp_path: Path, database_url: str) -> None:
-    """Two feeds (the aiohttp poller) and two listings (a Scrapy crawler) on one host with
+    """Two feeds (the feed poller) and two listings (a Scrapy crawler) on one host with
     per_host = 1 and host_delay = 1s: the host sees one request at a time, a second apart,
     whichever client sends it (one policy per process, not one per client)."""
     server = FeedServer()
@@ -269,10 +269,13 @@ def test_feeds_and_spiders_on_one_host_share_its_slots_and_delay(tmp_path: Path,
     # the policy spaces the starts, and a request on a new connection arrives later after
     # its start than the next one (0.88-0.93 s seen for the first gap; under CI's load a
     # Scrapy robots.txt arrived 0.3 s late, leaving 0.70 s to the request after it).  A
-    # late arrival shortens one gap and lengthens the one before it, so the span of all
-    # the requests still shows the delay between every pair of starts.
+    # late arrival shortens one gap and lengthens the one before it, so the span of the
+    # requests still shows the delay between every pair of starts, except for the very
+    # first request of the process, which has no gap before it and pays each client's
+    # first-use costs after its slot starts (0.64-0.71 s to the next one on a slow
+    # machine, with either HTTP client): the span is counted from the second arrival.
     arrivals = sorted(t for _, t in times)
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert min(gaps) >= 0.5, (gaps, times)
     assert sorted(gaps)[1] >= 0.9, (gaps, times)
-    assert arrivals[-1] - arrivals[0] >= 0.95 * (len(arrivals) - 1), (gaps, times)
+    assert arrivals[-1] - arrivals[1] >= 0.95 * (len(arrivals) - 2), (gaps, times)
