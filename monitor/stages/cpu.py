@@ -11,11 +11,11 @@ article extraction once pages queue up for it (``extract_executor``).
 
 It starts on first heavy use: a batch of fewer than ``inline_below`` entries is computed
 in the calling thread, since a small poll (a test, a re-poll with three new items) is
-cheaper than a round trip; with ``start_at`` (``run --once``), so is any batch too small
-to pay for starting the workers while none runs.  Nothing durable lives in a worker: what it computes is a
-pure function of what it is sent (:mod:`monitor.services.analysis`), so a worker that
-dies fails its batch (every poll in it is retried, as with a database error) and the
-next batch starts a new pool.  ``forkserver``: forking a process that runs an event
+cheaper than a round trip; with ``start_at`` (``run --once``), so is any batch too
+small to pay for starting the workers while none runs.  Nothing durable lives in a
+worker: what it computes is a pure function of what it is sent
+(:mod:`monitor.services.analysis`), so a worker that dies fails its batch (every poll in
+it is retried, as with a database error) and the next batch starts a new pool.  ``forkserver``: forking a process that runs an event
 loop and threads is unsafe.
 """
 
