@@ -15,8 +15,8 @@ cheaper than a round trip; with ``start_at`` (``run --once``), so is any batch t
 small to pay for starting the workers while none runs.  Nothing durable lives in a
 worker: what it computes is a pure function of what it is sent
 (:mod:`monitor.services.analysis`), so a worker that dies fails its batch (every poll in
-it is retried, as with a database error) and the next batch starts a new pool.  ``forkserver``: forking a process that runs an event
-loop and threads is unsafe.
+it is retried, as with a database error) and the next batch starts a new pool.
+``forkserver``: forking a process that runs an event loop and threads is unsafe.
 """
 
 from __future__ import annotations
