@@ -273,9 +273,10 @@ def test_feeds_and_spiders_on_one_host_share_its_slots_and_delay(tmp_path: Path,
     # requests still shows the delay between every pair of starts, except for the very
     # first request of the process, which has no gap before it and pays each client's
     # first-use costs after its slot starts (0.64-0.71 s to the next one on a slow
-    # machine, with either HTTP client): the span is counted from the second arrival.
+    # machine with either HTTP client, 0.06 s with the machine overloaded): the span is
+    # counted from the second arrival, and one gap may be short.  Clients spacing only
+    # their own requests leave two or more gaps of 0.01-0.06 s, which this still fails.
     arrivals = sorted(t for _, t in times)
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    assert min(gaps) >= 0.5, (gaps, times)
     assert sorted(gaps)[1] >= 0.9, (gaps, times)
     assert arrivals[-1] - arrivals[1] >= 0.95 * (len(arrivals) - 2), (gaps, times)
