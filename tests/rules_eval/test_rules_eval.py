@@ -17,9 +17,9 @@ them, measured once, then fixed in the eleventh round) and ``fresh12.jsonl`` (13
 and committed before any rule ran on them, measured once, then fixed in the twelfth round) and
 ``fresh13.jsonl`` (121 texts, labelled and committed before any rule ran on them, measured once,
 then fixed in the thirteenth round) and ``fresh14.jsonl`` (131 texts, labelled and committed before
-any rule ran on them, measured once, then fixed in the fourteenth round); all of them are tuning
-sets now.  ``fresh15.jsonl`` (126 texts, labelled and committed before any rule ran on them, measured
-once) is the out-of-sample set.  The bundled config must keep
+any rule ran on them, measured once, then fixed in the fourteenth round) and ``fresh15.jsonl`` (126
+texts, labelled and committed before any rule ran on them, measured once, then fixed in the
+fifteenth round); all of them are tuning sets now.  The bundled config must keep
 precision and recall per language at or above the floors below; the other tests pin the
 command's contract: the table, the JSON document, marked words, and exit codes for usage
 errors only.
@@ -158,7 +158,14 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # fresh15.jsonl (126 texts, committed before any rule ran on them, gathered after the fourteenth
 # round was committed) was measured once on 2026-12-07 on the fourteenth round's config:
 # en 0.933/0.903, ar 0.931/0.844, ru 1.000/0.921, ko 0.982/0.917 (overall 0.967/0.901, 108 of
-# 126 exactly right); its floors guard that measurement and are not targets.
+# 126 exactly right); then its disagreements were read and fixed (fifteenth round, PROVENANCE.md:
+# "Russian and North Korean forces" and POW nouns as the soldiers, "своих военных", a short name of
+# the country and a troop dispatch across a bullet's line break, parades kept apart from troops and
+# arms, the vice-president's title, a minister's talks with South Korea about the North, weapons
+# sent to the leader, a deal of "the two", co-developed drones, the treaty's full name without
+# Russia, 방북/방러 for the Korean digest and 방러 북한인 kept out), so it is a tuning set now:
+# 1.000/1.000 in every language (126 of 126 exactly right), and its floors were raised. No other
+# set changed.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -175,7 +182,7 @@ SET_FLOORS = {
     FRESH12: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH13: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH14: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
-    FRESH15: {"en": (0.93, 0.90), "ar": (0.93, 0.84), "ru": (0.99, 0.92), "ko": (0.98, 0.91)},
+    FRESH15: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
 }
 
 
