@@ -19,8 +19,10 @@ and committed before any rule ran on them, measured once, then fixed in the twel
 then fixed in the thirteenth round) and ``fresh14.jsonl`` (131 texts, labelled and committed before
 any rule ran on them, measured once, then fixed in the fourteenth round) and ``fresh15.jsonl`` (126
 texts, labelled and committed before any rule ran on them, measured once, then fixed in the
-fifteenth round); all of them are tuning sets now.  The bundled config must keep
-precision and recall per language at or above the floors below; the other tests pin the
+fifteenth round); all of them are tuning sets now.  ``fresh16.jsonl`` (32 texts in English, Arabic
+and Russian, labelled and committed before any rule ran on them, measured once) is the out-of-sample
+set; it is small because the stored pages on the topic are nearly exhausted (PROVENANCE.md).  The
+bundled config must keep precision and recall per language at or above the floors below; the other tests pin the
 command's contract: the table, the JSON document, marked words, and exit codes for usage
 errors only.
 """
@@ -52,8 +54,9 @@ FRESH12 = HERE / "fresh12.jsonl"
 FRESH13 = HERE / "fresh13.jsonl"
 FRESH14 = HERE / "fresh14.jsonl"
 FRESH15 = HERE / "fresh15.jsonl"
+FRESH16 = HERE / "fresh16.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
-FRESH_SETS += [FRESH13, FRESH14, FRESH15]
+FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16]
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -166,6 +169,11 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # Russia, 방북/방러 for the Korean digest and 방러 북한인 kept out), so it is a tuning set now:
 # 1.000/1.000 in every language (126 of 126 exactly right), and its floors were raised. No other
 # set changed.
+# fresh16.jsonl (32 texts: en 20, ar 6, ru 6, no Korean; committed before any rule ran on them,
+# gathered after the fifteenth round was committed) was measured once on 2026-12-07 on the fifteenth
+# round's config: en 1.000/1.000, ar 0.714/1.000, ru 1.000/1.000 (overall 0.931/1.000, 31 of 32
+# exactly right); its floors guard that measurement and are not targets.  Its Arabic and Russian
+# figures rest on five expected pairs each: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -183,6 +191,7 @@ SET_FLOORS = {
     FRESH13: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH14: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH15: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH16: {"en": (0.99, 0.99), "ar": (0.71, 0.99), "ru": (0.99, 0.99)},
 }
 
 
@@ -199,8 +208,8 @@ def _texts(path: Path) -> list[dict]:
 
 @pytest.mark.parametrize(
     "path",
-    # fresh2.jsonl is the one small set (42 texts, 8-14 per language).
-    [LABELS, *(p for p in FRESH_SETS if p != FRESH2)],
+    # fresh2.jsonl (42 texts, 8-14 per language) and fresh16.jsonl (below) are the small sets.
+    [LABELS, *(p for p in FRESH_SETS if p not in (FRESH2, FRESH16))],
     ids=lambda path: path.stem,
 )
 def test_the_set_is_real_and_broad(path: Path) -> None:
@@ -212,6 +221,17 @@ def test_the_set_is_real_and_broad(path: Path) -> None:
     assert all(t["url"].startswith("http") for t in texts)
     provenance = (HERE / "PROVENANCE.md").read_text(encoding="utf-8")
     assert path.name in provenance
+
+
+def test_the_sixteenth_set_is_real_if_small() -> None:
+    # fresh16.jsonl was gathered when the stored pages on the topic were nearly exhausted: most
+    # search hits were already in an earlier set by address or by their lead, and no new Korean
+    # text was found (PROVENANCE.md).  It is kept as large as it honestly could be made.
+    texts = _texts(FRESH16)
+    counts = {lang: sum(1 for t in texts if t["language"] == lang) for lang in LANGUAGES}
+    assert counts["en"] >= 20 and counts["ar"] >= 6 and counts["ru"] >= 6, counts
+    assert sum(1 for t in texts if not t["expected"]) >= 15
+    assert all(t["url"].startswith("http") for t in texts)
 
 
 @pytest.mark.parametrize(
@@ -319,7 +339,7 @@ def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     assert "cannot read" in proc.stderr
 
 
-@pytest.mark.parametrize(("path", "lang"), [(p, lang) for p in SET_FLOORS for lang in LANGUAGES])
+@pytest.mark.parametrize(("path", "lang"), [(p, lang) for p in SET_FLOORS for lang in SET_FLOORS[p]])
 def test_measured_sets_stay_where_they_were_measured(path: Path, lang: str) -> None:
     # See PROVENANCE.md: holdout and fresh to fresh6 are tuning sets now; fresh7.jsonl was
     # labelled and committed before the rules ran on it.  Floors guard against regressions.
