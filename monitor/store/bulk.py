@@ -50,12 +50,15 @@ def json_rows(
             for i, (_, type_) in enumerate(columns)
             if (process := type_.dialect_impl(dialect).bind_processor(dialect)) is not None
         ]
-        data = []
-        for row in rows:
-            values = list(row)
-            for i, process in processors:
-                values[i] = process(values[i])
-            data.append(values)
+        if processors:
+            data = []
+            for row in rows:
+                values = list(row)
+                for i, process in processors:
+                    values[i] = process(values[i])
+                data.append(values)
+        else:
+            data = list(rows)  # the encoder writes tuples as arrays: no copy of each row
     payload = bindparam(f"{name}_rows", json.dumps(data, separators=(",", ":"), ensure_ascii=False), type_=Text)
     if postgres:
         table = (
