@@ -217,6 +217,50 @@ def matching_section(results: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def cpu_section(results: dict[str, Any]) -> list[str]:
+    c = results.get("cpu")
+    if not c:
+        return []
+    per = c["per_1000"]
+    feeds, items = c["feeds"], c["items_per_feed"]
+    med = poll_medians(results.get("poll", []))
+    reader = med.get(("reader", feeds, items, "cold"))
+    ours = med.get(("wirewatch (feeds only)", feeds, items, "cold"))
+
+    def per_1000(m: dict[str, float] | None) -> float:
+        return m["cpu"] / m["new_items"] * 1000 if m and m["new_items"] else float("nan")
+
+    addition = per["matching"] + per["fingerprints"] + per["story assignment"]
+    allowance = per_1000(reader) + addition
+    return [
+        "## CPU per 1,000 new items: what we add to storing them",
+        "",
+        (
+            f"`bench_cpu.py`: the {feeds:,} × {items} web's feed files parsed and ingested into a fresh SQLite "
+            f"database in batches of {c['batch']} polls, inline in one thread (no CPU workers), with the poll "
+            "benchmark's config; thread CPU seconds per 1,000 new items, by part.  Matching and clustering "
+            "(fingerprints and story assignment) are what wirewatch does on top of storing entries; reader's "
+            "and wirewatch's own figures are the cold polls above (feeds only, the whole process tree)."
+        ),
+        "",
+        "| | CPU s per 1,000 new items |",
+        "|---|---:|",
+        f"| matching (`match_hits`) | {_fmt(per['matching'], 2)} |",
+        f"| fingerprints (`make_fingerprint`, `near_signature`: MinHash) | {_fmt(per['fingerprints'], 2)} |",
+        f"| story assignment (`assign_entries`) | {_fmt(per['story assignment'], 2)} |",
+        f"| **the addition** (matching + clustering) | **{_fmt(addition, 2)}** |",
+        f"| the rest of ingest (normalising, reads, items, sources) | {_fmt(per['rest of ingest'], 2)} |",
+        f"| parsing (the fast path) | {_fmt(per['parsing'], 2)} |",
+        f"| reader, cold {feeds:,} × {items} (poll part) | {_fmt(per_1000(reader), 2)} |",
+        f"| **allowance**: reader + the addition | **{_fmt(allowance, 2)}** |",
+        (
+            f"| wirewatch (feeds only), cold {feeds:,} × {items} (poll part) | {_fmt(per_1000(ours), 2)} "
+            f"({_fmt(per_1000(ours) / allowance, 2)}× the allowance) |"
+        ),
+        "",
+    ]
+
+
 def profile_section(results: dict[str, Any]) -> list[str]:
     prof = results.get("profile")
     if not prof:
@@ -298,7 +342,15 @@ def header(results: dict[str, Any]) -> list[str]:
 
 def render(results: dict[str, Any]) -> str:
     lines = header(results)
-    for section in (ceiling_section, poll_section, latency_section, matching_section, profile_section, dedupe_section):
+    for section in (
+        ceiling_section,
+        poll_section,
+        cpu_section,
+        latency_section,
+        matching_section,
+        profile_section,
+        dedupe_section,
+    ):
         lines += section(results)
     return "\n".join(lines).rstrip() + "\n"
 

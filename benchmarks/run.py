@@ -2,7 +2,8 @@
 
 Responsible for the order of a run and nothing measured by itself: install what is
 missing (nginx, wrk, reader), snapshot the code to measure, start one nginx on loopback,
-then run the parts — ceiling (wrk), poll (wirewatch, reader, feedparser at each scale),
+then run the parts — ceiling (wrk), poll (wirewatch, reader, feedparser at each scale), cpu
+(what matching and clustering add per 1,000 new items, inline),
 latency (daemon → SMTP and webhook), matching (rules vs ``re``), profiles (py-spy of
 wirewatch's cold and warm polls), and the dedupe benchmark another engineer owns when it
 is present — and hand the results to :mod:`benchmarks.report`.  Raw results are kept as
@@ -26,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bench_ceiling, bench_latency, bench_matching, bench_poll, gen_web, profiles, report
+from benchmarks import bench_ceiling, bench_cpu, bench_latency, bench_matching, bench_poll, gen_web, profiles, report
 from benchmarks.harness import (
     Subscriber,
     run_measured,
@@ -57,7 +58,7 @@ HERE = Path(__file__).resolve().parent
 FULL_TEXT_MAX_FEEDS = 2000
 PROFILE_RATE = 25
 PROFILE_SCALE = (300, 10)  # small: a native profile slows wirewatch down about 1.5x
-PARTS = ("ceiling", "poll", "latency", "matching", "profile", "dedupe")
+PARTS = ("ceiling", "poll", "cpu", "latency", "matching", "profile", "dedupe")
 
 
 def log(message: str) -> None:
@@ -201,6 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 records += bench_poll.run_scale(ctx, feeds, items, repeat if index == 0 else 1, tools)
                 _save(work, results | {"poll": kept + bench_poll.to_json(records)})
             results["poll"] = kept + bench_poll.to_json(records)
+        if "cpu" in parts:
+            feeds, items = scales[0]
+            results["cpu"] = bench_cpu.run(tree, web_root / f"web-{feeds}x{items}", work / "cpu", PROJECT_PYTHON, log)
         if "latency" in parts:
             results["latency"] = []
             for interval, n, window in (("5s", 6, 10.0),) if quick else (("5s", 20, 40.0), ("1m", 20, 60.0)):
