@@ -280,6 +280,8 @@ story_bands = Table(
     Column("key", BigInteger, primary_key=True, autoincrement=False),
     Column("item_id", ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
     Index(None, "item_id"),
+    # SQLite: the primary key is the table (revision 0012): two B-trees per row, not three.
+    sqlite_with_rowid=False,
 )
 
 # Rule backfills done (revision 0005): a ``backfill = true`` rule runs over stored items
