@@ -21,7 +21,8 @@ any rule ran on them, measured once, then fixed in the fourteenth round) and ``f
 texts, labelled and committed before any rule ran on them, measured once, then fixed in the
 fifteenth round); all of them are tuning sets now.  ``fresh16.jsonl`` (32 texts in English, Arabic
 and Russian, labelled and committed before any rule ran on them, measured once) is the out-of-sample
-set; it is small because the stored pages on the topic are nearly exhausted (PROVENANCE.md).  The
+set until the sixteenth round fixed its one family; it is small because the stored pages on the topic
+are nearly exhausted (PROVENANCE.md).  The
 bundled config must keep precision and recall per language at or above the floors below; the other tests pin the
 command's contract: the table, the JSON document, marked words, and exit codes for usage
 errors only.
@@ -172,8 +173,10 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # fresh16.jsonl (32 texts: en 20, ar 6, ru 6, no Korean; committed before any rule ran on them,
 # gathered after the fifteenth round was committed) was measured once on 2026-12-07 on the fifteenth
 # round's config: en 1.000/1.000, ar 0.714/1.000, ru 1.000/1.000 (overall 0.931/1.000, 31 of 32
-# exactly right); its floors guard that measurement and are not targets.  Its Arabic and Russian
-# figures rest on five expected pairs each: coarse.
+# exactly right); then its one family of disagreements was read and fixed (sixteenth round,
+# PROVENANCE.md: Soviet soldiers of 1945 and Korea's liberation honoured in Pyongyang kept apart from
+# North Korea's soldiers), so it is a tuning set now: 1.000/1.000 in every language it has (32 of 32
+# exactly right), and its Arabic floor was raised.  No other set changed.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -191,7 +194,7 @@ SET_FLOORS = {
     FRESH13: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH14: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH15: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
-    FRESH16: {"en": (0.99, 0.99), "ar": (0.71, 0.99), "ru": (0.99, 0.99)},
+    FRESH16: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99)},
 }
 
 
