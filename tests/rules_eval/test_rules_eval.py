@@ -19,10 +19,12 @@ and committed before any rule ran on them, measured once, then fixed in the twel
 then fixed in the thirteenth round) and ``fresh14.jsonl`` (131 texts, labelled and committed before
 any rule ran on them, measured once, then fixed in the fourteenth round) and ``fresh15.jsonl`` (126
 texts, labelled and committed before any rule ran on them, measured once, then fixed in the
-fifteenth round); all of them are tuning sets now.  ``fresh16.jsonl`` (32 texts in English, Arabic
-and Russian, labelled and committed before any rule ran on them, measured once) is the out-of-sample
-set; it is small because the stored pages on the topic are nearly exhausted (PROVENANCE.md).  The
-bundled config must keep precision and recall per language at or above the floors below; the other tests pin the
+fifteenth round) and ``fresh16.jsonl`` (32 texts in English, Arabic and Russian, labelled and
+committed before any rule ran on them, measured once, then fixed in the sixteenth round); all of them
+are tuning sets now.  ``fresh17.jsonl`` (54 texts, 31 of them Korean, labelled and committed before any
+rule ran on them, measured once) is the out-of-sample set; its English, Arabic and Russian parts are
+small because the stored pages on the topic are nearly exhausted in those languages (PROVENANCE.md).
+The bundled config must keep precision and recall per language at or above the floors below; the other tests pin the
 command's contract: the table, the JSON document, marked words, and exit codes for usage
 errors only.
 """
@@ -55,8 +57,9 @@ FRESH13 = HERE / "fresh13.jsonl"
 FRESH14 = HERE / "fresh14.jsonl"
 FRESH15 = HERE / "fresh15.jsonl"
 FRESH16 = HERE / "fresh16.jsonl"
+FRESH17 = HERE / "fresh17.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
-FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16]
+FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17]
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -172,8 +175,15 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # fresh16.jsonl (32 texts: en 20, ar 6, ru 6, no Korean; committed before any rule ran on them,
 # gathered after the fifteenth round was committed) was measured once on 2026-12-07 on the fifteenth
 # round's config: en 1.000/1.000, ar 0.714/1.000, ru 1.000/1.000 (overall 0.931/1.000, 31 of 32
-# exactly right); its floors guard that measurement and are not targets.  Its Arabic and Russian
-# figures rest on five expected pairs each: coarse.
+# exactly right); then its one family of disagreements was read and fixed (sixteenth round,
+# PROVENANCE.md: Soviet soldiers of 1945 and Korea's liberation honoured in Pyongyang kept apart from
+# North Korea's soldiers), so it is a tuning set now: 1.000/1.000 in every language it has (32 of 32
+# exactly right), and its Arabic floor was raised.  No other set changed.
+# fresh17.jsonl (54 texts: en 7, ar 2, ru 14, ko 31; committed before any rule ran on them, gathered
+# after the sixteenth round was committed) was measured once on 2026-12-07 on the sixteenth round's
+# config: en 1.000/0.875, ar 1.000/1.000, ru 1.000/1.000, ko 0.943/0.962 (overall 0.958/0.958, 49 of
+# 54 exactly right); its floors guard that measurement and are not targets.  Its English, Arabic and
+# Russian figures rest on 8, 3 and 8 expected pairs: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -191,7 +201,8 @@ SET_FLOORS = {
     FRESH13: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH14: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH15: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
-    FRESH16: {"en": (0.99, 0.99), "ar": (0.71, 0.99), "ru": (0.99, 0.99)},
+    FRESH16: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99)},
+    FRESH17: {"en": (0.99, 0.87), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.94, 0.96)},
 }
 
 
@@ -208,8 +219,9 @@ def _texts(path: Path) -> list[dict]:
 
 @pytest.mark.parametrize(
     "path",
-    # fresh2.jsonl (42 texts, 8-14 per language) and fresh16.jsonl (below) are the small sets.
-    [LABELS, *(p for p in FRESH_SETS if p not in (FRESH2, FRESH16))],
+    # fresh2.jsonl (42 texts, 8-14 per language), fresh16.jsonl and fresh17.jsonl (below) are the
+    # small sets.
+    [LABELS, *(p for p in FRESH_SETS if p not in (FRESH2, FRESH16, FRESH17))],
     ids=lambda path: path.stem,
 )
 def test_the_set_is_real_and_broad(path: Path) -> None:
@@ -231,6 +243,19 @@ def test_the_sixteenth_set_is_real_if_small() -> None:
     counts = {lang: sum(1 for t in texts if t["language"] == lang) for lang in LANGUAGES}
     assert counts["en"] >= 20 and counts["ar"] >= 6 and counts["ru"] >= 6, counts
     assert sum(1 for t in texts if not t["expected"]) >= 15
+    assert all(t["url"].startswith("http") for t in texts)
+
+
+def test_the_seventeenth_set_is_real_if_small() -> None:
+    # fresh17.jsonl was gathered when the stored pages on the topic were exhausted in English and
+    # Arabic and nearly so in Russian (most hits already in an earlier set by address or lead); Korean
+    # pages were not, so its Korean part is full size (PROVENANCE.md).
+    texts = _texts(FRESH17)
+    counts = {lang: sum(1 for t in texts if t["language"] == lang) for lang in LANGUAGES}
+    negatives = {lang: sum(1 for t in texts if t["language"] == lang and not t["expected"]) for lang in LANGUAGES}
+    assert counts["ko"] >= 30 and negatives["ko"] >= 8, (counts, negatives)
+    assert counts["en"] >= 7 and counts["ar"] >= 2 and counts["ru"] >= 14, counts
+    assert sum(negatives.values()) >= 24
     assert all(t["url"].startswith("http") for t in texts)
 
 
