@@ -247,7 +247,7 @@ def cpu_section(results: dict[str, Any]) -> list[str]:
         "|---|---:|",
         f"| matching (`match_hits`) | {_fmt(per['matching'], 2)} |",
         f"| fingerprints (`make_fingerprint`, `near_signature`: MinHash) | {_fmt(per['fingerprints'], 2)} |",
-        f"| story assignment (`assign_entries`) | {_fmt(per['story assignment'], 2)} |",
+        f"| story assignment (`prefetch`, `assign_entries`) | {_fmt(per['story assignment'], 2)} |",
         f"| **the addition** (matching + clustering) | **{_fmt(addition, 2)}** |",
         f"| the rest of ingest (normalising, reads, items, sources) | {_fmt(per['rest of ingest'], 2)} |",
         f"| parsing (the fast path) | {_fmt(per['parsing'], 2)} |",
