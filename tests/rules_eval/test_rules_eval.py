@@ -22,8 +22,9 @@ texts, labelled and committed before any rule ran on them, measured once, then f
 fifteenth round) and ``fresh16.jsonl`` (32 texts in English, Arabic and Russian, labelled and
 committed before any rule ran on them, measured once, then fixed in the sixteenth round); all of them
 are tuning sets now.  ``fresh17.jsonl`` (54 texts, 31 of them Korean, labelled and committed before any
-rule ran on them, measured once) is the out-of-sample set; its English, Arabic and Russian parts are
-small because the stored pages on the topic are nearly exhausted in those languages (PROVENANCE.md).
+rule ran on them, measured once, then fixed in the seventeenth round) is a tuning set too; its English,
+Arabic and Russian parts are small because the stored pages on the topic are nearly exhausted in those
+languages (PROVENANCE.md).
 The bundled config must keep precision and recall per language at or above the floors below; the other tests pin the
 command's contract: the table, the JSON document, marked words, and exit codes for usage
 errors only.
@@ -182,8 +183,12 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # fresh17.jsonl (54 texts: en 7, ar 2, ru 14, ko 31; committed before any rule ran on them, gathered
 # after the sixteenth round was committed) was measured once on 2026-12-07 on the sixteenth round's
 # config: en 1.000/0.875, ar 1.000/1.000, ru 1.000/1.000, ko 0.943/0.962 (overall 0.958/0.958, 49 of
-# 54 exactly right); its floors guard that measurement and are not targets.  Its English, Arabic and
-# Russian figures rest on 8, 3 and 8 expected pairs: coarse.
+# 54 exactly right); then its disagreements were read and fixed (seventeenth round, PROVENANCE.md:
+# satellite technology kept to its own sentence, the soldiers' weapons "used" at the front, 북조선 as
+# North Korea, a regional delegation's visit and 부상 "emerged" kept out of the Korean digest), so it is
+# a tuning set now: en, ar, ru 1.000/1.000, ko 0.981/1.000 (f17-ko-11, the typo 미사일 for Mikhail,
+# left), and its floors were raised.  No other set changed.  Its English, Arabic and Russian figures
+# rest on 8, 3 and 8 expected pairs: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -202,7 +207,7 @@ SET_FLOORS = {
     FRESH14: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH15: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH16: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99)},
-    FRESH17: {"en": (0.99, 0.87), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.94, 0.96)},
+    FRESH17: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.98, 0.99)},
 }
 
 
