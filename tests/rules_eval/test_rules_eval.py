@@ -22,8 +22,11 @@ texts, labelled and committed before any rule ran on them, measured once, then f
 fifteenth round) and ``fresh16.jsonl`` (32 texts in English, Arabic and Russian, labelled and
 committed before any rule ran on them, measured once, then fixed in the sixteenth round); all of them
 are tuning sets now.  ``fresh17.jsonl`` (54 texts, 31 of them Korean, labelled and committed before any
-rule ran on them, measured once) is the out-of-sample set; its English, Arabic and Russian parts are
-small because the stored pages on the topic are nearly exhausted in those languages (PROVENANCE.md).
+rule ran on them, measured once, then fixed in the seventeenth round) is a tuning set too; its English,
+Arabic and Russian parts are small because the stored pages on the topic are nearly exhausted in those
+languages (PROVENANCE.md).  ``fresh18.jsonl`` (34 English texts from an RSS archive and a NewsAPI
+fixture in public repositories, labelled and committed before any rule ran on them, measured once) is
+the out-of-sample set; it has no Arabic, Russian or Korean text (PROVENANCE.md).
 The bundled config must keep precision and recall per language at or above the floors below; the other tests pin the
 command's contract: the table, the JSON document, marked words, and exit codes for usage
 errors only.
@@ -58,8 +61,9 @@ FRESH14 = HERE / "fresh14.jsonl"
 FRESH15 = HERE / "fresh15.jsonl"
 FRESH16 = HERE / "fresh16.jsonl"
 FRESH17 = HERE / "fresh17.jsonl"
+FRESH18 = HERE / "fresh18.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
-FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17]
+FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18]
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -182,8 +186,16 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # fresh17.jsonl (54 texts: en 7, ar 2, ru 14, ko 31; committed before any rule ran on them, gathered
 # after the sixteenth round was committed) was measured once on 2026-12-07 on the sixteenth round's
 # config: en 1.000/0.875, ar 1.000/1.000, ru 1.000/1.000, ko 0.943/0.962 (overall 0.958/0.958, 49 of
-# 54 exactly right); its floors guard that measurement and are not targets.  Its English, Arabic and
-# Russian figures rest on 8, 3 and 8 expected pairs: coarse.
+# 54 exactly right); then its disagreements were read and fixed (seventeenth round, PROVENANCE.md:
+# satellite technology kept to its own sentence, the soldiers' weapons "used" at the front, 북조선 as
+# North Korea, a regional delegation's visit and 부상 "emerged" kept out of the Korean digest), so it is
+# a tuning set now: en, ar, ru 1.000/1.000, ko 0.981/1.000 (f17-ko-11, the typo 미사일 for Mikhail,
+# left), and its floors were raised.  No other set changed.  Its English, Arabic and Russian figures
+# rest on 8, 3 and 8 expected pairs: coarse.
+# fresh18.jsonl (34 English texts, 21 hard negatives, from an RSS archive and a NewsAPI fixture in
+# public repositories; committed before any rule ran on them, gathered after the seventeenth round was
+# committed) was measured once on 2026-12-07 on the seventeenth round's config: en 1.000/0.880 (31 of
+# 34 exactly right); its floor guards that measurement and is not a target.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -202,7 +214,8 @@ SET_FLOORS = {
     FRESH14: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH15: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH16: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99)},
-    FRESH17: {"en": (0.99, 0.87), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.94, 0.96)},
+    FRESH17: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.98, 0.99)},
+    FRESH18: {"en": (0.99, 0.87)},
 }
 
 
@@ -219,9 +232,9 @@ def _texts(path: Path) -> list[dict]:
 
 @pytest.mark.parametrize(
     "path",
-    # fresh2.jsonl (42 texts, 8-14 per language), fresh16.jsonl and fresh17.jsonl (below) are the
-    # small sets.
-    [LABELS, *(p for p in FRESH_SETS if p not in (FRESH2, FRESH16, FRESH17))],
+    # fresh2.jsonl (42 texts, 8-14 per language), fresh16.jsonl, fresh17.jsonl and fresh18.jsonl
+    # (below) are the small sets.
+    [LABELS, *(p for p in FRESH_SETS if p not in (FRESH2, FRESH16, FRESH17, FRESH18))],
     ids=lambda path: path.stem,
 )
 def test_the_set_is_real_and_broad(path: Path) -> None:
@@ -257,6 +270,18 @@ def test_the_seventeenth_set_is_real_if_small() -> None:
     assert counts["en"] >= 7 and counts["ar"] >= 2 and counts["ru"] >= 14, counts
     assert sum(negatives.values()) >= 24
     assert all(t["url"].startswith("http") for t in texts)
+
+
+def test_the_eighteenth_set_is_real_if_small() -> None:
+    # fresh18.jsonl came from public repositories (an RSS archive of The Moscow Times and a NewsAPI
+    # fixture) when the stored pages were nearly used up; its searches in Arabic and Russian found
+    # no published article in time, so it is English only (PROVENANCE.md).
+    texts = _texts(FRESH18)
+    counts = {lang: sum(1 for t in texts if t["language"] == lang) for lang in LANGUAGES}
+    negatives = {lang: sum(1 for t in texts if t["language"] == lang and not t["expected"]) for lang in LANGUAGES}
+    assert counts["en"] >= 30 and negatives["en"] >= 8, (counts, negatives)
+    assert all(t["url"].startswith("http") for t in texts)
+    assert FRESH18.name in (HERE / "PROVENANCE.md").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(
