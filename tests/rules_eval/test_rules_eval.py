@@ -25,8 +25,9 @@ are tuning sets now.  ``fresh17.jsonl`` (54 texts, 31 of them Korean, labelled a
 rule ran on them, measured once, then fixed in the seventeenth round) is a tuning set too; its English,
 Arabic and Russian parts are small because the stored pages on the topic are nearly exhausted in those
 languages (PROVENANCE.md).  ``fresh18.jsonl`` (34 English texts from an RSS archive and a NewsAPI
-fixture in public repositories, labelled and committed before any rule ran on them, measured once) is
-the out-of-sample set; it has no Arabic, Russian or Korean text (PROVENANCE.md).
+fixture in public repositories, labelled and committed before any rule ran on them, measured once, then
+fixed in the eighteenth round) is a tuning set too; it has no Arabic, Russian or Korean text
+(PROVENANCE.md).
 The bundled config must keep precision and recall per language at or above the floors below; the other tests pin the
 command's contract: the table, the JSON document, marked words, and exit codes for usage
 errors only.
@@ -195,7 +196,9 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # fresh18.jsonl (34 English texts, 21 hard negatives, from an RSS archive and a NewsAPI fixture in
 # public repositories; committed before any rule ran on them, gathered after the seventeenth round was
 # committed) was measured once on 2026-12-07 on the seventeenth round's config: en 1.000/0.880 (31 of
-# 34 exactly right); its floor guards that measurement and is not a target.
+# 34 exactly right); then its disagreements were read and fixed (eighteenth round, PROVENANCE.md: "Kim"
+# in a headline naming North Korea, the summit by its setting, the mutual-defence clause by what it
+# does), so it is a tuning set now: en 1.000/1.000, and its floor was raised.  No other set changed.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -215,7 +218,7 @@ SET_FLOORS = {
     FRESH15: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH16: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99)},
     FRESH17: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.98, 0.99)},
-    FRESH18: {"en": (0.99, 0.87)},
+    FRESH18: {"en": (0.99, 0.99)},
 }
 
 
