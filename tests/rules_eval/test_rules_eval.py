@@ -382,7 +382,7 @@ expected = []
     out = proc.stdout
     assert "3 texts, 9 rules, 1 texts exactly right" in out
     assert "missed [en] kim-putin-summit-critical: expected, did not fire" in out
-    assert "terms found: kim_jong_un, kim_surname, putin, meeting_verb, summit" in out
+    assert "terms found: kim_jong_un, kim_surname, kim_headline, putin, meeting_verb, summit" in out
     assert "extra [en] kim-putin: fired, not expected" in out
     assert "body:  [[Kim Jong Un]] wrote to [[Putin]]." in out
     line = next(x for x in out.splitlines() if x.startswith("kim-putin "))
