@@ -28,8 +28,8 @@ languages (PROVENANCE.md).  ``fresh18.jsonl`` (34 English texts from an RSS arch
 fixture in public repositories, labelled and committed before any rule ran on them, measured once, then
 fixed in the eighteenth round) is a tuning set too; it has no Arabic, Russian or Korean text
 (PROVENANCE.md).  ``fresh19.jsonl`` (38 texts in Arabic, Russian and Korean from stored news pages,
-labelled and committed before any rule ran on them, measured once) is the out-of-sample set; each
-language is under 30 texts (PROVENANCE.md).
+labelled and committed before any rule ran on them, measured once, then fixed in the nineteenth round)
+is a tuning set too; each language is under 30 texts (PROVENANCE.md).
 The bundled config must keep precision and recall per language at or above the floors below; the other tests pin the
 command's contract: the table, the JSON document, marked words, and exit codes for usage
 errors only.
@@ -205,8 +205,12 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # fresh19.jsonl (38 texts: ar 14, ru 14, ko 10, 23 hard negatives; committed before any rule ran on
 # them, gathered after the eighteenth round was committed) was measured once on 2026-12-07 on the
 # eighteenth round's config: ar 0.938/1.000, ru 1.000/1.000, ko 0.800/0.889 (overall 0.914/0.970, 34
-# of 38 exactly right); its floors guard that measurement and are not targets.  Its figures rest on
-# 15, 9 and 9 expected pairs: coarse.
+# of 38 exactly right); then its disagreements were read and fixed (nineteenth round, PROVENANCE.md:
+# Arabic أسر with a possessive as "and their families" or "in its entirety", a casualty word beside a
+# denial or a word of absence, ministers of civil portfolios and education exchanges kept out of the
+# Korean digest's visit clause, munitions given in exchange for satellite technology as arms), so it
+# is a tuning set now: 1.000/1.000 in every language it has (38 of 38 exactly right), and its floors
+# were raised.  No other set changed.  Its figures rest on 15, 9 and 9 expected pairs: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -227,7 +231,7 @@ SET_FLOORS = {
     FRESH16: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99)},
     FRESH17: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.98, 0.99)},
     FRESH18: {"en": (0.99, 0.99)},
-    FRESH19: {"ar": (0.93, 0.99), "ru": (0.99, 0.99), "ko": (0.79, 0.88)},
+    FRESH19: {"ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
 }
 
 
