@@ -28,8 +28,10 @@ languages (PROVENANCE.md).  ``fresh18.jsonl`` (34 English texts from an RSS arch
 fixture in public repositories, labelled and committed before any rule ran on them, measured once, then
 fixed in the eighteenth round) is a tuning set too; it has no Arabic, Russian or Korean text
 (PROVENANCE.md).  ``fresh19.jsonl`` (38 texts in Arabic, Russian and Korean from stored news pages,
-labelled and committed before any rule ran on them, measured once) is the out-of-sample set; each
-language is under 30 texts (PROVENANCE.md).
+labelled and committed before any rule ran on them, measured once, then fixed in the nineteenth round)
+is a tuning set too; each language is under 30 texts (PROVENANCE.md).  ``fresh20.jsonl`` (30 texts in Arabic,
+Russian and Korean on workers, health, education and oil, labelled and committed before any rule ran on
+them, measured once) is the out-of-sample set; each language is under 30 texts (PROVENANCE.md).
 The bundled config must keep precision and recall per language at or above the floors below; the other tests pin the
 command's contract: the table, the JSON document, marked words, and exit codes for usage
 errors only.
@@ -66,8 +68,9 @@ FRESH16 = HERE / "fresh16.jsonl"
 FRESH17 = HERE / "fresh17.jsonl"
 FRESH18 = HERE / "fresh18.jsonl"
 FRESH19 = HERE / "fresh19.jsonl"
+FRESH20 = HERE / "fresh20.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
-FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19]
+FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20]
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -205,8 +208,17 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # fresh19.jsonl (38 texts: ar 14, ru 14, ko 10, 23 hard negatives; committed before any rule ran on
 # them, gathered after the eighteenth round was committed) was measured once on 2026-12-07 on the
 # eighteenth round's config: ar 0.938/1.000, ru 1.000/1.000, ko 0.800/0.889 (overall 0.914/0.970, 34
-# of 38 exactly right); its floors guard that measurement and are not targets.  Its figures rest on
-# 15, 9 and 9 expected pairs: coarse.
+# of 38 exactly right); then its disagreements were read and fixed (nineteenth round, PROVENANCE.md:
+# Arabic أسر with a possessive as "and their families" or "in its entirety", a casualty word beside a
+# denial or a word of absence, ministers of civil portfolios and education exchanges kept out of the
+# Korean digest's visit clause, munitions given in exchange for satellite technology as arms), so it
+# is a tuning set now: 1.000/1.000 in every language it has (38 of 38 exactly right), and its floors
+# were raised.  No other set changed.  Its figures rest on 15, 9 and 9 expected pairs: coarse.
+# fresh20.jsonl (30 texts: ar 9, ru 12, ko 9, 19 hard negatives; committed before any rule ran on
+# them, gathered after the nineteenth round was committed) was measured once on 2026-12-07 on the
+# nineteenth round's config: ar 0.667/0.333, ru 1.000/1.000, ko 0.667/1.000 (overall 0.750/0.789, 22
+# of 30 exactly right); its floors guard that measurement and are not targets.  Its figures rest on
+# 6, 5 and 8 expected pairs: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -227,7 +239,8 @@ SET_FLOORS = {
     FRESH16: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99)},
     FRESH17: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.98, 0.99)},
     FRESH18: {"en": (0.99, 0.99)},
-    FRESH19: {"ar": (0.93, 0.99), "ru": (0.99, 0.99), "ko": (0.79, 0.88)},
+    FRESH19: {"ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH20: {"ar": (0.66, 0.33), "ru": (0.99, 0.99), "ko": (0.66, 0.99)},
 }
 
 
@@ -244,9 +257,9 @@ def _texts(path: Path) -> list[dict]:
 
 @pytest.mark.parametrize(
     "path",
-    # fresh2.jsonl (42 texts, 8-14 per language), fresh16.jsonl, fresh17.jsonl, fresh18.jsonl and
-    # fresh19.jsonl (below) are the small sets.
-    [LABELS, *(p for p in FRESH_SETS if p not in (FRESH2, FRESH16, FRESH17, FRESH18, FRESH19))],
+    # fresh2.jsonl (42 texts, 8-14 per language), fresh16.jsonl, fresh17.jsonl, fresh18.jsonl,
+    # fresh19.jsonl and fresh20.jsonl (below) are the small sets.
+    [LABELS, *(p for p in FRESH_SETS if p not in (FRESH2, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20))],
     ids=lambda path: path.stem,
 )
 def test_the_set_is_real_and_broad(path: Path) -> None:
@@ -307,6 +320,19 @@ def test_the_nineteenth_set_is_real_if_small() -> None:
     assert negatives["ar"] >= 6 and negatives["ru"] >= 6 and negatives["ko"] >= 6, negatives
     assert all(t["url"].startswith("http") for t in texts)
     assert FRESH19.name in (HERE / "PROVENANCE.md").read_text(encoding="utf-8")
+
+
+def test_the_twentieth_set_is_real_if_small() -> None:
+    # fresh20.jsonl was gathered from the stored pages on sub-topics not used before (workers, health,
+    # education, oil) within a short session; it is Arabic, Russian and Korean only, each language is
+    # under 30 texts, and its Arabic part has four hard negatives only (PROVENANCE.md).
+    texts = _texts(FRESH20)
+    counts = {lang: sum(1 for t in texts if t["language"] == lang) for lang in LANGUAGES}
+    negatives = {lang: sum(1 for t in texts if t["language"] == lang and not t["expected"]) for lang in LANGUAGES}
+    assert counts["ar"] >= 9 and counts["ru"] >= 12 and counts["ko"] >= 9, counts
+    assert negatives["ar"] >= 4 and negatives["ru"] >= 8 and negatives["ko"] >= 6, negatives
+    assert all(t["url"].startswith("http") for t in texts)
+    assert FRESH20.name in (HERE / "PROVENANCE.md").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(
