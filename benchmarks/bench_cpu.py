@@ -28,7 +28,6 @@ two against wirewatch's cold poll.  Runnable alone:
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,22 +43,10 @@ PARTS = ("matching", "fingerprints", "story assignment")
 
 def run(tree: Path, web: Path, work: Path, python: Path, log: Callable[[str], None]) -> dict[str, Any]:
     """Measure in one child process running the code in ``tree``; its JSON result."""
-    from benchmarks.harness import wirewatch_env
+    from benchmarks.harness import run_child
 
     work.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(
-        [str(python), str(Path(__file__).resolve()), "--child", str(web), str(work)],
-        capture_output=True,
-        text=True,
-        env=wirewatch_env(tree),
-        cwd=tree,
-        check=False,
-    )
-    for line in proc.stderr.strip().splitlines():
-        log(line)
-    if proc.returncode != 0:
-        raise RuntimeError(f"cpu child failed: {proc.stderr[-3000:]}")
-    result = dict(json.loads(proc.stdout))
+    result = run_child(Path(__file__).resolve(), [str(web), str(work)], tree, python, log, "cpu")
     per = result["per_1000"]
     log(
         f"cpu: {result['items']} items; per 1,000: ingest {per['ingest']:.2f} s (matching {per['matching']:.2f}, "

@@ -166,10 +166,8 @@ def run(
     log: Callable[[str], None],
 ) -> dict[str, Any]:
     """Measure every rule count in one child process running the code in ``tree``."""
-    import subprocess
-
     from benchmarks import gen_web
-    from benchmarks.harness import wirewatch_env
+    from benchmarks.harness import run_child
 
     documents = make_documents(docs)
     spec: dict[str, Any] = {"docs": documents, "time_limit": time_limit, "rule_sets": {}}
@@ -180,19 +178,7 @@ def run(
     spec_file = work / "matching-spec.json"
     spec_file.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
     log(f"matching: {len(documents)} documents, {sum(len(t) + len(b) for t, b, _ in documents) / 1e6:.1f}M characters")
-    proc = subprocess.run(
-        [str(python), str(Path(__file__).resolve()), "--child", str(spec_file)],
-        capture_output=True,
-        text=True,
-        env=wirewatch_env(tree),
-        cwd=tree,
-        check=False,
-    )
-    for line in proc.stderr.strip().splitlines():
-        log(line)
-    if proc.returncode != 0:
-        raise RuntimeError(f"matching child failed: {proc.stderr[-3000:]}")
-    return dict(json.loads(proc.stdout))
+    return run_child(Path(__file__).resolve(), [str(spec_file)], tree, python, log, "matching")
 
 
 if __name__ == "__main__":

@@ -9,15 +9,17 @@ what a figure means: that is the benchmark modules' job.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from benchmarks.tools import PROJECT_PYTHON, ROOT
 
@@ -91,6 +93,25 @@ def wirewatch_env(tree: Path = ROOT) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WIREWATCH_")}
     env["PYTHONPATH"] = str(tree)
     return env
+
+
+def run_child(
+    script: Path, args: Sequence[str], tree: Path, python: Path, log: Callable[[str], None], what: str
+) -> dict[str, Any]:
+    """Run ``script --child ARGS`` with the code in ``tree``; its stderr goes to ``log``, its stdout is JSON."""
+    proc = subprocess.run(
+        [str(python), str(script), "--child", *args],
+        capture_output=True,
+        text=True,
+        env=wirewatch_env(tree),
+        cwd=tree,
+        check=False,
+    )
+    for line in proc.stderr.strip().splitlines():
+        log(line)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what} child failed: {proc.stderr[-3000:]}")
+    return dict(json.loads(proc.stdout))
 
 
 def wirewatch_argv(config: Path, database_url: str, *command: str) -> list[str]:
