@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from monitor.store import migrate
 from monitor.store.sql import SqlStore, make_engine
+from tests.store.rows import insert_item, insert_source
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC).replace(tzinfo=None)
 
@@ -16,13 +17,7 @@ def test_per_rule_rows_of_one_story_survive_the_new_key(database_url: str) -> No
     engine = make_engine(database_url)
     migrate.upgrade(engine, "0005")
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO sources (id, name, type, url, consecutive_failures, created_at) "
-                "VALUES (1, 'wire', 'feed', 'u', 0, :t)"
-            ),
-            {"t": NOW},
-        )
+        insert_source(conn, NOW)
         conn.execute(
             text(
                 "INSERT INTO stories (id, first_item_id, title, size, first_seen, last_seen) "
@@ -30,13 +25,7 @@ def test_per_rule_rows_of_one_story_survive_the_new_key(database_url: str) -> No
             ),
             {"t": NOW},
         )
-        conn.execute(
-            text(
-                "INSERT INTO items (id, source_id, key, url, canonical_url, title, summary, text, "
-                "first_seen, story_id) VALUES (1, 1, 'k', 'u', 'u', 'Kim meets Putin', '', '', :t, 7)"
-            ),
-            {"t": NOW},
-        )
+        insert_item(conn, NOW, 1, story_id=7)
         for alert_id, rule in ((1, "kim-putin"), (2, "kursk"), (3, "troops")):
             conn.execute(
                 text(

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from alembic import command
 from monitor.store import migrate
 from monitor.store.sql import make_engine
+from tests.store.rows import insert_item, insert_source
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC).replace(tzinfo=None)
 BANDS = [(-(2**63), 1), (-5, 2), (0, 1), (5, 1), (5, 2), (2**63 - 1, 2)]
@@ -32,21 +33,9 @@ def test_band_rows_survive_the_rebuild_both_ways(database_url: str) -> None:
     engine = make_engine(database_url)
     migrate.upgrade(engine, "0011")
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO sources (id, name, type, url, consecutive_failures, created_at) "
-                "VALUES (1, 'wire', 'feed', 'u', 0, :t)"
-            ),
-            {"t": NOW},
-        )
+        insert_source(conn, NOW)
         for item in (1, 2):
-            conn.execute(
-                text(
-                    "INSERT INTO items (id, source_id, key, url, canonical_url, title, summary, text, first_seen) "
-                    "VALUES (:id, 1, :key, 'u', 'u', 'Kim meets Putin', '', '', :t)"
-                ),
-                {"id": item, "key": f"k{item}", "t": NOW},
-            )
+            insert_item(conn, NOW, item)
         for key, item in BANDS:
             conn.execute(text('INSERT INTO story_bands ("key", item_id) VALUES (:k, :i)'), {"k": key, "i": item})
         assert _rowid_table(conn) in (True, None)
