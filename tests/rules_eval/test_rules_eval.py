@@ -217,8 +217,13 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # fresh20.jsonl (30 texts: ar 9, ru 12, ko 9, 19 hard negatives; committed before any rule ran on
 # them, gathered after the nineteenth round was committed) was measured once on 2026-12-07 on the
 # nineteenth round's config: ar 0.667/0.333, ru 1.000/1.000, ko 0.667/1.000 (overall 0.750/0.789, 22
-# of 30 exactly right); its floors guard that measurement and are not targets.  Its figures rest on
-# 6, 5 and 8 expected pairs: coarse.
+# of 30 exactly right); then its disagreements were read and fixed (twentieth round, PROVENANCE.md:
+# Pyongyang in a mixed Arabic spelling, Russia's own men as casualties, Arabic plural agreements,
+# joining Russia's forces, 부상 as a vice-minister's title, university delegations' visits, a combat
+# word beside workers), so it is a tuning set now: ar 1.000/0.833, ru 1.000/1.000, ko 0.800/1.000 (27
+# of 30 exactly right; the glued Arabic word of f20-ar-06 is the analyser's, f20-ko-04 and f20-ko-08
+# are judgement calls), and its floors were raised.  No other set changed.  Its figures rest on 6, 5
+# and 8 expected pairs: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -240,7 +245,7 @@ SET_FLOORS = {
     FRESH17: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.98, 0.99)},
     FRESH18: {"en": (0.99, 0.99)},
     FRESH19: {"ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
-    FRESH20: {"ar": (0.66, 0.33), "ru": (0.99, 0.99), "ko": (0.66, 0.99)},
+    FRESH20: {"ar": (0.99, 0.83), "ru": (0.99, 0.99), "ko": (0.79, 0.99)},
 }
 
 
