@@ -69,8 +69,9 @@ FRESH17 = HERE / "fresh17.jsonl"
 FRESH18 = HERE / "fresh18.jsonl"
 FRESH19 = HERE / "fresh19.jsonl"
 FRESH20 = HERE / "fresh20.jsonl"
+FRESH21 = HERE / "fresh21.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
-FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20]
+FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21]
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -217,8 +218,18 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # fresh20.jsonl (30 texts: ar 9, ru 12, ko 9, 19 hard negatives; committed before any rule ran on
 # them, gathered after the nineteenth round was committed) was measured once on 2026-12-07 on the
 # nineteenth round's config: ar 0.667/0.333, ru 1.000/1.000, ko 0.667/1.000 (overall 0.750/0.789, 22
-# of 30 exactly right); its floors guard that measurement and are not targets.  Its figures rest on
-# 6, 5 and 8 expected pairs: coarse.
+# of 30 exactly right); then its disagreements were read and fixed (twentieth round, PROVENANCE.md:
+# Pyongyang in a mixed Arabic spelling, Russia's own men as casualties, Arabic plural agreements,
+# joining Russia's forces, 부상 as a vice-minister's title, university delegations' visits, a combat
+# word beside workers), so it is a tuning set now: ar 1.000/0.833, ru 1.000/1.000, ko 0.800/1.000 (27
+# of 30 exactly right; the glued Arabic word of f20-ar-06 is the analyser's, f20-ko-04 and f20-ko-08
+# are judgement calls), and its floors were raised.  No other set changed.  Its figures rest on 6, 5
+# and 8 expected pairs: coarse.
+# fresh21.jsonl (24 texts: en 7, ar 4, ru 6, ko 7, 13 hard negatives; committed before any rule ran
+# on them, gathered after the twentieth round was committed) was measured once on 2026-12-07 on the
+# twentieth round's config: en 1.000/1.000, ar 1.000/0.667, ru 0.667/1.000, ko 0.889/1.000 (overall
+# 0.917/0.917, 20 of 24 exactly right); its floors guard that measurement and are not targets.  Its
+# figures rest on 8, 6, 2 and 8 expected pairs: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -240,7 +251,8 @@ SET_FLOORS = {
     FRESH17: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.98, 0.99)},
     FRESH18: {"en": (0.99, 0.99)},
     FRESH19: {"ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
-    FRESH20: {"ar": (0.66, 0.33), "ru": (0.99, 0.99), "ko": (0.66, 0.99)},
+    FRESH20: {"ar": (0.99, 0.83), "ru": (0.99, 0.99), "ko": (0.79, 0.99)},
+    FRESH21: {"en": (0.99, 0.99), "ar": (0.99, 0.66), "ru": (0.66, 0.99), "ko": (0.88, 0.99)},
 }
 
 
@@ -259,7 +271,7 @@ def _texts(path: Path) -> list[dict]:
     "path",
     # fresh2.jsonl (42 texts, 8-14 per language), fresh16.jsonl, fresh17.jsonl, fresh18.jsonl,
     # fresh19.jsonl and fresh20.jsonl (below) are the small sets.
-    [LABELS, *(p for p in FRESH_SETS if p not in (FRESH2, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20))],
+    [LABELS, *(p for p in FRESH_SETS if p not in (FRESH2, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21))],
     ids=lambda path: path.stem,
 )
 def test_the_set_is_real_and_broad(path: Path) -> None:
@@ -333,6 +345,20 @@ def test_the_twentieth_set_is_real_if_small() -> None:
     assert negatives["ar"] >= 4 and negatives["ru"] >= 8 and negatives["ko"] >= 6, negatives
     assert all(t["url"].startswith("http") for t in texts)
     assert FRESH20.name in (HERE / "PROVENANCE.md").read_text(encoding="utf-8")
+
+
+def test_the_twenty_first_set_is_real_if_small() -> None:
+    # fresh21.jsonl was gathered from the stored pages on sub-topics not used before (Putin's gift of
+    # animals to the Pyongyang zoo, sports matches, the Russian Centre in Pyongyang) with a few texts
+    # on sub-topics an earlier set has in another language (the capitals' train, prisoners of war);
+    # every language is under 30 texts and its Arabic part has two hard negatives only (PROVENANCE.md).
+    texts = _texts(FRESH21)
+    counts = {lang: sum(1 for t in texts if t["language"] == lang) for lang in LANGUAGES}
+    negatives = {lang: sum(1 for t in texts if t["language"] == lang and not t["expected"]) for lang in LANGUAGES}
+    assert counts["en"] >= 7 and counts["ar"] >= 4 and counts["ru"] >= 6 and counts["ko"] >= 7, counts
+    assert negatives["en"] >= 4 and negatives["ar"] >= 2 and negatives["ru"] >= 4 and negatives["ko"] >= 3, negatives
+    assert all(t["url"].startswith("http") for t in texts)
+    assert FRESH21.name in (HERE / "PROVENANCE.md").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(
