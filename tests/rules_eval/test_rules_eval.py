@@ -31,7 +31,10 @@ fixed in the eighteenth round) is a tuning set too; it has no Arabic, Russian or
 labelled and committed before any rule ran on them, measured once, then fixed in the nineteenth round)
 is a tuning set too; each language is under 30 texts (PROVENANCE.md).  ``fresh20.jsonl`` (30 texts in Arabic,
 Russian and Korean on workers, health, education and oil, labelled and committed before any rule ran on
-them, measured once) is the out-of-sample set; each language is under 30 texts (PROVENANCE.md).
+them, measured once, then fixed in the twentieth round) is a tuning set too (PROVENANCE.md).
+``fresh21.jsonl`` (24 texts in English, Arabic, Russian and Korean, labelled and committed before any
+rule ran on them, measured once, then fixed in the twenty-first round) is a tuning set too; each
+language is under 30 texts (PROVENANCE.md).
 The bundled config must keep precision and recall per language at or above the floors below; the other tests pin the
 command's contract: the table, the JSON document, marked words, and exit codes for usage
 errors only.
@@ -228,8 +231,11 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # fresh21.jsonl (24 texts: en 7, ar 4, ru 6, ko 7, 13 hard negatives; committed before any rule ran
 # on them, gathered after the twentieth round was committed) was measured once on 2026-12-07 on the
 # twentieth round's config: en 1.000/1.000, ar 1.000/0.667, ru 0.667/1.000, ko 0.889/1.000 (overall
-# 0.917/0.917, 20 of 24 exactly right); its floors guard that measurement and are not targets.  Its
-# figures rest on 8, 6, 2 and 8 expected pairs: coarse.
+# 0.917/0.917, 20 of 24 exactly right); then its disagreements were read and fixed (twenty-first
+# round, PROVENANCE.md: munitions beside the leaders' names as arms, another agreement keeping the bare
+# treaty word from counting, a match's combat and visit words kept out of the Korean digest), so it is
+# a tuning set now: 1.000/1.000 in every language (24 of 24 exactly right), and its floors were
+# raised.  No other set changed.  Its figures rest on 8, 6, 2 and 8 expected pairs: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -252,7 +258,7 @@ SET_FLOORS = {
     FRESH18: {"en": (0.99, 0.99)},
     FRESH19: {"ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH20: {"ar": (0.99, 0.83), "ru": (0.99, 0.99), "ko": (0.79, 0.99)},
-    FRESH21: {"en": (0.99, 0.99), "ar": (0.99, 0.66), "ru": (0.66, 0.99), "ko": (0.88, 0.99)},
+    FRESH21: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
 }
 
 
