@@ -60,7 +60,7 @@ def child(web: Path, work: Path) -> dict[str, Any]:  # pragma: no cover - runs i
     sys.path.insert(0, str(HERE.parent))
     from benchmarks import gen_web
     from benchmarks.harness import Subscriber, write_config
-    from monitor.app import make_app
+    from monitor.app import make_app, utcnow
     from monitor.core.feeds import parse_feed
     from monitor.core.models import PollOutcome
     from monitor.services import analysis, stories
@@ -78,7 +78,7 @@ def child(web: Path, work: Path) -> dict[str, Any]:  # pragma: no cover - runs i
             subscribers=[Subscriber("hook", "json://127.0.0.1:9/")],
         )
         app = make_app(str(config), f"sqlite:///{tmp}/cpu.db")
-        app.store.sync_sources([(s.name, s.type, s.url) for s in app.config.sources], _now())
+        app.store.sync_sources([(s.name, s.type, s.url) for s in app.config.sources], utcnow())
         states = {s.url: s for s in app.store.source_states()}
         try:  # as the daemon's and run --once's main process, once start-up is done
             from monitor.daemon import settle_gc
@@ -129,12 +129,6 @@ def child(web: Path, work: Path) -> dict[str, Any]:  # pragma: no cover - runs i
     per["parsing"] = parsing * scale
     per["ingest wall"] = wall * scale  # with the waits for the disk (synchronous=FULL)
     return {"feeds": params.feeds, "items_per_feed": params.items, "items": new, "batch": BATCH, "per_1000": per}
-
-
-def _now() -> Any:  # pragma: no cover - runs in the child
-    from monitor.app import utcnow
-
-    return utcnow()
 
 
 def main(argv: list[str]) -> int:
