@@ -5,7 +5,7 @@ Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's i
 every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on.  Each ``fresh*.jsonl`` (``fresh.jsonl``,
-then ``fresh2.jsonl`` to ``fresh21.jsonl``) was gathered as an out-of-sample set (from
+then ``fresh2.jsonl`` to ``fresh22.jsonl``) was gathered as an out-of-sample set (from
 ``fresh10.jsonl`` on, labelled and committed before any rule ran on it), measured once, and
 then had its disagreements read and fixed in the next round, so all of them are tuning sets
 now.  Their sources, sizes, once-measured figures and
@@ -49,8 +49,9 @@ FRESH18 = HERE / "fresh18.jsonl"
 FRESH19 = HERE / "fresh19.jsonl"
 FRESH20 = HERE / "fresh20.jsonl"
 FRESH21 = HERE / "fresh21.jsonl"
+FRESH22 = HERE / "fresh22.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
-FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21]
+FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22]
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -212,6 +213,11 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # treaty word from counting, a match's combat and visit words kept out of the Korean digest), so it is
 # a tuning set now: 1.000/1.000 in every language (24 of 24 exactly right), and its floors were
 # raised.  No other set changed.  Its figures rest on 8, 6, 2 and 8 expected pairs: coarse.
+# fresh22.jsonl (35 texts: en 4, ar 9, ru 11, ko 11, 16 hard negatives; committed before any rule ran
+# on them, gathered after the twenty-first round was committed) was measured once on 2026-12-07 on the
+# twenty-first round's config: en 1.000/1.000, ar 1.000/0.933, ru 1.000/1.000, ko 1.000/1.000 (overall
+# 1.000/0.978, 34 of 35 exactly right; en 4 of 4, ar 8 of 9, ru 11 of 11, ko 11 of 11).  Its figures
+# rest on 4, 15, 10 and 17 expected pairs: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -234,7 +240,7 @@ SET_FLOORS = {
     FRESH18: {"en": (0.99, 0.99)},
     FRESH19: {"ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH20: {"ar": (0.99, 0.83), "ru": (0.99, 0.99), "ko": (0.79, 0.99)},
-    FRESH21: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH21: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},    FRESH22: {"en": (0.99, 0.99), "ar": (0.99, 0.93), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
 }
 
 
@@ -266,7 +272,9 @@ SMALL_SETS: dict[Path, dict[str, tuple[int, int]]] = {
     FRESH20: {"ar": (9, 4), "ru": (12, 8), "ko": (9, 6)},
     # Sub-topics not used before (Putin's gift of animals to the Pyongyang zoo, sports matches, the
     # Russian Centre), a few on sub-topics an earlier set has in another language.
-    FRESH21: {"en": (7, 4), "ar": (4, 2), "ru": (6, 4), "ko": (7, 3)},
+    FRESH21: {"en": (7, 4), "ar": (4, 2), "ru": (6, 4), "ko": (7, 3)},    # Sub-topics chosen for hard negatives sharing the rules' words (the Russia–Iran treaty, Shoigu with
+    # Iran, Alaska, Kim with Xi and Lukashenko, the Kursk nuclear plant) and a few rarer spellings.
+    FRESH22: {"en": (4, 2), "ar": (9, 3), "ru": (11, 5), "ko": (11, 6)},
 }
 
 
