@@ -216,8 +216,11 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # fresh22.jsonl (35 texts: en 4, ar 9, ru 11, ko 11, 16 hard negatives; committed before any rule ran
 # on them, gathered after the twenty-first round was committed) was measured once on 2026-12-07 on the
 # twenty-first round's config: en 1.000/1.000, ar 1.000/0.933, ru 1.000/1.000, ko 1.000/1.000 (overall
-# 1.000/0.978, 34 of 35 exactly right; en 4 of 4, ar 8 of 9, ru 11 of 11, ko 11 of 11).  Its figures
-# rest on 4, 15, 10 and 17 expected pairs: coarse.
+# 1.000/0.978, 34 of 35 exactly right; en 4 of 4, ar 8 of 9, ru 11 of 11, ko 11 of 11); then its
+# disagreement was read and fixed (twenty-second round, PROVENANCE.md: soldiers sent to support
+# Russia's forces are North Korea's, like alongside and joined), so it is a tuning set now:
+# 1.000/1.000 in every language (35 of 35 exactly right), and its floors were raised.  No other set
+# changed.  Its figures rest on 4, 15, 10 and 17 expected pairs: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -240,7 +243,7 @@ SET_FLOORS = {
     FRESH18: {"en": (0.99, 0.99)},
     FRESH19: {"ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH20: {"ar": (0.99, 0.83), "ru": (0.99, 0.99), "ko": (0.79, 0.99)},
-    FRESH21: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},    FRESH22: {"en": (0.99, 0.99), "ar": (0.99, 0.93), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH21: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},    FRESH22: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
 }
 
 
