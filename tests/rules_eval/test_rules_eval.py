@@ -5,7 +5,7 @@ Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's i
 every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on.  Each ``fresh*.jsonl`` (``fresh.jsonl``,
-then ``fresh2.jsonl`` to ``fresh22.jsonl``) was gathered as an out-of-sample set (from
+then ``fresh2.jsonl`` to ``fresh23.jsonl``) was gathered as an out-of-sample set (from
 ``fresh10.jsonl`` on, labelled and committed before any rule ran on it), measured once, and
 then had its disagreements read and fixed in the next round, so all of them are tuning sets
 now.  Their sources, sizes, once-measured figures and
@@ -50,8 +50,10 @@ FRESH19 = HERE / "fresh19.jsonl"
 FRESH20 = HERE / "fresh20.jsonl"
 FRESH21 = HERE / "fresh21.jsonl"
 FRESH22 = HERE / "fresh22.jsonl"
+FRESH23 = HERE / "fresh23.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
 FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22]
+FRESH_SETS += [FRESH23]
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -221,6 +223,15 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # Russia's forces are North Korea's, like alongside and joined), so it is a tuning set now:
 # 1.000/1.000 in every language (35 of 35 exactly right), and its floors were raised.  No other set
 # changed.  Its figures rest on 4, 15, 10 and 17 expected pairs: coarse.
+# fresh23.jsonl (37 texts: en 7, ar 14, ru 7, ko 9, 18 hard negatives; committed before any rule ran
+# on them, gathered after the twenty-second round was committed) was measured once on 2026-12-07 on the
+# twenty-second round's config: en 0.909/1.000, ar 1.000/0.944, ru 1.000/1.000, ko 0.846/1.000 (overall
+# 0.936/0.978, 33 of 37 exactly right; en 6 of 7, ar 13 of 14, ru 7 of 7, ko 7 of 9); then its
+# disagreements were read and fixed (twenty-third round, PROVENANCE.md: a phone call's sentence names
+# no summit of theirs, the Arabic wounded adjective and passive capture, the spirit of self-sacrifice
+# is no casualty, the state's "government, army and people" is no soldiers sent), so it is a tuning set
+# now: 1.000/1.000 in every language (37 of 37 exactly right), and its floors were raised.  No other set
+# changed.  Its figures rest on 10, 18, 6 and 11 expected pairs: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -244,6 +255,7 @@ SET_FLOORS = {
     FRESH19: {"ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH20: {"ar": (0.99, 0.83), "ru": (0.99, 0.99), "ko": (0.79, 0.99)},
     FRESH21: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},    FRESH22: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH23: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
 }
 
 
@@ -278,6 +290,9 @@ SMALL_SETS: dict[Path, dict[str, tuple[int, int]]] = {
     FRESH21: {"en": (7, 4), "ar": (4, 2), "ru": (6, 4), "ko": (7, 3)},    # Sub-topics chosen for hard negatives sharing the rules' words (the Russia–Iran treaty, Shoigu with
     # Iran, Alaska, Kim with Xi and Lukashenko, the Kursk nuclear plant) and a few rarer spellings.
     FRESH22: {"en": (4, 2), "ar": (9, 3), "ru": (11, 5), "ko": (11, 6)},
+    # Most hits on the topic were already in an earlier set by address or lead; weighted to Arabic,
+    # with hard negatives on Kursk's losses and nuclear plant, South Korea–Russia ties and civil links.
+    FRESH23: {"en": (7, 2), "ar": (14, 7), "ru": (7, 4), "ko": (9, 5)},
 }
 
 
