@@ -1,5 +1,8 @@
 """Run a command; print its wall time, the CPU of its whole process tree and peak RSS per process.
 
+``--each`` (before the command) also prints one line per process: its CPU seconds, peak
+RSS and command line.
+
 CPU is sampled from /proc every 0.2 s for the command and every descendant (worker
 processes included, whoever reaps them), beside ``wait4``'s figure for the command: the
 two agree when every worker is waited for (wirewatch's CpuPool stops its forkserver on
@@ -43,9 +46,13 @@ def sample(pid: int) -> tuple[float, int] | None:
 
 
 def main() -> None:
+    argv = sys.argv[1:]
+    each = argv[:1] == ["--each"]
+    argv = argv[1:] if each else argv
     started = time.perf_counter()
-    proc = subprocess.Popen(sys.argv[1:])
+    proc = subprocess.Popen(argv)
     seen: dict[int, tuple[float, int]] = {}
+    names: dict[int, str] = {}
     while proc.poll() is None:
         todo = [proc.pid]
         while todo:
@@ -54,6 +61,8 @@ def main() -> None:
             if got is not None:
                 cpu, hwm = seen.get(pid, (0.0, 0))
                 seen[pid] = (max(cpu, got[0]), max(hwm, got[1]))
+                if pid not in names:
+                    names[pid] = _cmdline(pid)
             todo += children(pid)
         time.sleep(0.2)
     wall = time.perf_counter() - started
@@ -65,6 +74,17 @@ def main() -> None:
         f"processes {len(seen)}, peak rss max {max(peaks)} MiB, sum {sum(peaks)} MiB",
         file=sys.stderr,
     )
+    if each:
+        for pid, (cpu, hwm) in seen.items():
+            print(f"  {cpu:7.2f} s {hwm:5d} MiB  {names.get(pid, '?')}", file=sys.stderr)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "?"
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip()[:120]
 
 
 if __name__ == "__main__":

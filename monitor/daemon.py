@@ -34,7 +34,7 @@ from monitor.core.models import PollOutcome, PollTarget
 from monitor.errors import StorageError, WirewatchError
 from monitor.logs import cycle_summary
 from monitor.metrics import Metrics
-from monitor.services.analysis import Inline
+from monitor.services.analysis import Inline, reads_korean
 from monitor.services.backfill import run_backfills
 from monitor.services.dispatch import DispatchSummary
 from monitor.services.enrich import Enricher, PageResult
@@ -624,7 +624,7 @@ def enrich_batch(app: App) -> int:
 
 def make_enrich_stage(app: App, poller: Poller, control: Executor, writer: Executor) -> EnrichStage:
     """The enrichment stage of one process: the poller's FeedPoller reads, the ingest thread writes."""
-    enricher = Enricher(app.store, app.holder.get, utcnow)
+    enricher = Enricher(app.store, app.holder.get, utcnow, lambda: app.ingestor.analysis)
     return EnrichStage(enricher, poller.read_page, control=control, writer=writer, batch=enrich_batch(app))
 
 
@@ -636,7 +636,9 @@ def make_cpu_pool(app: App, processes: int = 1, *, start_at: int | None = None) 
     event loop's GIL).  ``start_at``: see :class:`CpuPool`; the daemon keeps the default
     (its event loop must not carry the analysis of any batch worth a round trip).
     """
-    cpu = CpuPool(max(1, (os.cpu_count() or 1) // max(1, processes)), start_at=start_at)
+    cpu = CpuPool(
+        max(1, (os.cpu_count() or 1) // max(1, processes)), start_at=start_at, korean=reads_korean(app.config)
+    )
     app.ingestor.analysis = cpu
     return cpu
 

@@ -23,10 +23,20 @@ from datetime import datetime
 from typing import Protocol
 
 from monitor.config import Config
-from monitor.core.dedupe import Ambiguity, Fingerprint, find_ambiguity, make_fingerprint, make_probe, near_signature
+from monitor.core.dedupe import (
+    Ambiguity,
+    Fingerprint,
+    PackedShingles,
+    find_ambiguity,
+    make_fingerprint,
+    make_probe,
+    near_signature,
+    pack_shingles,
+)
 from monitor.core.items import make_document, make_item
 from monitor.core.models import Item, RawItem, RuleHit, picklable
 from monitor.core.policy import AlertDecision, PollContext, decide_alerts, rule_applies
+from monitor.core.text import has_hangul
 from monitor.runtime import Runtime, make_runtime
 
 
@@ -56,9 +66,25 @@ class Analysed:
 
     fingerprint: Fingerprint
     bands: tuple[int, ...]
-    shingles: frozenset[int]
+    shingles: PackedShingles
     hits: tuple[RuleHit, ...]
     decisions: tuple[AlertDecision, ...]
+
+
+@picklable
+@dataclass(frozen=True, slots=True)
+class MatchJob:
+    """An item to match again, with the article text enrichment found for it."""
+
+    ctx: PollContext
+    title: str
+    summary: str
+    text: str
+    language: str | None
+    title_derived: bool = False
+
+    def hangul(self) -> bool:
+        return has_hangul(self.title) or has_hangul(self.summary) or has_hangul(self.text)
 
 
 def normalise(polls: Sequence[tuple[Sequence[RawItem], str | None]], now: datetime) -> list[Document]:
@@ -91,7 +117,7 @@ def analyse(rt: Runtime, jobs: Sequence[Job], now: datetime) -> list[Analysed]:
             decide_alerts(hits, rt.rules, job.ctx, published=it.published, first_seen=now, now=now) if hits else []
         )
         # The words served the signature; the store keeps only the keys.
-        out.append(Analysed(replace(fp, words=()), bands, sh, tuple(hits), tuple(decisions)))
+        out.append(Analysed(replace(fp, words=()), bands, pack_shingles(sh), tuple(hits), tuple(decisions)))
     return out
 
 
@@ -119,12 +145,19 @@ def match_hits(
     ]
 
 
+def match_all(rt: Runtime, jobs: Sequence[MatchJob]) -> list[tuple[RuleHit, ...]]:
+    """:func:`match_hits` of each job, in order."""
+    return [tuple(match_hits(rt, j.ctx, j.title, j.summary, j.text, j.language, None, j.title_derived)) for j in jobs]
+
+
 class Analysis(Protocol):
-    """Where ingest's CPU work runs: :class:`Inline`, or worker processes (``monitor.stages.cpu``)."""
+    """Where ingest's and enrichment's CPU work runs: :class:`Inline`, or worker processes (``monitor.stages.cpu``)."""
 
     def normalise(self, polls: Sequence[tuple[Sequence[RawItem], str | None]], now: datetime) -> list[Document]: ...
 
     def analyse(self, rt: Runtime, jobs: Sequence[Job], now: datetime) -> list[Analysed]: ...
+
+    def match(self, rt: Runtime, jobs: Sequence[MatchJob]) -> list[tuple[RuleHit, ...]]: ...
 
 
 class Inline:
@@ -136,11 +169,22 @@ class Inline:
     def analyse(self, rt: Runtime, jobs: Sequence[Job], now: datetime) -> list[Analysed]:
         return analyse(rt, jobs, now)
 
+    def match(self, rt: Runtime, jobs: Sequence[MatchJob]) -> list[tuple[RuleHit, ...]]:
+        return match_all(rt, jobs)
+
 
 # ---------------------------------------------------------------------- in a worker process
 
 # The one Runtime a worker holds, under the token that names its compiled config.
 _held: dict[int, Runtime] = {}
+
+
+def reads_korean(config: Config) -> bool:
+    """Whether ``config`` watches Korean text: a source or rule in Korean, or a Hangul word in its terms or rules."""
+    if any(s.language == "ko" for s in config.sources) or any("ko" in r.languages for r in config.rules):
+        return True
+    words = [alias for aliases in config.terms.values() for alias in aliases] + [r.query for r in config.rules]
+    return any(has_hangul(w) for w in words)
 
 
 def config_blob(config: Config) -> bytes:
@@ -160,3 +204,8 @@ def _runtime(token: int, blob: bytes) -> Runtime:
 def analyse_in_worker(token: int, blob: bytes, jobs: Sequence[Job], now: datetime) -> list[Analysed]:
     """:func:`analyse` with the runtime of ``token``, compiled from ``blob`` the first time it is seen."""
     return analyse(_runtime(token, blob), jobs, now)
+
+
+def match_in_worker(token: int, blob: bytes, jobs: Sequence[MatchJob]) -> list[tuple[RuleHit, ...]]:
+    """:func:`match_all` with the runtime of ``token`` (see :func:`analyse_in_worker`)."""
+    return match_all(_runtime(token, blob), jobs)

@@ -25,7 +25,7 @@ from monitor.core.models import RuleHit, Span
 from monitor.core.policy import PollContext, decide_alerts
 from monitor.core.schedule import text_retry_at
 from monitor.runtime import Runtime
-from monitor.services.analysis import match_hits
+from monitor.services.analysis import Analysis, Inline, MatchJob
 from monitor.services.ingest import plan_alerts
 from monitor.store.sql import NewAlert, SqlStore, TextTask, TextUpdate
 
@@ -57,10 +57,19 @@ class EnrichSummary:
 
 
 class Enricher:
-    def __init__(self, store: SqlStore, runtime: Callable[[], Runtime], clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        store: SqlStore,
+        runtime: Callable[[], Runtime],
+        clock: Callable[[], datetime],
+        analysis: Callable[[], Analysis] = Inline,
+    ) -> None:
         self.store = store
         self.runtime = runtime
         self.clock = clock
+        # Where the texts are matched: the process's CPU pool when it has one (the
+        # daemon hands over the ingestor's), else this thread.
+        self.analysis = analysis
 
     def claim(self, limit: int, lease: timedelta = TEXT_LEASE) -> list[TextTask]:
         """Lease up to ``limit`` due items, at most ``[fetch] full_text_max`` per source."""
@@ -77,16 +86,14 @@ class Enricher:
         rt = self.runtime()
         now = self.clock()
         updates: list[TextUpdate] = []
-        found: dict[int, tuple[TextTask, str, list[RuleHit]]] = {}
+        read: list[tuple[TextTask, str]] = []
         retrying = failed = 0
         for task, result in zip(tasks, results, strict=True):
             # Bounded and cleaned as make_item bounds a text that came with the feed.
             text = clean_text(result.text)[:MAX_TEXT]
             if text:
                 updates.append(TextUpdate(task.item_id, "done", text=text))
-                ctx = _context(rt, task)
-                hits = match_hits(rt, ctx, task.title, task.summary, text, task.language, None, task.title_derived)
-                found[task.item_id] = (task, text, hits)
+                read.append((task, text))
                 continue
             retry_after = timedelta(seconds=result.retry_after) if result.retry_after else None
             due = None if result.final else text_retry_at(now, task.attempts, retry_after)
@@ -97,6 +104,10 @@ class Enricher:
             else:
                 retrying += 1
                 updates.append(TextUpdate(task.item_id, "wanted", due=due, error=result.error))
+        # Matched before the transaction, so no lock is held through it.
+        jobs = [MatchJob(_context(rt, t), t.title, t.summary, text, t.language, t.title_derived) for t, text in read]
+        hits_of = self.analysis().match(rt, jobs) if jobs else []
+        found = {t.item_id: (t, text, list(hits)) for (t, text), hits in zip(read, hits_of, strict=True)}
         with self.store.begin() as conn:
             # PostgreSQL: the stories' rows first, in id order, as ingest takes them before
             # writing alerts, so the two queue on a shared story instead of deadlocking.

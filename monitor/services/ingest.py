@@ -29,7 +29,7 @@ from sqlalchemy import Connection
 
 from monitor.config import Config, SourceConfig
 from monitor.core.corroboration import Requirement
-from monitor.core.dedupe import BatchEntry, repeats, story_lock_keys
+from monitor.core.dedupe import BatchEntry, PackedShingles, repeats, story_lock_keys
 from monitor.core.delivery import first_delivery_time
 from monitor.core.items import text_wanted
 from monitor.core.models import Item, PollOutcome, RuleHit
@@ -145,7 +145,7 @@ class _Candidate:
     poll: int
     row: NewItemRow
     bands: tuple[int, ...]
-    shingles: frozenset[int]
+    shingles: PackedShingles
     hits: tuple[RuleHit, ...]
     alerts: tuple[AlertDecision, ...]
     locks: frozenset[int]

@@ -28,8 +28,10 @@ from monitor.core.dedupe import (
     STORY_WINDOW,
     BatchEntry,
     NewStory,
+    PackedShingles,
     make_fingerprint,
     near_signature,
+    pack_shingles,
     plan_stories,
     shingles,
     story_lock_keys,
@@ -39,7 +41,7 @@ from monitor.store.sql import SqlStore, StoredItem
 log = logging.getLogger(__name__)
 
 # Copies of a story arrive close together, so a few thousand recent items cover most
-# candidates; a frozenset of shingles costs ~10-30 kB, so the bound is also a memory bound.
+# candidates; packed shingles cost ~0.5-2 kB each (a frozenset of them was ~10-30 kB).
 SHINGLE_CACHE = 4_000
 
 
@@ -62,10 +64,10 @@ class StoryAssigner:
         # what its story was decided on).  Otherwise only id reuse after a purge, which
         # touches old items only, could make an entry stale.  It spares re-reading and re-shingling the same
         # candidates for every copy of a story: the cold-ingest hot spot in benchmarks/.
-        self._shingles: OrderedDict[int, frozenset[int]] = OrderedDict()
+        self._shingles: OrderedDict[int, PackedShingles] = OrderedDict()
         self._lock = threading.Lock()  # callers may share one assigner across threads
 
-    def _remember(self, found: Mapping[int, frozenset[int]]) -> None:
+    def _remember(self, found: Mapping[int, PackedShingles]) -> None:
         with self._lock:
             for item_id, sh in found.items():
                 self._shingles[item_id] = sh
@@ -79,13 +81,13 @@ class StoryAssigner:
             for item_id in ids:
                 self._shingles.pop(item_id, None)
 
-    def _shingles_of(self, conn: Connection, ids: Iterable[int]) -> dict[int, frozenset[int]]:
+    def _shingles_of(self, conn: Connection, ids: Iterable[int]) -> dict[int, PackedShingles]:
         """Shingles of stored items: from the cache, else read (one statement) and shingled."""
         with self._lock:
             known = {i: sh for i in set(ids) if (sh := self._shingles.get(i)) is not None}
         missing = [i for i in set(ids) if i not in known]
         read = {
-            item_id: shingles(make_fingerprint(None, title, summary, text).words)
+            item_id: pack_shingles(shingles(make_fingerprint(None, title, summary, text).words))
             for item_id, (title, summary, text) in self.store.item_texts(conn, missing).items()
         }
         self._remember(read)
@@ -134,5 +136,5 @@ class StoryAssigner:
             it = stored.item
             fp = stored.fingerprint or make_fingerprint(it.url, it.title, it.summary, it.text)
             bands, sh = near_signature(fp.words)
-            entries.append(BatchEntry(stored.id, fp.url_key, fp.text_hash, bands, sh))
+            entries.append(BatchEntry(stored.id, fp.url_key, fp.text_hash, bands, pack_shingles(sh)))
         return self.assign_entries(conn, entries, {s.id: s.item.title for s in new}, now)

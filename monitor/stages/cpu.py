@@ -32,10 +32,11 @@ from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
-from monitor.core.models import RawItem
+from monitor.core.models import RawItem, RuleHit
+from monitor.core.text import has_hangul, korean_loaded
 from monitor.runtime import Runtime
 from monitor.services import analysis
-from monitor.services.analysis import Analysed, Document, Job
+from monitor.services.analysis import Analysed, Document, Job, MatchJob
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +76,16 @@ class CpuPool:
     """Worker processes for ingest's CPU work and the feed parser; an :class:`Analysis`."""
 
     def __init__(
-        self, workers: int | None = None, *, inline_below: int = INLINE_BELOW, start_at: int | None = None
+        self,
+        workers: int | None = None,
+        *,
+        inline_below: int = INLINE_BELOW,
+        start_at: int | None = None,
+        korean: bool = False,
     ) -> None:
         self.workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
+        # Load kiwipiepy's model in the forkserver, once for every worker (monitor.stages.korean).
+        self.korean = korean
         self.inline_below = inline_below
         # While no worker runs, a batch of fewer jobs than this stays inline (see _inline).
         self.start_at = max(inline_below, start_at if start_at is not None else inline_below)
@@ -103,8 +111,10 @@ class CpuPool:
                 raise RuntimeError("the CPU pool is closed")
             if self._pool is None:
                 context = multiprocessing.get_context("forkserver")
-                # Workers fork from a server that has imported the analysis once.
-                context.set_forkserver_preload(["monitor.services.analysis"])
+                # Workers fork from a server that has imported the analysis once, and
+                # loaded the Korean model once when the config watches Korean text.
+                preload = ["monitor.services.analysis"] + (["monitor.stages.korean"] if self.korean else [])
+                context.set_forkserver_preload(preload)
                 self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
                 log.info("started %d CPU worker processes", self.workers)
             return self._pool
@@ -127,15 +137,21 @@ class CpuPool:
                 self._pool = None
         pool.shutdown(wait=False, cancel_futures=True)
 
-    def _inline(self, entries: int, per_job: int = 1) -> bool:
+    def _inline(self, entries: int, per_job: int = 1, *, hangul: bool = False) -> bool:
         """Whether a batch of ``entries`` is computed in the calling thread.
 
         Below ``inline_below`` always (a round trip costs more).  While no worker runs, also
         below ``start_at`` analysis jobs' worth of work (``per_job`` entries make one):
-        starting the workers (a forkserver, interpreters importing the analysis, each loading
-        its own Korean model) costs seconds, which a `run --once` finding a few dozen new
-        entries would spend for nothing.
+        starting the workers (a forkserver, interpreters importing the analysis) costs
+        seconds, which a `run --once` finding a few dozen new entries would spend for nothing.
+
+        Except Korean text (``hangul``) when the forkserver loads the Korean model
+        (``korean``) and this process has not: matching it here would load a second copy
+        (~1.1 CPU s and ~330 MiB, as much as starting the workers), so it goes to the
+        workers, whatever its size.
         """
+        if hangul and self.korean and not korean_loaded():
+            return False
         if entries < self.inline_below:
             return True
         return self._pool is None and entries < self.start_at * per_job
@@ -155,18 +171,40 @@ class CpuPool:
         return [doc for part in parts for doc in part]
 
     def analyse(self, rt: Runtime, jobs: Sequence[Job], now: datetime) -> list[Analysed]:
-        if self._inline(len(jobs)):
+        hangul = self.korean and any(has_hangul(j.item.title + j.item.summary + j.item.text) for j in jobs)
+        if self._inline(len(jobs), hangul=hangul):
             return self._here.analyse(rt, jobs, now)
-        if rt is not self._runtime:
-            self._runtime, self._token, self._blob = rt, self._token + 1, analysis.config_blob(rt.config)
+        token, blob = self._config(rt)
         sizes = [len(j.item.summary) + len(j.item.text) + 200 for j in jobs]
         parts = self._run(
             [
-                (analysis.analyse_in_worker, (self._token, self._blob, jobs[a:b], now))
+                (analysis.analyse_in_worker, (token, blob, jobs[a:b], now))
                 for a, b in _chunks(sizes, self._parts(len(jobs)))
             ]
         )
         return [a for part in parts for a in part]
+
+    def match(self, rt: Runtime, jobs: Sequence[MatchJob]) -> list[tuple[RuleHit, ...]]:
+        """Enrichment's matching of article texts: inline as :meth:`analyse` decides (a round of
+        a few dozen pages stays here), in the workers when its Korean text needs their model."""
+        if self._inline(len(jobs), hangul=self.korean and any(j.hangul() for j in jobs)):
+            return self._here.match(rt, jobs)
+        token, blob = self._config(rt)
+        sizes = [len(j.summary) + len(j.text) + 200 for j in jobs]
+        parts = self._run(
+            [
+                (analysis.match_in_worker, (token, blob, jobs[a:b]))
+                for a, b in _chunks(sizes, min(self.workers, len(jobs)))
+            ]
+        )
+        return [hits for part in parts for hits in part]
+
+    def _config(self, rt: Runtime) -> tuple[int, bytes]:
+        """The token and pickled config the workers know ``rt`` by (a new token after a reload)."""
+        with self._lock:
+            if rt is not self._runtime:
+                self._runtime, self._token, self._blob = rt, self._token + 1, analysis.config_blob(rt.config)
+            return self._token, self._blob
 
     # ------------------------------------------------------------------ executors for the poller
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.core.dedupe import Ambiguity, Fingerprint
+from monitor.core.dedupe import Ambiguity, Fingerprint, pack_shingles
 from monitor.core.models import Document, Item, PollOutcome, RawItem, RuleHit, Span, picklable
 from monitor.core.policy import AlertDecision, PollContext
 from monitor.services import analysis
@@ -47,7 +47,8 @@ VALUES = [
     DECISION,
     analysis.Document((ITEM,), AMBIGUITY),
     analysis.Job(ITEM, AMBIGUITY, CONTEXT),
-    analysis.Analysed(FINGERPRINT, (1, 2, 3), frozenset({4, 5}), (HIT,), (DECISION,)),
+    analysis.Analysed(FINGERPRINT, (1, 2, 3), pack_shingles({4, 5}), (HIT,), (DECISION,)),
+    analysis.MatchJob(CONTEXT, "title", "summary", "text", "ko", True),
 ]
 
 

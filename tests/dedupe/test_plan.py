@@ -11,6 +11,7 @@ from monitor.core.dedupe import (
     NewStory,
     make_fingerprint,
     near_signature,
+    pack_shingles,
     plan_stories,
 )
 from monitor.core.items import make_item
@@ -26,7 +27,7 @@ def entry(item_id: int, url: str, title: str, body: str) -> BatchEntry:
     assert it is not None
     fp = make_fingerprint(it.url, it.title, it.summary, it.text)
     bands, sh = near_signature(fp.words)
-    return BatchEntry(item_id, fp.url_key, fp.text_hash, bands, sh)
+    return BatchEntry(item_id, fp.url_key, fp.text_hash, bands, pack_shingles(sh))
 
 
 def copies_of(article: int, first_id: int) -> list[BatchEntry]:

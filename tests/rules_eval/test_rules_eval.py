@@ -254,7 +254,8 @@ SET_FLOORS = {
     FRESH18: {"en": (0.99, 0.99)},
     FRESH19: {"ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH20: {"ar": (0.99, 0.83), "ru": (0.99, 0.99), "ko": (0.79, 0.99)},
-    FRESH21: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},    FRESH22: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH21: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH22: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH23: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
 }
 
@@ -287,7 +288,12 @@ SMALL_SETS: dict[Path, dict[str, tuple[int, int]]] = {
     FRESH20: {"ar": (9, 4), "ru": (12, 8), "ko": (9, 6)},
     # Sub-topics not used before (Putin's gift of animals to the Pyongyang zoo, sports matches, the
     # Russian Centre), a few on sub-topics an earlier set has in another language.
-    FRESH21: {"en": (7, 4), "ar": (4, 2), "ru": (6, 4), "ko": (7, 3)},    # Sub-topics chosen for hard negatives sharing the rules' words (the Russia–Iran treaty, Shoigu with
+    FRESH21: {
+        "en": (7, 4),
+        "ar": (4, 2),
+        "ru": (6, 4),
+        "ko": (7, 3),
+    },  # Sub-topics chosen for hard negatives sharing the rules' words (the Russia–Iran treaty, Shoigu with
     # Iran, Alaska, Kim with Xi and Lukashenko, the Kursk nuclear plant) and a few rarer spellings.
     FRESH22: {"en": (4, 2), "ar": (9, 3), "ru": (11, 5), "ko": (11, 6)},
     # Most hits on the topic were already in an earlier set by address or lead; weighted to Arabic,
