@@ -186,17 +186,20 @@ class CpuPool:
 
     def match(self, rt: Runtime, jobs: Sequence[MatchJob]) -> list[tuple[RuleHit, ...]]:
         """Enrichment's matching of article texts: inline as :meth:`analyse` decides (a round of
-        a few dozen pages stays here), in the workers when its Korean text needs their model."""
+        a few dozen pages stays here), in the workers when its Korean text needs their model.
+
+        A worker dying under it does not fail the round: its pages were read and are matched
+        here instead (a round is small), and the next heavy call starts new workers.
+        """
         if self._inline(len(jobs), hangul=self.korean and any(j.hangul() for j in jobs)):
             return self._here.match(rt, jobs)
         token, blob = self._config(rt)
         sizes = [len(j.summary) + len(j.text) + 200 for j in jobs]
-        parts = self._run(
-            [
-                (analysis.match_in_worker, (token, blob, jobs[a:b]))
-                for a, b in _chunks(sizes, min(self.workers, len(jobs)))
-            ]
-        )
+        calls = [(analysis.match_in_worker, (token, blob, jobs[a:b])) for a, b in _chunks(sizes, self.workers)]
+        try:
+            parts = self._run(calls)
+        except BrokenProcessPool:
+            return self._here.match(rt, jobs)
         return [hits for part in parts for hits in part]
 
     def _config(self, rt: Runtime) -> tuple[int, bytes]:

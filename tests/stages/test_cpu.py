@@ -27,7 +27,7 @@ from monitor.core.feeds import parse_feed
 from monitor.core.models import PollOutcome, RawItem
 from monitor.core.policy import PollContext
 from monitor.runtime import Runtime, make_runtime
-from monitor.services.analysis import Inline, Job, normalise
+from monitor.services.analysis import Inline, Job, MatchJob, normalise
 from monitor.services.ingest import Ingestor
 from monitor.stages.cpu import CpuPool, _chunks
 from monitor.store.schema import alerts, items, matches
@@ -159,6 +159,23 @@ def test_a_dead_worker_fails_its_batch_and_the_next_batch_gets_new_workers(pool:
     with pytest.raises(BrokenProcessPool):
         pool.analyse(runtime, jobs, NOW)
     assert pool.analyse(runtime, jobs, NOW) == first
+
+
+def test_enrichment_matches_in_the_workers_as_in_the_thread_even_when_one_dies(pool: CpuPool, runtime: Runtime) -> None:
+    """Article texts matched again (enrichment) give the same hits in the workers; a dead worker
+    costs the round nothing: its texts are matched in the calling thread instead."""
+    seed = (ROOT / "monitor" / "demo_data" / "seed-kim-putin-greeting.ar.txt").read_text(encoding="utf-8")
+    ctx = PollContext(source="seed", first_poll=False, first_poll_mode="silent", max_age=runtime.config.alerts.max_age)
+    jobs = [MatchJob(ctx, "", "", seed, "ar"), MatchJob(ctx, "", "Markets were calm.", "Nothing here.", "en")]
+    expected = Inline().match(runtime, jobs)
+    assert expected[0] and not expected[1]
+    assert pool.match(runtime, jobs) == expected
+    assert pool.started
+    assert pool._pool is not None
+    for pid in list(pool._pool._processes):
+        os.kill(pid, signal.SIGKILL)
+    assert pool.match(runtime, jobs) == expected
+    assert pool.match(runtime, jobs) == expected  # new workers
 
 
 def test_small_batches_stay_in_the_calling_thread(runtime: Runtime) -> None:
