@@ -21,7 +21,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Text, bindparam, cast, column, func, select
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import Subquery
 from sqlalchemy.types import TypeEngine
@@ -61,6 +60,8 @@ def json_rows(
             data = list(rows)  # the encoder writes tuples as arrays: no copy of each row
     payload = bindparam(f"{name}_rows", json.dumps(data, separators=(",", ":"), ensure_ascii=False), type_=Text)
     if postgres:
+        from sqlalchemy.dialects.postgresql import JSONB  # loaded only where it is used
+
         table = (
             func.jsonb_to_recordset(cast(payload, JSONB))
             .table_valued(*(column(n, type_) for n, type_ in columns))
@@ -78,6 +79,8 @@ def id_list(dialect: Dialect, values: Sequence[int], name: str = "ids") -> Subqu
     halved the cost of the story-lock statement); SQLite reads a JSON array.
     """
     if dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
         param = bindparam(f"{name}_ids", list(values), type_=ARRAY(BigInteger()))
         return select(func.unnest(param).column_valued("id").label("id")).subquery(name)
     payload = bindparam(f"{name}_ids", json.dumps(list(values), separators=(",", ":")), type_=Text)
@@ -93,6 +96,8 @@ def text_list(dialect: Dialect, values: Sequence[str], name: str = "texts") -> S
     and process on every scheduler tick.
     """
     if dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
         param = bindparam(f"{name}_texts", list(values), type_=ARRAY(Text()))
         return select(func.unnest(param).column_valued("value").label("value")).subquery(name)
     payload = bindparam(

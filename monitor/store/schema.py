@@ -26,9 +26,8 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 metadata = MetaData(
     naming_convention={
@@ -61,7 +60,26 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-Json: Any = JSON().with_variant(JSONB(), "postgresql")
+class _Json(TypeDecorator[Any]):
+    """JSON, and JSONB on PostgreSQL.
+
+    Chosen per dialect when a connection first needs it, so that the PostgreSQL dialect
+    (~50 ms of imports) is loaded only where it is used: ``JSON().with_variant(JSONB(),
+    "postgresql")`` imported it in every command on SQLite.
+    """
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
+
+
+Json: Any = _Json()
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a bigint.
 Id: Any = BigInteger().with_variant(Integer(), "sqlite")
 

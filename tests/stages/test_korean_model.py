@@ -43,7 +43,7 @@ SCRIPT = textwrap.dedent(
     from monitor.services.analysis import Inline, Job, MatchJob, normalise
     from monitor.stages.cpu import CpuPool
 
-    korean, lead = sys.argv[1] == "1", sys.argv[2]
+    korean, lead, start_at = sys.argv[1] == "1", sys.argv[2], int(sys.argv[3]) or None
     now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
     rt = make_runtime(load_config(Path("config.toml"), env={}))
     max_age = rt.config.alerts.max_age
@@ -53,7 +53,7 @@ SCRIPT = textwrap.dedent(
     doc = normalise([(raws, "ko")], now)[0]
     jobs = [Job(it, doc.ambiguity, ctx) for it in doc.items]
     matches = [MatchJob(ctx, "", "요약", lead, "ko")]
-    cpu = CpuPool(2, korean=korean)  # the daemon's threshold: 3 entries are far below it
+    cpu = CpuPool(2, korean=korean, start_at=start_at)  # 3 entries are far below any threshold
     try:
         pooled = cpu.analyse(rt, jobs, now)
         pooled_matches = cpu.match(rt, matches)
@@ -71,9 +71,9 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def run_case(korean: bool) -> dict[str, object]:
+def run_case(korean: bool, start_at: int = 0) -> dict[str, object]:
     proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, "1" if korean else "0", LEAD],
+        [sys.executable, "-c", SCRIPT, "1" if korean else "0", LEAD, str(start_at)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -99,10 +99,15 @@ def test_korean_text_goes_to_the_workers_that_forked_with_the_model() -> None:
 
 
 @pytest.mark.timeout(300)
-def test_without_the_preload_a_small_korean_batch_stays_inline() -> None:
-    out = run_case(korean=False)
+@pytest.mark.parametrize(("korean", "start_at"), [(False, 0), (True, 256)], ids=["no preload", "run --once"])
+def test_a_small_korean_batch_stays_inline_without_the_preload_or_in_a_one_shot_run(
+    korean: bool, start_at: int
+) -> None:
+    # Without the preload, as before; in `run --once` (start_at), because starting the
+    # workers for a small batch costs more wall time than loading the model here.
+    out = run_case(korean=korean, start_at=start_at)
     assert out["started"] is False
-    assert out["here_after_pool"] is True  # loaded here, as before
+    assert out["here_after_pool"] is True
     assert out["same"] is True
     assert "korean-press-nk-russia" in out["rules"]  # type: ignore[operator]
 
