@@ -5,7 +5,7 @@ Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's i
 every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on.  Each ``fresh*.jsonl`` (``fresh.jsonl``,
-then ``fresh2.jsonl`` to ``fresh23.jsonl``) was gathered as an out-of-sample set (from
+then ``fresh2.jsonl`` to ``fresh24.jsonl``) was gathered as an out-of-sample set (from
 ``fresh10.jsonl`` on, labelled and committed before any rule ran on it), measured once, and
 then had its disagreements read and fixed in the next round, so all of them are tuning sets
 now.  Their sources, sizes, once-measured figures and
@@ -51,9 +51,10 @@ FRESH20 = HERE / "fresh20.jsonl"
 FRESH21 = HERE / "fresh21.jsonl"
 FRESH22 = HERE / "fresh22.jsonl"
 FRESH23 = HERE / "fresh23.jsonl"
+FRESH24 = HERE / "fresh24.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
 FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22]
-FRESH_SETS += [FRESH23]
+FRESH_SETS += [FRESH23, FRESH24]
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -232,6 +233,15 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # is no casualty, the state's "government, army and people" is no soldiers sent), so it is a tuning set
 # now: 1.000/1.000 in every language (37 of 37 exactly right), and its floors were raised.  No other set
 # changed.  Its figures rest on 10, 18, 6 and 11 expected pairs: coarse.
+# fresh24.jsonl (30 texts: en 9, ar 8, ru 6, ko 7, 15 hard negatives; committed before any rule ran
+# on them, gathered after the twenty-third round was committed) was measured once on 2026-12-07 on the
+# twenty-third round's config: en 1.000/0.909, ar 1.000/1.000, ru 1.000/1.000, ko 0.917/0.917 (overall
+# 0.971/0.943, 27 of 30 exactly right; en 8 of 9, ar 8 of 8, ru 6 of 6, ko 5 of 7); then its
+# disagreements were read and fixed (twenty-fourth round, PROVENANCE.md: drone production set up for
+# North Korea is arms, an art troupe's or a region's visit is no summit for 조선 beside Russia, North
+# Korea's army trained on Russia's soil is its soldiers there), so it is a tuning set now: 1.000/1.000
+# in every language (30 of 30 exactly right), and its floors were raised.  Its figures rest on 11, 8,
+# 4 and 12 expected pairs: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -257,6 +267,7 @@ SET_FLOORS = {
     FRESH21: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH22: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH23: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH24: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
 }
 
 
@@ -299,6 +310,9 @@ SMALL_SETS: dict[Path, dict[str, tuple[int, int]]] = {
     # Most hits on the topic were already in an earlier set by address or lead; weighted to Arabic,
     # with hard negatives on Kursk's losses and nuclear plant, South Korea–Russia ties and civil links.
     FRESH23: {"en": (7, 2), "ar": (14, 7), "ru": (7, 4), "ko": (9, 5)},
+    # Sub-topics little used before (the sanctions monitoring team, students, health, culture, Kursk
+    # residents held in Ukraine); 66 of 155 addresses checked were in an earlier set already.
+    FRESH24: {"en": (9, 5), "ar": (8, 4), "ru": (6, 4), "ko": (7, 2)},
 }
 
 
