@@ -7,11 +7,13 @@ from __future__ import annotations
 import html
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -192,12 +194,25 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     daemon = Daemon(config, f"sqlite:///{db}", tmp / "daemon.log")
     s = Site(f"http://127.0.0.1:{port}", port, feeds, webhook, daemon, db, config)
     try:
-        daemon.wait_for(lambda: _stories(s) >= 4, "the first poll of every source", timeout=60)
+        # Every wire's items stored, not just some stories: the Korean wire's batch waits for
+        # the CPU workers (they hold the Korean model), a second or two after the others.
+        daemon.wait_for(
+            lambda: _stories(s) >= 4 and _wires_stored(db) == 3, "the first poll of every source", timeout=60
+        )
         yield s
     finally:
         daemon.stop()
         feeds.close()
         webhook.close()
+
+
+def _wires_stored(db: Path) -> int:
+    """How many sources have items in the database (the three wires; the down source has none)."""
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            return int(conn.execute("SELECT count(DISTINCT source_id) FROM items").fetchone()[0])
+    except sqlite3.Error:
+        return 0
 
 
 def _stories(s: Site) -> int:
