@@ -89,6 +89,9 @@ class CpuPool:
         self.inline_below = inline_below
         # While no worker runs, a batch of fewer jobs than this stays inline (see _inline).
         self.start_at = max(inline_below, start_at if start_at is not None else inline_below)
+        # The daemon starts the workers for any batch worth a round trip; `run --once`
+        # (a start_at above that) weighs starting them against each batch.
+        self._eager = self.start_at == inline_below
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
         self._closed = False
@@ -137,7 +140,7 @@ class CpuPool:
                 self._pool = None
         pool.shutdown(wait=False, cancel_futures=True)
 
-    def _inline(self, entries: int, per_job: int = 1, *, hangul: bool = False) -> bool:
+    def _inline(self, entries: int, per_job: int = 1, *, hangul: Callable[[], bool] | None = None) -> bool:
         """Whether a batch of ``entries`` is computed in the calling thread.
 
         Below ``inline_below`` always (a round trip costs more).  While no worker runs, also
@@ -145,7 +148,7 @@ class CpuPool:
         starting the workers (a forkserver, interpreters importing the analysis) costs
         seconds, which a `run --once` finding a few dozen new entries would spend for nothing.
 
-        Except Korean text (``hangul``) when the forkserver loads the Korean model
+        Except Korean text (``hangul()``, asked only then) when the forkserver loads the Korean model
         (``korean``) and this process has not: matching it here would load a second copy
         (~1.1 CPU s and ~330 MiB for the life of the process), so it goes to the workers,
         whatever its size, once they run, and before that in a process that starts them
@@ -153,16 +156,16 @@ class CpuPool:
         a small Korean batch here: it ends soon, and starting the workers for it cost more
         wall time than loading the model here (a wave of 150 new items: 5.0 s against 3.8).
         """
+        inline = entries < self.inline_below or (self._pool is None and entries < self.start_at * per_job)
         if (
-            hangul
+            inline
+            and hangul is not None
             and self.korean
             and not korean_loaded()
-            and (self._pool is not None or self.start_at == self.inline_below)
+            and (self._pool is not None or self._eager)
         ):
-            return False
-        if entries < self.inline_below:
-            return True
-        return self._pool is None and entries < self.start_at * per_job
+            return not hangul()
+        return inline
 
     def _parts(self, entries: int) -> int:
         """How many calls a batch of ``entries`` goes in: one per worker, more for a large batch (CALL_ENTRIES)."""
@@ -179,7 +182,9 @@ class CpuPool:
         return [doc for part in parts for doc in part]
 
     def analyse(self, rt: Runtime, jobs: Sequence[Job], now: datetime) -> list[Analysed]:
-        hangul = self.korean and any(has_hangul(j.item.title + j.item.summary + j.item.text) for j in jobs)
+        def hangul() -> bool:
+            return any(has_hangul(s) for j in jobs for s in (j.item.title, j.item.summary, j.item.text))
+
         if self._inline(len(jobs), hangul=hangul):
             return self._here.analyse(rt, jobs, now)
         token, blob = self._config(rt)
@@ -199,7 +204,7 @@ class CpuPool:
         A worker dying under it does not fail the round: its pages were read and are matched
         here instead (a round is small), and the next heavy call starts new workers.
         """
-        if self._inline(len(jobs), hangul=self.korean and any(j.hangul() for j in jobs)):
+        if self._inline(len(jobs), hangul=lambda: any(j.hangul() for j in jobs)):
             return self._here.match(rt, jobs)
         token, blob = self._config(rt)
         sizes = [len(j.summary) + len(j.text) + 200 for j in jobs]
