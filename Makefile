@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install -q --disable-pip-version-check
 
-.PHONY: install install-dev run once demo test lint services browser lock clean
+.PHONY: install install-dev run once demo test lint services browser unicode-tables lock clean
 
 $(VENV)/.pip: requirements/pip.txt  ## the venv, and the pinned installer in it
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -53,6 +53,9 @@ lint: install-dev
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+
+unicode-tables: install  ## regenerate monitor/core/unicode_tables.py for this Python's Unicode version
+	$(PY) -c "from monitor.core.text import render_unicode_tables as r; open('monitor/core/unicode_tables.py', 'w', encoding='utf-8').write(r())"
 
 lock:  ## needs uv (pip install uv): pins every package, with hashes, for any platform
 	uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes --no-header -q -o requirements/runtime.txt

@@ -33,7 +33,6 @@ from monitor.app import App, utcnow
 from monitor.core.models import PollOutcome, PollTarget
 from monitor.errors import StorageError, WirewatchError
 from monitor.logs import cycle_summary
-from monitor.metrics import Metrics
 from monitor.services.analysis import Inline, reads_korean
 from monitor.services.backfill import run_backfills
 from monitor.services.dispatch import DispatchSummary
@@ -319,6 +318,8 @@ class Poller:
             handoffs.add(task)
             task.add_done_callback(handoffs.discard)
         if handoffs:
+            await asyncio.sleep(0)  # the last hand-offs queue their outcomes first
+            await self.ingest.flush()  # then the last batch need not linger for more
             await asyncio.gather(*handoffs, return_exceptions=True)
 
     async def _feeds_within(
@@ -695,6 +696,8 @@ class Daemon:
         self.tasks: set[asyncio.Task[Any]] = set()
         # Sources claimed by this process whose crawl has not ended.
         self.in_flight = 0
+        from monitor.metrics import Metrics  # prometheus_client: the daemon's, not run --once's (~15 ms)
+
         self.metrics = Metrics(app.store.alert_counts, lambda: app.store.text_queue(utcnow()))
         self.last_tick: float | None = None
         self.server: WebServer | None = None

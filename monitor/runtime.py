@@ -11,7 +11,6 @@ import logging
 import os
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from monitor.config import Config, RuleConfig, console_secrets, load_config, subscriber_secrets
 from monitor.core.rules import Matcher, make_matcher
@@ -21,18 +20,39 @@ from monitor.logs import register_secrets
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
 class Runtime:
-    config: Config
-    matcher: Matcher
-    rules: Mapping[str, RuleConfig]
+    """A loaded config, its rules by name, and the matcher compiled from them.
+
+    The matcher is compiled on first use (once, under a lock): compiling loads the
+    analysers the rules' words need (pymorphy3's dictionaries for Russian, ~60 ms), which a
+    command or a poll that matches nothing (``sources``, ``items``, a re-poll where every
+    feed answers 304) never pays.  The queries were parsed, and any error in them reported,
+    when the config was loaded; :meth:`RuntimeHolder.reload` compiles before it swaps.
+    """
+
+    __slots__ = ("_lock", "_matcher", "config", "rules")
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.rules: Mapping[str, RuleConfig] = {r.name: r for r in config.rules}
+        self._matcher: Matcher | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def matcher(self) -> Matcher:
+        matcher = self._matcher
+        if matcher is None:
+            with self._lock:
+                if self._matcher is None:
+                    self._matcher = make_matcher(self.config.terms, [(r.name, r.query) for r in self.config.rules])
+                matcher = self._matcher
+        return matcher
 
 
 def make_runtime(config: Config) -> Runtime:
     # Before anything can log a URL of this config (Apprise included), mask its secrets.
     register_secrets(subscriber_secrets(config, os.environ) | console_secrets(config, os.environ))
-    matcher = make_matcher(config.terms, [(r.name, r.query) for r in config.rules])
-    return Runtime(config=config, matcher=matcher, rules={r.name: r for r in config.rules})
+    return Runtime(config)
 
 
 class RuntimeHolder:
@@ -67,5 +87,7 @@ class RuntimeHolder:
                 config = load_config(self.path)
             except ConfigError as exc:
                 return exc
-            self._runtime = make_runtime(config)
+            runtime = make_runtime(config)
+            runtime.matcher  # noqa: B018 - compiled now, in the reloading thread, not by the first batch
+            self._runtime = runtime
             return None

@@ -103,3 +103,21 @@ def test_check_compiles_korean_aliases_without_kiwipiepy(migrated: tuple[Path, s
     # check parses subscriber URLs with Apprise (that is its point) and compiles every rule;
     # an alias is taken as written, so its Hangul words need no morpheme analysis.
     assert loaded(["--config", str(config), "check"], ("numpy", "scrapy", "trafilatura", "kiwipiepy")) == []
+
+
+def test_a_poll_that_matches_nothing_compiles_no_rule_and_starts_no_worker(tmp_path: Path) -> None:
+    """A warm poll (every feed 304) matches nothing: the rules' analysers (pymorphy3 for a
+    Russian alias, ~60 ms), the CPU workers' multiprocessing queues and the daemon's
+    Prometheus metrics are never loaded."""
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[[sources]]\nname = "a"\nurl = "http://127.0.0.1:9/a.xml"\n'
+        '[terms]\nputin = ["Путин", "Putin"]\n'
+        '[[rules]]\nname = "putin"\nquery = "putin"\nnotify = ["ops"]\n'
+        '[[subscribers]]\nname = "ops"\nurls = ["json://127.0.0.1:9/hook"]\n',
+        encoding="utf-8",
+    )
+    database_url = f"sqlite:///{tmp_path / 'w.db'}"
+    args = ["--config", str(config), "--database-url", database_url, "run", "--once"]
+    heavy = ("pymorphy3", "multiprocessing.queues", "prometheus_client")
+    assert loaded(args, heavy) == []

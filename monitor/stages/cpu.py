@@ -27,16 +27,18 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import BrokenExecutor, Executor, Future, ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from monitor.core.models import RawItem, RuleHit
 from monitor.core.text import has_hangul, korean_loaded
 from monitor.runtime import Runtime
 from monitor.services import analysis
 from monitor.services.analysis import Analysed, Document, Job, MatchJob
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +115,10 @@ class CpuPool:
             if self._closed:
                 raise RuntimeError("the CPU pool is closed")
             if self._pool is None:
+                # Imported here: a process that never starts workers (run --once over a
+                # warm poll, the CLI's other commands) spares multiprocessing's queues (~20 ms).
+                from concurrent.futures import ProcessPoolExecutor
+
                 context = multiprocessing.get_context("forkserver")
                 # Workers fork from a server that has imported the analysis once, and
                 # loaded the Korean model once when the config watches Korean text.
@@ -128,7 +134,7 @@ class CpuPool:
         try:
             futures = [pool.submit(fn, *args) for fn, args in calls]
             return [f.result() for f in futures]
-        except BrokenProcessPool:
+        except BrokenExecutor:
             log.error("a CPU worker process died; the batch fails and the next one starts new workers")
             self._discard(pool)
             raise
@@ -211,7 +217,7 @@ class CpuPool:
         calls = [(analysis.match_in_worker, (token, blob, jobs[a:b])) for a, b in _chunks(sizes, self.workers)]
         try:
             parts = self._run(calls)
-        except BrokenProcessPool:
+        except BrokenExecutor:
             return self._here.match(rt, jobs)
         return [hits for part in parts for hits in part]
 
@@ -300,7 +306,7 @@ class _OffloadExecutor(Executor):
         if pool is not None:
             try:
                 future = pool.submit(fn, *args, **kwargs)
-            except (BrokenProcessPool, RuntimeError):  # a dead pool, or one shut down
+            except (BrokenExecutor, RuntimeError):  # a dead pool, or one shut down
                 pass
             else:
                 future.add_done_callback(functools.partial(self._check, pool=pool))
@@ -316,7 +322,7 @@ class _OffloadExecutor(Executor):
             self._waiting -= 1
 
     def _check(self, future: Future[Any], *, pool: ProcessPoolExecutor) -> None:
-        if not future.cancelled() and isinstance(future.exception(), BrokenProcessPool):
+        if not future.cancelled() and isinstance(future.exception(), BrokenExecutor):
             log.error("a CPU worker process died under a call; the next call starts new workers")
             self.cpu._discard(pool)
 

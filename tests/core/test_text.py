@@ -348,3 +348,17 @@ def test_tokens_are_ordered_slices_of_the_text(text: str) -> None:
         if prev is not None:
             # Next word, or another key folded out of the same raw word.
             assert t.start >= prev.end or (t.start, t.end) == (prev.start, prev.end)
+
+
+def test_the_stored_unicode_tables_are_what_this_python_computes() -> None:
+    # monitor/core/unicode_tables.py spares every process a scan of 210,000 code points at
+    # start; it is used only for the Unicode version it was generated from, and must be
+    # exactly that scan's result (else: make unicode-tables).
+    import unicodedata
+
+    from monitor.core import text, unicode_tables
+
+    if unicodedata.unidata_version != unicode_tables.UNIDATA_VERSION:
+        pytest.skip(f"tables for Unicode {unicode_tables.UNIDATA_VERSION}, not {unicodedata.unidata_version}")
+    assert text._stored_ranges() == text.unicode_ranges()
+    assert (ROOT / "monitor/core/unicode_tables.py").read_text(encoding="utf-8") == text.render_unicode_tables()

@@ -34,6 +34,38 @@ def test_concurrent_puts_are_committed_in_batches_on_one_thread() -> None:
     assert len(threads) == 1 and next(iter(threads)).startswith("t")
 
 
+def test_a_flush_ends_the_batch_without_lingering_and_keeps_the_rest_in_order() -> None:
+    seen_batches: list[list[int]] = []
+
+    def work(items: Sequence[int]) -> list[int]:
+        seen_batches.append(list(items))
+        return list(items)
+
+    async def main() -> tuple[float, list[int], bool]:
+        # A linger far longer than the test: only the flush can end the first batch early.
+        stage: BatchStage[int, int] = BatchStage("fl", work, batch=50, linger=30.0, maxsize=100)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        first = [await stage.submit(i) for i in range(3)]
+        await stage.flush()
+        got = list(await asyncio.gather(*first))
+        took = loop.time() - began
+        # A flush with nothing queued ends nothing, and leaves the stage idle for drain.
+        await stage.flush()
+        await asyncio.wait_for(stage.drain(), 5)
+        later = [await stage.submit(i) for i in (3, 4)]
+        await stage.flush()
+        got += await asyncio.gather(*later)
+        await asyncio.wait_for(stage.close(), 5)
+        return took, got, stage.queue.empty()
+
+    took, got, empty = asyncio.run(main())
+    assert took < 5  # not the 30 s linger
+    assert got == [0, 1, 2, 3, 4]
+    assert seen_batches == [[0, 1, 2], [3, 4]]
+    assert empty
+
+
 def test_a_full_queue_makes_producers_wait() -> None:
     release = threading.Event()
 

@@ -283,7 +283,7 @@ def test_ingest_through_the_workers_stores_what_inline_ingest_stores(
     polls.append(("seed", tuple(topical(n) for n in range(5))))
     # first_poll = "alert", so the seed's matches become outbox rows.
     alerting = replace(runtime.config, alerts=replace(runtime.config.alerts, first_poll="alert"))
-    rt = replace(runtime, config=alerting)
+    rt = make_runtime(alerting)
     cpu = CpuPool(2, inline_below=0)
     try:
         offloaded = stored(database_url, rt, cpu, polls)
