@@ -5,7 +5,7 @@ Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's i
 every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on.  Each ``fresh*.jsonl`` (``fresh.jsonl``,
-then ``fresh2.jsonl`` to ``fresh24.jsonl``) was gathered as an out-of-sample set (from
+then ``fresh2.jsonl`` to ``fresh25.jsonl``) was gathered as an out-of-sample set (from
 ``fresh10.jsonl`` on, labelled and committed before any rule ran on it), measured once, and
 then had its disagreements read and fixed in the next round, so all of them are tuning sets
 now.  Their sources, sizes, once-measured figures and
@@ -52,9 +52,10 @@ FRESH21 = HERE / "fresh21.jsonl"
 FRESH22 = HERE / "fresh22.jsonl"
 FRESH23 = HERE / "fresh23.jsonl"
 FRESH24 = HERE / "fresh24.jsonl"
+FRESH25 = HERE / "fresh25.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
 FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22]
-FRESH_SETS += [FRESH23, FRESH24]
+FRESH_SETS += [FRESH23, FRESH24, FRESH25]
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -242,6 +243,16 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # Korea's army trained on Russia's soil is its soldiers there), so it is a tuning set now: 1.000/1.000
 # in every language (30 of 30 exactly right), and its floors were raised.  Its figures rest on 11, 8,
 # 4 and 12 expected pairs: coarse.
+# fresh25.jsonl (35 texts: en 8, ar 10, ru 9, ko 8, 16 hard negatives; committed before any rule ran
+# on them, gathered after the twenty-fourth round was on main) was measured once on 2026-12-07 on the
+# twenty-fourth round's config: en 1.000/0.875, ar 0.909/0.833, ru 1.000/1.000, ko 0.875/1.000 (overall
+# 0.927/0.927, 29 of 35 exactly right; en 7 of 8, ar 7 of 10, ru 9 of 9, ko 6 of 8); then its
+# disagreements were read and fixed (twenty-fifth round, PROVENANCE.md: nuclear-submarine hardware or
+# technology handed over is arms, blood shed is a casualty, South Korea's foreign minister by name,
+# another state's leader's visit is no Russia–North Korea summit, North Korean-made weapons beside a
+# unit are no North Korean soldiers), so it is a tuning set now: 1.000/1.000 in every language (35 of
+# 35 exactly right), and its floors were raised.  No other set changed.  Its figures rest on 8, 12, 7
+# and 14 expected pairs: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -268,6 +279,7 @@ SET_FLOORS = {
     FRESH22: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH23: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH24: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH25: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
 }
 
 
@@ -313,6 +325,9 @@ SMALL_SETS: dict[Path, dict[str, tuple[int, int]]] = {
     # Sub-topics little used before (the sanctions monitoring team, students, health, culture, Kursk
     # residents held in Ukraine); 66 of 155 addresses checked were in an earlier set already.
     FRESH24: {"en": (9, 5), "ar": (8, 4), "ru": (6, 4), "ko": (7, 2)},
+    # Hard negatives on other states' treaties and visits (Russia–Iran, Russia–Belarus, Vietnam's To Lam)
+    # and new arms sub-topics (Pantsir, submarine technology, Koksan guns); 48 of 134 addresses were in.
+    FRESH25: {"en": (8, 4), "ar": (10, 4), "ru": (9, 5), "ko": (8, 3)},
 }
 
 
