@@ -5,7 +5,7 @@ Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's i
 every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on.  Each ``fresh*.jsonl`` (``fresh.jsonl``,
-then ``fresh2.jsonl`` to ``fresh25.jsonl``) was gathered as an out-of-sample set (from
+then ``fresh2.jsonl`` to ``fresh26.jsonl``) was gathered as an out-of-sample set (from
 ``fresh10.jsonl`` on, labelled and committed before any rule ran on it), measured once, and
 then had its disagreements read and fixed in the next round, so all of them are tuning sets
 now.  Their sources, sizes, once-measured figures and
@@ -53,9 +53,10 @@ FRESH22 = HERE / "fresh22.jsonl"
 FRESH23 = HERE / "fresh23.jsonl"
 FRESH24 = HERE / "fresh24.jsonl"
 FRESH25 = HERE / "fresh25.jsonl"
+FRESH26 = HERE / "fresh26.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
 FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22]
-FRESH_SETS += [FRESH23, FRESH24, FRESH25]
+FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26]
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -253,6 +254,15 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # unit are no North Korean soldiers), so it is a tuning set now: 1.000/1.000 in every language (35 of
 # 35 exactly right), and its floors were raised.  No other set changed.  Its figures rest on 8, 12, 7
 # and 14 expected pairs: coarse.
+# fresh26.jsonl (37 texts: en 10, ar 9, ru 9, ko 9, 17 hard negatives; committed before any rule ran
+# on them, gathered after the twenty-fifth round was on main) was measured once on 2026-12-07 on the
+# twenty-fifth round's config: en 1.000/0.875, ar 1.000/1.000, ru 1.000/1.000, ko 0.889/1.000 (overall
+# 0.967/0.967, 35 of 37 exactly right; en 9 of 10, ar 9 of 9, ru 9 of 9, ko 8 of 9); then its
+# disagreements were read and fixed (twenty-sixth round, PROVENANCE.md: the treaty described as a
+# military alliance beside an agreement word, a region's delegation's 방북/방러 is no summit for the
+# Korean digest), so it is a tuning set now: 1.000/1.000 in every language (37 of 37 exactly right),
+# and its floors were raised.  No other set changed.  Its figures rest on 8, 8, 6 and 8 expected
+# pairs: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -280,6 +290,7 @@ SET_FLOORS = {
     FRESH23: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH24: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH25: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH26: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
 }
 
 
@@ -328,6 +339,9 @@ SMALL_SETS: dict[Path, dict[str, tuple[int, int]]] = {
     # Hard negatives on other states' treaties and visits (Russia–Iran, Russia–Belarus, Vietnam's To Lam)
     # and new arms sub-topics (Pantsir, submarine technology, Koksan guns); 48 of 134 addresses were in.
     FRESH25: {"en": (8, 4), "ar": (10, 4), "ru": (9, 5), "ko": (8, 3)},
+    # Sub-topics little used before (KN-23s in Ukraine, the veto in English, Japan's statements, Kim Yo
+    # Jong, the Rajin port and railway, tourists, trains); 30 of 143 addresses checked were in.
+    FRESH26: {"en": (10, 4), "ar": (9, 4), "ru": (9, 4), "ko": (9, 5)},
 }
 
 
