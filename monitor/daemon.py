@@ -68,6 +68,9 @@ IN_FLIGHT_PER_CONNECTION = 4
 # INGEST_LINGER seconds once the first is queued; at most INGEST_QUEUE polls wait (beyond,
 # fetchers wait: back-pressure, and bounded memory on a cold poll of thousands of feeds).
 INGEST_BATCH = 64
+# ... counting polls with entries: a poll with nothing new (a 304, an error) is one row of
+# a bulk UPDATE, and weighs a quarter (a batch of a warm poll holds up to 256 of them).
+NOTHING_NEW_PER_POLL = 4
 INGEST_LINGER = 0.05
 INGEST_QUEUE = 256
 # Feed outcomes on their way to the ingest queue at once, at most.
@@ -665,11 +668,18 @@ def make_ingest_stage(app: App, *, pipelined: bool = False) -> BatchStage[PollOu
         "ingest",
         ingestor.write_batch if pipelined else ingestor.ingest_batch,
         prepare=ingestor.prepare_batch if pipelined else None,
-        batch=INGEST_BATCH,
+        batch=INGEST_BATCH * NOTHING_NEW_PER_POLL,
+        weight=_ingest_weight,
         linger=INGEST_LINGER,
         maxsize=INGEST_QUEUE,
         expected=(StorageError,),
     )
+
+
+def _ingest_weight(outcome: PollOutcome) -> int:
+    """An outcome's share of an ingest batch: a poll with entries weighs NOTHING_NEW_PER_POLL
+    times one without (a 304, an error), whose whole write is a row of one bulk UPDATE."""
+    return NOTHING_NEW_PER_POLL if outcome.items else 1
 
 
 class Daemon:

@@ -4,7 +4,7 @@ As the ingest stage it is the one database writer of a process, committing batch
 polls.  Fetchers ``await stage.put(outcome)``: the outcome joins a bounded asyncio queue and the
 call returns the poll's :class:`~monitor.services.ingest.IngestSummary` once its batch
 has committed (so a crawl knows which of its sources were recorded).  One consumer takes
-whatever is queued — at least one outcome, at most ``batch``, waiting at most ``linger``
+whatever is queued — at least one outcome, at most ``batch`` (by count, or by ``weight``), waiting at most ``linger``
 for more once the first has arrived, or until a producer says it has nothing more
 (:meth:`flush`) — and runs ``ingest_batch`` on a single-thread
 executor of its own: SQLite admits one writer, and on PostgreSQL one writer per process
@@ -67,8 +67,12 @@ class BatchStage(Generic[In, Out]):
         maxsize: int = 256,
         expected: tuple[type[Exception], ...] = (),
         prepare: Callable[[Sequence[In]], Any] | None = None,
+        weight: Callable[[In], int] | None = None,
     ) -> None:
         self.name = name
+        # An item's share of ``batch`` (1 each without ``weight``): ingest lets a poll with
+        # nothing to store (a 304) weigh a quarter of one with entries.
+        self.weight = weight
         # With prepare, ``work`` is called with what prepare returned for the batch.
         self.prepare = prepare
         self.prepare_executor = (
@@ -142,8 +146,10 @@ class BatchStage(Generic[In, Out]):
                 self._idle.set()
             first = await self.queue.get()
         taken = [first]
+        weight = self.weight
+        total = weight(first[0]) if weight is not None else 1
         deadline = time.monotonic() + self.linger
-        while len(taken) < self.batch:
+        while total < self.batch:
             try:
                 got = self.queue.get_nowait()
             except asyncio.QueueEmpty:
@@ -157,6 +163,7 @@ class BatchStage(Generic[In, Out]):
             if got is None:  # flushed: the producer has nothing more for now
                 break
             taken.append(got)
+            total += weight(got[0]) if weight is not None else 1
         return taken
 
     async def _run(self) -> None:

@@ -66,6 +66,29 @@ def test_a_flush_ends_the_batch_without_lingering_and_keeps_the_rest_in_order() 
     assert empty
 
 
+def test_a_weighted_batch_holds_more_light_items_than_heavy_ones() -> None:
+    # Ingest's rule: a poll with entries weighs 4, one with nothing new (a 304) weighs 1.
+    seen_batches: list[list[int]] = []
+
+    def work(items: Sequence[int]) -> list[int]:
+        seen_batches.append(list(items))
+        return list(items)
+
+    async def main() -> None:
+        stage: BatchStage[int, int] = BatchStage(
+            "w", work, batch=8, linger=0.5, maxsize=100, weight=lambda i: 4 if i >= 100 else 1
+        )
+        futures = [await stage.submit(i) for i in [100, 101, 102, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]
+        await stage.flush()
+        await asyncio.gather(*futures)
+        await stage.close()
+
+    asyncio.run(main())
+    # Two heavy items fill a batch; light ones go eight at a time; a batch ends at or above
+    # its weight, never splitting an item.
+    assert seen_batches == [[100, 101], [102, 1, 2, 3, 4], [5, 6, 7, 8, 9, 10]]
+
+
 def test_a_full_queue_makes_producers_wait() -> None:
     release = threading.Event()
 
