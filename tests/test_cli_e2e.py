@@ -180,3 +180,26 @@ def test_rules_test_backtests_stored_items_with_spans(
     assert smtp_server.messages == []  # a backtest sends nothing
     unknown = run_cli("rules", "test", "--rule", "nope", config=config, database_url=database_url)
     assert unknown.returncode == 2
+
+
+def test_run_once_leaves_everything_in_the_sqlite_file(
+    tmp_path: Path, feed_server: FeedServer, smtp_server: SmtpServer, webhook: WebhookReceiver
+) -> None:
+    """An operator's copy of wirewatch.db alone (a backup) holds every commit of a finished run:
+    the process closes its connections at exit, so SQLite folds the WAL into the file."""
+    import shutil
+    import sqlite3
+
+    url = feed_server.serve(
+        "/feed.xml",
+        rss([(str(n), f"Kim Jong Un and Putin meet, part {n}", f"Report number {n} from Kursk.") for n in range(5)]),
+    )
+    config = write_config(tmp_path, url, smtp_server, webhook)
+    db = tmp_path / "w.db"
+    assert run_cli("run", "--once", config=config, database_url=f"sqlite:///{db}").returncode == 0
+    assert not (tmp_path / "w.db-wal").exists()
+    copy = tmp_path / "backup" / "w.db"
+    copy.parent.mkdir()
+    shutil.copyfile(db, copy)  # the file alone, as `cp wirewatch.db` copies it
+    with sqlite3.connect(copy) as conn:
+        assert conn.execute("SELECT count(*) FROM items").fetchone() == (5,)

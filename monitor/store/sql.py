@@ -12,10 +12,12 @@ Only expected driver errors (connection refused, database missing, not migrated)
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import os
 import time
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -125,7 +127,18 @@ def make_engine(url: str) -> Engine:
             # A reconnect must not quietly create an empty file where ours was deleted.
             guard.check()
 
+    # Close the pooled connections when the process ends.  On SQLite the last connection
+    # to close checkpoints the WAL into the database file and deletes it: without this, a
+    # `run --once` left its last commits in wirewatch.db-wal, and an operator's copy of
+    # wirewatch.db alone (a backup) missed them.  A weak reference: tests make many engines.
+    atexit.register(_dispose_at_exit, weakref.ref(engine))
     return engine
+
+
+def _dispose_at_exit(ref: weakref.ref[Engine]) -> None:
+    engine = ref()
+    if engine is not None:
+        engine.dispose()
 
 
 class _FileGuard:
