@@ -5,7 +5,7 @@ Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's i
 every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on.  Each ``fresh*.jsonl`` (``fresh.jsonl``,
-then ``fresh2.jsonl`` to ``fresh26.jsonl``) was gathered as an out-of-sample set (from
+then ``fresh2.jsonl`` to ``fresh27.jsonl``) was gathered as an out-of-sample set (from
 ``fresh10.jsonl`` on, labelled and committed before any rule ran on it), measured once, and
 then had its disagreements read and fixed in the next round, so all of them are tuning sets
 now.  Their sources, sizes, once-measured figures and
@@ -54,9 +54,10 @@ FRESH23 = HERE / "fresh23.jsonl"
 FRESH24 = HERE / "fresh24.jsonl"
 FRESH25 = HERE / "fresh25.jsonl"
 FRESH26 = HERE / "fresh26.jsonl"
+FRESH27 = HERE / "fresh27.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
 FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22]
-FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26]
+FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26, FRESH27]
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -263,6 +264,15 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # Korean digest), so it is a tuning set now: 1.000/1.000 in every language (37 of 37 exactly right),
 # and its floors were raised.  No other set changed.  Its figures rest on 8, 8, 6 and 8 expected
 # pairs: coarse.
+# fresh27.jsonl (35 texts: en 10, ar 8, ru 9, ko 8, 16 hard negatives; committed before any rule ran
+# on them, gathered after the twenty-sixth round was on main) was measured once on 2026-12-07 on the
+# twenty-sixth round's config: en 1.000/1.000, ar 1.000/0.833, ru 1.000/0.909, ko 1.000/0.947 (overall
+# 1.000/0.943, 32 of 35 exactly right; en 10 of 10, ar 7 of 8, ru 8 of 9, ko 7 of 8); then its
+# disagreements were read and fixed (twenty-seventh round, PROVENANCE.md: soldiers' bodies beside a
+# troop word are casualties, North Korea beside shells in a list of Russia's helpers with Iran is
+# arms), so it is a tuning set now: 1.000/1.000 in every language (35 of 35 exactly right), and its
+# floors were raised.  No other set changed.  Its figures rest on 17, 6, 11 and 19 expected pairs:
+# coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -291,6 +301,7 @@ SET_FLOORS = {
     FRESH24: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH25: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH26: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH27: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
 }
 
 
@@ -342,6 +353,9 @@ SMALL_SETS: dict[Path, dict[str, tuple[int, int]]] = {
     # Sub-topics little used before (KN-23s in Ukraine, the veto in English, Japan's statements, Kim Yo
     # Jong, the Rajin port and railway, tourists, trains); 30 of 143 addresses checked were in.
     FRESH26: {"en": (10, 4), "ar": (9, 4), "ru": (9, 4), "ko": (9, 5)},
+    # Sub-topics little used before (soldiers' diaries and belongings, drone videos, coffins, NIS casualty
+    # briefings, Shahed and Myanmar hard negatives); about 20 of 110 addresses checked were in.
+    FRESH27: {"en": (10, 4), "ar": (8, 5), "ru": (9, 4), "ko": (8, 3)},
 }
 
 
