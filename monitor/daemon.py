@@ -64,12 +64,13 @@ BATCH = 100
 # thousands is claimed at the next tick (live sources first) and waits behind this many
 # polls at most, not behind the whole backlog (139 s for a mid-load item before).
 IN_FLIGHT_PER_CONNECTION = 4
-# The ingest stage: up to INGEST_BATCH polls per transaction, gathered for at most
-# INGEST_LINGER seconds once the first is queued; at most INGEST_QUEUE polls wait (beyond,
-# fetchers wait: back-pressure, and bounded memory on a cold poll of thousands of feeds).
+# The ingest stage: up to INGEST_BATCH polls with entries per transaction, gathered for at
+# most INGEST_LINGER seconds once the first is queued (or until the crawl flushes); at most
+# INGEST_QUEUE polls wait (beyond, fetchers wait: back-pressure, and bounded memory on a
+# cold poll of thousands of feeds).
 INGEST_BATCH = 64
-# ... counting polls with entries: a poll with nothing new (a 304, an error) is one row of
-# a bulk UPDATE, and weighs a quarter (a batch of a warm poll holds up to 256 of them).
+# A poll with nothing new (a 304, an error) is one row of a bulk UPDATE: it weighs
+# 1/NOTHING_NEW_PER_POLL of a poll with entries, so a warm poll's batch holds up to 256.
 NOTHING_NEW_PER_POLL = 4
 INGEST_LINGER = 0.05
 INGEST_QUEUE = 256

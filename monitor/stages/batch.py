@@ -4,9 +4,9 @@ As the ingest stage it is the one database writer of a process, committing batch
 polls.  Fetchers ``await stage.put(outcome)``: the outcome joins a bounded asyncio queue and the
 call returns the poll's :class:`~monitor.services.ingest.IngestSummary` once its batch
 has committed (so a crawl knows which of its sources were recorded).  One consumer takes
-whatever is queued — at least one outcome, at most ``batch`` (by count, or by ``weight``), waiting at most ``linger``
-for more once the first has arrived, or until a producer says it has nothing more
-(:meth:`flush`) — and runs ``ingest_batch`` on a single-thread
+whatever is queued — at least one outcome, at most ``batch`` (by count, or by ``weight``),
+waiting at most ``linger`` for more once the first has arrived, or until a producer says
+it has nothing more (:meth:`flush`) — and runs ``ingest_batch`` on a single-thread
 executor of its own: SQLite admits one writer, and on PostgreSQL one writer per process
 is what keeps the work per statement large.  A full queue makes ``put`` wait, which is
 the back-pressure that keeps memory bounded under a cold poll of thousands of feeds.
