@@ -5,7 +5,7 @@ Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's i
 every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on.  Each ``fresh*.jsonl`` (``fresh.jsonl``,
-then ``fresh2.jsonl`` to ``fresh27.jsonl``) was gathered as an out-of-sample set (from
+then ``fresh2.jsonl`` to ``fresh28.jsonl``) was gathered as an out-of-sample set (from
 ``fresh10.jsonl`` on, labelled and committed before any rule ran on it), measured once, and
 then had its disagreements read and fixed in the next round, so all of them are tuning sets
 now.  Their sources, sizes, once-measured figures and
@@ -55,9 +55,10 @@ FRESH24 = HERE / "fresh24.jsonl"
 FRESH25 = HERE / "fresh25.jsonl"
 FRESH26 = HERE / "fresh26.jsonl"
 FRESH27 = HERE / "fresh27.jsonl"
+FRESH28 = HERE / "fresh28.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
 FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22]
-FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26, FRESH27]
+FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28]
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -273,6 +274,18 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # arms), so it is a tuning set now: 1.000/1.000 in every language (35 of 35 exactly right), and its
 # floors were raised.  No other set changed.  Its figures rest on 17, 6, 11 and 19 expected pairs:
 # coarse.
+# fresh28.jsonl (41 texts: en 12, ar 10, ru 6, ko 13, 15 hard negatives; committed before any rule ran
+# on them, gathered after the twenty-seventh round was on main) was measured once on 2026-12-07 on the
+# twenty-seventh round's config: en 0.810/1.000, ar 0.929/0.929, ru 0.750/0.857, ko 0.833/0.833
+# (overall 0.836/0.920, 29 of 41 exactly right; en 8 of 12, ar 8 of 10, ru 4 of 6, ko 9 of 13); then
+# its disagreements were read and fixed (twenty-eighth round, PROVENANCE.md: Russia's own wounded and
+# dead beside North Korea, a diplomat's death, كيم with his soldiers for the casualty rule, those who
+# took part in liberating Kursk beside Kim, youth camps as a civil visit, a Russian minister's 방북 and
+# Medvedev for the Korean digest), so it is a tuning set now: 1.000/1.000 in English, Arabic and
+# Russian, ko 0.923/1.000 (40 of 41 exactly right; f28-ko-03, the partnership named as a relationship,
+# is left against the h3-ko-29 precedent), and its floors were raised.  No other set got a new
+# disagreement; holdout's h-ar-04 is now caught.  Its figures rest on 17, 14, 7 and 12 expected pairs:
+# coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -302,6 +315,7 @@ SET_FLOORS = {
     FRESH25: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH26: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH27: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH28: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.92, 0.99)},
 }
 
 
@@ -356,6 +370,9 @@ SMALL_SETS: dict[Path, dict[str, tuple[int, int]]] = {
     # Sub-topics little used before (soldiers' diaries and belongings, drone videos, coffins, NIS casualty
     # briefings, Shahed and Myanmar hard negatives); about 20 of 110 addresses checked were in.
     FRESH27: {"en": (10, 4), "ar": (8, 5), "ru": (9, 4), "ko": (8, 3)},
+    # Korean civil, sport and third-country hard negatives, the Songdowon camp, Russia's wounded in North
+    # Korea, the ambassador's death; about 50 of 175 addresses checked were in; only 6 Russian texts.
+    FRESH28: {"en": (12, 3), "ar": (10, 3), "ru": (6, 2), "ko": (13, 7)},
 }
 
 
