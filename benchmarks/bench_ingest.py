@@ -79,9 +79,8 @@ def runtime(workdir: Path) -> Runtime:
     srcs = "".join(f'[[sources]]\nname = "s{i}"\nurl = "https://s{i}.example/feed"\n' for i in range(SOURCES))
     path = workdir / "config.toml"
     path.write_text(CONFIG.format(sources=srcs), encoding="utf-8")
-    rt = make_runtime(load_config(path, env={}))
-    rt.matcher  # noqa: B018 - compiled here, before any timed ingest (make_runtime compiles on first use)
-    return rt
+    # Compiled here, before any timed ingest (make_runtime compiles on first use).
+    return make_runtime(load_config(path, env={})).compile()
 
 
 @contextmanager

@@ -775,7 +775,7 @@ class Daemon:
         await asyncio.to_thread(self._sync_sources)
         # The matcher is compiled on first use; a daemon compiles it now, so that neither its
         # first batch nor the console's rule tester waits for the analysers to load.
-        await asyncio.to_thread(lambda: self.app.holder.get().matcher)
+        await asyncio.to_thread(self.app.holder.get().compile)
         await asyncio.to_thread(run_backfills, self.app.store, self.app.holder.get(), utcnow)
         workers = self._start_workers()
         # WIREWATCH_LISTEN overrides [server] listen, as WIREWATCH_DATABASE_URL does [storage] url:

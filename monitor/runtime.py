@@ -48,6 +48,11 @@ class Runtime:
                 matcher = self._matcher
         return matcher
 
+    def compile(self) -> Runtime:
+        """Compile the matcher now rather than on first use; returns this runtime."""
+        _ = self.matcher
+        return self
+
 
 def make_runtime(config: Config) -> Runtime:
     # Before anything can log a URL of this config (Apprise included), mask its secrets.
@@ -87,7 +92,6 @@ class RuntimeHolder:
                 config = load_config(self.path)
             except ConfigError as exc:
                 return exc
-            runtime = make_runtime(config)
-            runtime.matcher  # noqa: B018 - compiled now, in the reloading thread, not by the first batch
-            self._runtime = runtime
+            # Compiled now, in the reloading thread, not by the first batch.
+            self._runtime = make_runtime(config).compile()
             return None

@@ -58,6 +58,9 @@ class Job:
     ambiguity: Ambiguity
     ctx: PollContext
 
+    def hangul(self) -> bool:
+        return has_hangul(self.item.title) or has_hangul(self.item.summary) or has_hangul(self.item.text)
+
 
 @picklable
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from monitor.core.models import RawItem, RuleHit
-from monitor.core.text import has_hangul, korean_loaded
+from monitor.core.text import korean_loaded
 from monitor.runtime import Runtime
 from monitor.services import analysis
 from monitor.services.analysis import Analysed, Document, Job, MatchJob
@@ -188,10 +188,7 @@ class CpuPool:
         return [doc for part in parts for doc in part]
 
     def analyse(self, rt: Runtime, jobs: Sequence[Job], now: datetime) -> list[Analysed]:
-        def hangul() -> bool:
-            return any(has_hangul(s) for j in jobs for s in (j.item.title, j.item.summary, j.item.text))
-
-        if self._inline(len(jobs), hangul=hangul):
+        if self._inline(len(jobs), hangul=lambda: any(j.hangul() for j in jobs)):
             return self._here.analyse(rt, jobs, now)
         token, blob = self._config(rt)
         sizes = [len(j.item.summary) + len(j.item.text) + 200 for j in jobs]
