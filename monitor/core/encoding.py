@@ -31,6 +31,11 @@ _XML_DECL = re.compile(rb"^\s*<\?xml[^>]*?\?>", re.IGNORECASE)
 _XML_ENCODING = re.compile(rb"""<\?xml[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""", re.IGNORECASE)
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9._:-]+)""", re.IGNORECASE)
 _ANY_XML_DECL = re.compile(r"<\?xml\b[^>]*?\?>", re.IGNORECASE)
+# Numeric character references that no encoder can write: a UTF-16 half (U+D800-U+DFFF)
+# or a code point past U+10FFFF.  Candidates only (4+ hex or 5+ decimal digits); the
+# callback decides.  See :func:`xml_as_utf8`.
+_LONG_CHARREF = re.compile(r"&#(?:[xX]([0-9a-fA-F]{4,})|([0-9]{5,}));")
+_REPLACEMENT_REF = "&#xFFFD;"
 _HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:-]+)", re.IGNORECASE)
 _C1 = re.compile("[\u0080-\u009f]")
 
@@ -143,11 +148,26 @@ def xml_as_utf8(text: str) -> bytes:
 
     Leading blank lines and a declaration placed after a comment (both common publisher
     bugs) make strict XML parsers give up: the declaration is dropped, since UTF-8 is
-    the XML default anyway.
+    the XML default anyway.  A character reference to a code point no encoder can write
+    becomes U+FFFD's (:func:`_unwritable_ref`).
     """
     text = text.lstrip("\ufeff \t\r\n")
     text = _ANY_XML_DECL.sub("", text, count=1) if _ANY_XML_DECL.search(text[:4096]) else text
+    if "&#" in text:
+        text = _LONG_CHARREF.sub(_unwritable_ref, text)
     return text.lstrip().encode("utf-8")
+
+
+def _unwritable_ref(m: re.Match[str]) -> str:
+    """U+FFFD's reference for one that names a UTF-16 half or a code point past U+10FFFF.
+
+    feedparser raised on them (``chr(n).encode()``; ``chr`` itself past U+10FFFF) and lxml
+    refuses the document, so one such reference in one entry cost the whole feed on every
+    poll.  An HTML5 parser reads them as U+FFFD too (``html.unescape`` does).
+    """
+    hexa, dec = m.groups()
+    code = int(hexa, 16) if hexa else int(dec)
+    return _REPLACEMENT_REF if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF else m.group(0)
 
 
 def fix_c1(text: str) -> str:

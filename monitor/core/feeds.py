@@ -406,7 +406,7 @@ def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
         raise ParseError(url, f"not a feed we can read: invalid JSON ({exc})", temporary=False) from None
     if not isinstance(doc, dict) or not str(doc.get("version", "")).startswith("https://jsonfeed.org/version/"):
         raise ParseError(url, "not a feed we can read: JSON without a JSON Feed version", temporary=False)
-    language = doc.get("language") if isinstance(doc.get("language"), str) else None
+    language = _str(doc.get("language")) or None
     out: list[RawItem] = []
     skipped = 0
     items = doc.get("items") or []
@@ -446,10 +446,18 @@ def content_id(title: str, body: str) -> str:
     return f"urn:wirewatch:content:{digest}"
 
 
+_UTF16_HALF = re.compile("[\ud800-\udfff]")
+
+
 def _str(value: object) -> str:
+    """A JSON value as text.  JSON's ``\\ud800`` escapes can name half a UTF-16 pair, which no
+    encoder writes (hashing a key or storing the item raised): each becomes U+FFFD."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
-    return value.strip() if isinstance(value, str) else ""
+    if not isinstance(value, str):
+        return ""
+    value = value.strip()
+    return _UTF16_HALF.sub("\ufffd", value) if _UTF16_HALF.search(value) else value
 
 
 def discover_feeds(body: bytes, url: str) -> list[str]:

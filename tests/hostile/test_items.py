@@ -183,3 +183,57 @@ def test_a_poll_outcome_prints_as_one_short_line() -> None:
     raw = RawItem(guid="g", url="https://e.org/a", title="t", summary="s" * 1_000_000)
     text = repr(PollOutcome(source_id=1, source="wire", status="error", items=(raw,) * 1000, error="e" * 10_000))
     assert len(text) < 600 and "\n" not in text and "items=1000" in text
+
+
+def test_lone_surrogates_and_out_of_range_characters_cost_nothing_but_themselves(
+    tmp_path: Path, database_url: str, feed_server: FeedServer
+) -> None:
+    """Character references no encoder can write (a UTF-16 half, past U+10FFFF) in an XML
+    feed, and ``\\ud800`` escapes in a JSON feed, become U+FFFD: the feed is read, every
+    entry is stored, and the source stays healthy (feedparser itself raised on them, so
+    the whole feed was an "internal error" on every poll)."""
+    s = feed_server
+    xml_entries = "".join(
+        f"<item><guid>x{i}</guid><title>Kursk {ref} item {i}</title><link>{s.base}/x/{i}</link>"
+        f"<description>Troops &#x10FFFF; fine &#8217; and {ref}</description></item>"
+        for i, ref in enumerate(["&#xD800;", "&#55296;", "&#x110000;", "&#xDFFF;&#xD83D;", "plain"])
+    )
+    s.serve(
+        "/refs.xml", f'<?xml version="1.0"?><rss version="2.0"><channel><title>w</title>{xml_entries}</channel></rss>'
+    )
+    doc = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "j",
+        "items": [
+            {"id": f"j{i}", "url": f"{s.base}/j/{i}{half}", "title": f"Kursk {half} json {i}", "content_text": half}
+            for i, half in enumerate(["\ud800", "\udc00x", ""])
+        ],
+    }
+    s.serve("/halves.json", json.dumps(doc), content_type="application/feed+json")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[fetch]\nhost_delay = "0s"\nfull_text = false\nobey_robots = false\n'
+        f'[[sources]]\nname = "refs"\nurl = "{s.base}/refs.xml"\n'
+        f'[[sources]]\nname = "halves"\nurl = "{s.base}/halves.json"\n',
+        encoding="utf-8",
+    )
+    result = run_cli("run", "--once", config=config, database_url=database_url, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    health = sources_json(config, database_url)
+    assert health["refs"]["status"] == "ok", health["refs"]
+    assert health["halves"]["status"] == "ok", health["halves"]
+    refs = {i["url"].rsplit("/", 1)[1]: i for i in stored(database_url, "refs")}
+    assert sorted(refs) == [str(i) for i in range(5)]  # items lost: none
+    assert refs["0"]["title"] == "Kursk \ufffd item 0"
+    assert refs["2"]["title"] == "Kursk \ufffd item 2"
+    assert refs["3"]["title"] == "Kursk \ufffd\ufffd item 3"
+    assert refs["4"]["title"] == "Kursk plain item 4"
+    assert "fine \u2019 and" in refs["4"]["summary"]  # valid references are read as before
+    halves = {i["title"]: i for i in stored(database_url, "halves")}
+    assert sorted(halves) == ["Kursk json 2", "Kursk \ufffd json 0", "Kursk \ufffdx json 1"]
+    assert halves["Kursk \ufffd json 0"]["url"].endswith("/j/0\ufffd")
+    assert halves["Kursk \ufffdx json 1"]["summary"] + halves["Kursk \ufffdx json 1"]["text"] == "\ufffdx"
+    for item in [*refs.values(), *halves.values()]:
+        for field in ("title", "summary", "text", "url"):
+            (item[field] or "").encode("utf-8")  # every stored string is writable UTF-8

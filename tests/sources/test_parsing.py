@@ -52,6 +52,29 @@ def test_declaration_rewritten_to_utf8_and_junk_before_it_dropped() -> None:
     assert xml_as_utf8('<?xml version="1.0" encoding="x"?>\n<rss/>') == b"<rss/>"
 
 
+@pytest.mark.parametrize(
+    ("ref", "kept"),
+    [
+        ("&#xD800;", False),
+        ("&#xdfff;", False),
+        ("&#55296;", False),
+        ("&#57343;", False),
+        ("&#x110000;", False),
+        ("&#1114112;", False),
+        ("&#x0000D83D;", False),
+        ("&#xD7FF;", True),
+        ("&#xE000;", True),
+        ("&#54620;", True),  # 한: Korean feeds spell whole words so
+        ("&#x2019;", True),
+        ("&#x10FFFF;", True),
+        ("&#8217;", True),
+    ],
+)
+def test_references_no_encoder_can_write_become_the_replacement_character(ref: str, kept: bool) -> None:
+    doc = f"<rss><title>a {ref} b</title></rss>"
+    assert xml_as_utf8(doc) == (doc if kept else "<rss><title>a &#xFFFD; b</title></rss>").encode()
+
+
 def test_c1_and_mojibake_repairs() -> None:
     assert fix_c1("don\x92t") == "don’t"
     assert fix_mojibake("Itâ€™s") == "It’s"
