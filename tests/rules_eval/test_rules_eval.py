@@ -5,7 +5,7 @@ Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's i
 every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on.  Each ``fresh*.jsonl`` (``fresh.jsonl``,
-then ``fresh2.jsonl`` to ``fresh28.jsonl``) was gathered as an out-of-sample set (from
+then ``fresh2.jsonl`` to ``fresh29.jsonl``) was gathered as an out-of-sample set (from
 ``fresh10.jsonl`` on, labelled and committed before any rule ran on it), measured once, and
 then had its disagreements read and fixed in the next round, so all of them are tuning sets
 now.  Their sources, sizes, once-measured figures and
@@ -56,9 +56,10 @@ FRESH25 = HERE / "fresh25.jsonl"
 FRESH26 = HERE / "fresh26.jsonl"
 FRESH27 = HERE / "fresh27.jsonl"
 FRESH28 = HERE / "fresh28.jsonl"
+FRESH29 = HERE / "fresh29.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
 FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22]
-FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28]
+FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29]
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -286,6 +287,18 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # is left against the h3-ko-29 precedent), and its floors were raised.  No other set got a new
 # disagreement; holdout's h-ar-04 is now caught.  Its figures rest on 17, 14, 7 and 12 expected pairs:
 # coarse.
+# fresh29.jsonl (32 texts: en 8, ar 5, ru 9, ko 10, 14 hard negatives; committed before any rule ran
+# on them, gathered after the twenty-eighth round was on main) was measured once on 2026-12-07 on the
+# twenty-eighth round's config: en 0.778/0.875, ar 0.875/1.000, ru 0.818/1.000, ko 0.933/0.875
+# (overall 0.860/0.925, 23 of 32 exactly right; en 5 of 8, ar 4 of 5, ru 7 of 9, ko 7 of 10); then its
+# disagreements were read and fixed (twenty-ninth round, PROVENANCE.md: North Korean soldiers at
+# Russia's Victory Day parade are on show in a text naming no war, "sent to reinforce" is a dispatch,
+# "lost ground" is no casualty, generals are commanders, the partnership beside another state is
+# that state's, a missile test is no arms for the Korean digest), so it is a tuning set now:
+# 1.000/1.000 in English, Arabic and Russian, ko 1.000/0.938 (31 of 32 exactly right; f29-ko-04, North
+# Korea's army invited to Moscow's parade, is left as a judgement call on the digest), and its floors
+# were raised.  No other set got a new disagreement or lost one.  Its figures rest on 8, 7, 9 and 16
+# expected pairs: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -316,6 +329,7 @@ SET_FLOORS = {
     FRESH26: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH27: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH28: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.92, 0.99)},
+    FRESH29: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.93)},
 }
 
 
@@ -373,6 +387,10 @@ SMALL_SETS: dict[Path, dict[str, tuple[int, int]]] = {
     # Korean civil, sport and third-country hard negatives, the Songdowon camp, Russia's wounded in North
     # Korea, the ambassador's death; about 50 of 175 addresses checked were in; only 6 Russian texts.
     FRESH28: {"en": (12, 3), "ar": (10, 3), "ru": (6, 2), "ko": (13, 7)},
+    # Moscow's Victory Day parade with North Korea's soldiers and generals, the sappers' return, the
+    # Alabuga drone workers, Vietnam and Iran partnerships, flights, missile tests; 14 of about 60
+    # addresses checked were in; only 5 Arabic texts.
+    FRESH29: {"en": (8, 4), "ar": (5, 3), "ru": (9, 4), "ko": (10, 3)},
 }
 
 
