@@ -5,7 +5,7 @@ Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's i
 every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on.  Each ``fresh*.jsonl`` (``fresh.jsonl``,
-then ``fresh2.jsonl`` to ``fresh29.jsonl``) was gathered as an out-of-sample set (from
+then ``fresh2.jsonl`` to ``fresh30.jsonl``) was gathered as an out-of-sample set (from
 ``fresh10.jsonl`` on, labelled and committed before any rule ran on it), measured once, and
 then had its disagreements read and fixed in the next round, so all of them are tuning sets
 now.  Their sources, sizes, once-measured figures and
@@ -57,9 +57,10 @@ FRESH26 = HERE / "fresh26.jsonl"
 FRESH27 = HERE / "fresh27.jsonl"
 FRESH28 = HERE / "fresh28.jsonl"
 FRESH29 = HERE / "fresh29.jsonl"
+FRESH30 = HERE / "fresh30.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
 FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22]
-FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29]
+FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29, FRESH30]
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -299,6 +300,17 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # Korea's army invited to Moscow's parade, is left as a judgement call on the digest), and its floors
 # were raised.  No other set got a new disagreement or lost one.  Its figures rest on 8, 7, 9 and 16
 # expected pairs: coarse.
+# fresh30.jsonl (38 texts: en 10, ar 9, ru 8, ko 11, 18 hard negatives; committed before any rule ran
+# on them, gathered after the twenty-ninth round was on main) was measured once on 2026-12-07 on the
+# twenty-ninth round's config: en 0.889/1.000, ar 0.800/1.000, ru 1.000/1.000, ko 0.650/1.000
+# (overall 0.775/1.000, 31 of 38 exactly right; en 9 of 10, ar 8 of 9, ru 8 of 8, ko 6 of 11); then its
+# disagreements were read and fixed (thirtieth round, PROVENANCE.md: civilians killed and land captured
+# are no soldiers' casualties, a test missile, a missile "experiment" or a moratorium is a test, youth
+# delegations are a civil visit, the army's name right before a weapon is no soldiers), so it is a
+# tuning set now: 1.000/1.000 in English, Arabic and Russian, ko 0.929/1.000 (37 of 38 exactly right;
+# f30-ko-07, Seoul and Moscow sparring over arms support in a sentence naming Kim, is left), and its
+# floors were raised.  No other set got a new disagreement or lost one.  Its figures rest on 8, 4, 6
+# and 13 expected pairs: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -330,6 +342,7 @@ SET_FLOORS = {
     FRESH27: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH28: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.92, 0.99)},
     FRESH29: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.93)},
+    FRESH30: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.92, 0.99)},
 }
 
 
@@ -391,6 +404,10 @@ SMALL_SETS: dict[Path, dict[str, tuple[int, int]]] = {
     # Alabuga drone workers, Vietnam and Iran partnerships, flights, missile tests; 14 of about 60
     # addresses checked were in; only 5 Arabic texts.
     FRESH29: {"en": (8, 4), "ar": (5, 3), "ru": (9, 4), "ko": (10, 3)},
+    # Arms sub-topics little used before (failure rates, debris findings, the Lady R, the 240-mm launcher,
+    # the Rajin containers), envoys and ministers of 2014-2018, Kursk and missile-test hard negatives,
+    # South Korea–Russia ties, civil exchanges; about 140 of 270 addresses checked were in.
+    FRESH30: {"en": (10, 4), "ar": (9, 5), "ru": (8, 4), "ko": (11, 5)},
 }
 
 
