@@ -435,7 +435,9 @@ def write(stmt_rows: list[dict[str, Any]], worker_rows: list[dict[str, Any]], ar
         f"## Batched ingest — {datetime.now(UTC).isoformat(timespec='seconds')}",
         "",
         (
-            f"`python benchmarks/bench_ingest.py --part {args.part}` on {os.cpu_count()} CPUs (shared; load average "
+            f"`python benchmarks/bench_ingest.py --part {args.part}"
+            + (f" --shape {args.shape} --polls {args.polls}" if worker_rows else "")
+            + f"` on {os.cpu_count()} CPUs (shared; load average "
             f"at the end {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f}).  Items have a 7-word title and a 60-word body."
         ),
         "",
