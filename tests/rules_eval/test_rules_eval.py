@@ -5,7 +5,7 @@ Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's i
 every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on.  Each ``fresh*.jsonl`` (``fresh.jsonl``,
-then ``fresh2.jsonl`` to ``fresh30.jsonl``) was gathered as an out-of-sample set (from
+then ``fresh2.jsonl`` to ``fresh31.jsonl``) was gathered as an out-of-sample set (from
 ``fresh10.jsonl`` on, labelled and committed before any rule ran on it), measured once, and
 then had its disagreements read and fixed in the next round, so all of them are tuning sets
 now.  Their sources, sizes, once-measured figures and
@@ -58,9 +58,10 @@ FRESH27 = HERE / "fresh27.jsonl"
 FRESH28 = HERE / "fresh28.jsonl"
 FRESH29 = HERE / "fresh29.jsonl"
 FRESH30 = HERE / "fresh30.jsonl"
+FRESH31 = HERE / "fresh31.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
 FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22]
-FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29, FRESH30]
+FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29, FRESH30, FRESH31]
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -311,6 +312,15 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # f30-ko-07, Seoul and Moscow sparring over arms support in a sentence naming Kim, is left), and its
 # floors were raised.  No other set got a new disagreement or lost one.  Its figures rest on 8, 4, 6
 # and 13 expected pairs: coarse.
+# fresh31.jsonl (19 texts: en 4, ar 4, ru 5, ko 6, 13 hard negatives; committed before any rule ran
+# on them, gathered after the thirtieth round was on main) was measured once on 2026-12-07 on the
+# thirtieth round's config: en 1.000/1.000, ar 0.500/1.000, ru no expected pairs and one false alarm,
+# ko 1.000/1.000 (overall 0.867/1.000, 17 of 19 exactly right; en 4 of 4, ar 3 of 4, ru 4 of 5, ko 6
+# of 6); then its two disagreements were read and fixed (thirty-first round, PROVENANCE.md: Lavrov as
+# South Korea's foreign minister's counterpart, or beside him by name, is no official with Pyongyang),
+# so it is a tuning set now: 19 of 19 exactly right, and its floors are at that.  No other set got a
+# new disagreement or lost one.  Its figures rest on 5, 1, 0 and 7 expected pairs: very coarse, and
+# the Russian texts are all hard negatives, so Russian has no floor here.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -343,6 +353,7 @@ SET_FLOORS = {
     FRESH28: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.92, 0.99)},
     FRESH29: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.93)},
     FRESH30: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.92, 0.99)},
+    FRESH31: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ko": (0.99, 0.99)},
 }
 
 
@@ -408,6 +419,11 @@ SMALL_SETS: dict[Path, dict[str, tuple[int, int]]] = {
     # the Rajin containers), envoys and ministers of 2014-2018, Kursk and missile-test hard negatives,
     # South Korea–Russia ties, civil exchanges; about 140 of 270 addresses checked were in.
     FRESH30: {"en": (10, 4), "ar": (9, 5), "ru": (8, 4), "ko": (11, 5)},
+    # Sub-topics little used before (North Korean drone operators over Sumy, Ukraine's intelligence
+    # figures, Kirby's food for ammunition, the 1.8 million shells, NIS on airborne and marine units)
+    # and South Korea–Russia hard negatives (Hyundai's plant, ministers and ambassadors, Xi in
+    # Pyongyang); about 40 of 85 addresses checked were in, and the stored pages are nearly used up.
+    FRESH31: {"en": (4, 2), "ar": (4, 3), "ru": (5, 5), "ko": (6, 3)},
 }
 
 
