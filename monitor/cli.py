@@ -642,7 +642,8 @@ def cmd_check(args: Args) -> int:
         raise ConfigError([ConfigProblem(config.path, where, message) for where, message in problems])
     _out(args).line(
         f"{path}: OK ({len(config.sources)} sources, {len(config.terms)} terms, "
-        f"{len(config.rules)} rules, {len(config.subscribers)} subscribers)"
+        + (f"{len(config.clauses)} clauses, " if config.clauses else "")
+        + f"{len(config.rules)} rules, {len(config.subscribers)} subscribers)"
     )
     return 0
 

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.core.languages import language_problem
-from monitor.core.rules import parse_query
+from monitor.core.rules import parse_clause, parse_query
 from monitor.core.units import parse_duration, parse_size
 from monitor.errors import ConfigError, ConfigProblem, QueryError
 
@@ -229,6 +229,8 @@ class Config:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     sources: tuple[SourceConfig, ...] = ()
     terms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Named queries that rules use by name as they use terms (``[clauses]``).
+    clauses: Mapping[str, str] = field(default_factory=dict)
     rules: tuple[RuleConfig, ...] = ()
     subscribers: tuple[SubscriberConfig, ...] = ()
     warnings: tuple[ConfigProblem, ...] = ()
@@ -355,7 +357,7 @@ def parse_config(data: Mapping[str, Any], file: str, env: Mapping[str, str]) -> 
     v.keys(
         "top level",
         data,
-        {"storage", "server", "console", "fetch", "alerts", "sources", "terms", "rules", "subscribers"},
+        {"storage", "server", "console", "fetch", "alerts", "sources", "terms", "clauses", "rules", "subscribers"},
     )
 
     storage = _storage(v, v.table("storage", data.get("storage")))
@@ -365,8 +367,10 @@ def parse_config(data: Mapping[str, Any], file: str, env: Mapping[str, str]) -> 
     alerts = _alerts(v, v.table("alerts", data.get("alerts")))
     sources = _sources(v, data.get("sources", []))
     terms = _terms(v, v.table("terms", data.get("terms")))
+    clauses = _clauses(v, v.table("clauses", data.get("clauses")), terms)
     subscribers = _subscribers(v, data.get("subscribers", []), env)
-    rules = _rules(v, data.get("rules", []), terms, {s.name for s in sources}, {s.name for s in subscribers})
+    rules = _rules(v, data.get("rules", []), terms, clauses, {s.name for s in sources}, {s.name for s in subscribers})
+    _unused_clauses(v, clauses, terms, rules)
 
     sub_names = {s.name for s in subscribers}
     for i, op in enumerate(alerts.operators):
@@ -384,6 +388,7 @@ def parse_config(data: Mapping[str, Any], file: str, env: Mapping[str, str]) -> 
         alerts=alerts,
         sources=tuple(sources),
         terms=terms,
+        clauses=clauses,
         rules=tuple(rules),
         subscribers=tuple(subscribers),
         warnings=tuple(v.warnings),
@@ -646,8 +651,56 @@ def _terms(v: _Validator, t: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
     return out
 
 
+def _clauses(v: _Validator, t: Mapping[str, Any], terms: Mapping[str, tuple[str, ...]]) -> dict[str, str]:
+    """``[clauses]``: name = query.  Each is checked on its own, so a mistake is reported once, here."""
+    out: dict[str, str] = {}
+    for name, text in t.items():
+        where = f"clauses.{name}"
+        if not _TERM.match(name):
+            v.error(where, "a clause name is letters, digits and _ (it is used bare in queries)")
+        if name in ("AND", "OR", "NOT", "NEAR"):
+            v.error(where, f"{name!r} is an operator and cannot be a clause name")
+        if name in terms:
+            v.error(where, f"{name!r} is also a term: a name in a query must mean one thing")
+        query = v.string(where, text)
+        if query:
+            out[name] = query
+    for name in out:
+        if name in terms:
+            continue
+        try:
+            parse_clause(name, terms, out)
+        except QueryError as exc:
+            v.error(f"clauses.{name}", _query_problem(exc))
+    return out
+
+
+def _query_problem(exc: QueryError) -> str:
+    return f"{exc.message} at column {exc.column}" + (f"; {exc.suggestion}" if exc.suggestion else "")
+
+
+def _unused_clauses(
+    v: _Validator, clauses: Mapping[str, str], terms: Mapping[str, tuple[str, ...]], rules: list[RuleConfig]
+) -> None:
+    """A clause no rule uses, directly or through another clause, is probably a mistake."""
+    used: set[str] = set()
+    for rule in rules:
+        try:
+            used.update(name for name, _ in parse_query(rule.query, terms, clauses).clauses)
+        except QueryError:
+            continue  # reported at the rule
+    for name in clauses:
+        if name not in used and name not in terms:
+            v.warn(f"clauses.{name}", "no rule uses this clause")
+
+
 def _rules(
-    v: _Validator, items: Any, terms: Mapping[str, tuple[str, ...]], sources: set[str], subscribers: set[str]
+    v: _Validator,
+    items: Any,
+    terms: Mapping[str, tuple[str, ...]],
+    clauses: Mapping[str, str],
+    sources: set[str],
+    subscribers: set[str],
 ) -> list[RuleConfig]:
     out: list[RuleConfig] = []
     seen: set[str] = set()
@@ -677,12 +730,11 @@ def _rules(
         query = v.string(f"{where}.query", t.get("query"))
         if query:
             try:
-                parse_query(query, terms)
+                parse_query(query, terms, clauses)
             except QueryError as exc:
-                v.error(
-                    f"{where}.query",
-                    f"{exc.message} at column {exc.column}" + (f"; {exc.suggestion}" if exc.suggestion else ""),
-                )
+                # A mistake inside a clause is reported once, at the clause.
+                if not exc.message.startswith("in clause '"):
+                    v.error(f"{where}.query", _query_problem(exc))
         notify = v.strings(f"{where}.notify", t.get("notify", []))
         for j, sub in enumerate(notify):
             if sub not in subscribers:

@@ -35,7 +35,7 @@ def run_rules_eval(config_file: str, labels_file: str, as_json: bool, out: TextI
         raise ConfigError([ConfigProblem(labels_file, "file", f"not UTF-8 (byte {exc.start})")]) from None
     rules = [RuleFilter(r.name, r.languages, r.sources) for r in config.rules]
     texts = parse_labels(content, labels_file, [r.name for r in rules])
-    matcher = make_matcher(config.terms, [(r.name, r.query) for r in config.rules])
+    matcher = make_matcher(config.terms, [(r.name, r.query) for r in config.rules], config.clauses)
     # One rule per term, only to say which concepts a missed text did contain.
     terms = make_matcher(config.terms, [(name, name) for name in config.terms])
     result = evaluate(matcher, rules, texts, terms)

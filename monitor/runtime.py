@@ -44,7 +44,9 @@ class Runtime:
         if matcher is None:
             with self._lock:
                 if self._matcher is None:
-                    self._matcher = make_matcher(self.config.terms, [(r.name, r.query) for r in self.config.rules])
+                    self._matcher = make_matcher(
+                        self.config.terms, [(r.name, r.query) for r in self.config.rules], self.config.clauses
+                    )
                 matcher = self._matcher
         return matcher
 

@@ -57,3 +57,28 @@ def test_backfill_alerts_stored_items_once_and_plain_rules_do_not(
     assert len(webhook.posts) == 2
     run(backfilled.replace('query = "kursk"', 'query = "kursk OR putin"'))  # changed query: backfilled once more,
     assert len(webhook.posts) == 2  # but the outbox never alerts an item twice for one rule
+
+
+def test_a_changed_clause_backfills_the_rules_that_use_it_again(
+    tmp_path: Path, database_url: str, feed_server: FeedServer, webhook: WebhookReceiver
+) -> None:
+    # The rule's query text stays the same; the clause it uses is what the operator edits.
+    url = feed_server.serve(
+        "/feed.xml", rss([("1", "Shelling in Kursk", ""), ("2", "Kursk: evacuation", ""), ("3", "Putin speaks", "")])
+    )
+    config = tmp_path / "config.toml"
+
+    def run(extra: str) -> None:
+        config.write_text(BASE.format(url=url, hook=webhook.url(), extra=extra), encoding="utf-8")
+        result = run_cli("run", "--once", config=config, database_url=database_url)
+        assert result.returncode == 0, result.stderr
+
+    run("")  # first poll: stored silently
+    rule = '[[rules]]\nname = "watch"\nquery = "watched"\nnotify = ["chat"]\nbackfill = true\n'
+    run(f'{rule}[clauses]\nwatched = "kursk"\n')
+    assert len(webhook.posts) == 2
+    run(f'{rule}[clauses]\nwatched = "kursk"\n')  # a restart does not backfill again
+    assert len(webhook.posts) == 2
+    run(f'{rule}[clauses]\nwatched = "kursk OR putin"\n')  # the clause changed: the rule is backfilled again
+    assert len(webhook.posts) == 3
+    assert "Title: [Putin] speaks" in webhook.posts[-1]["message"]

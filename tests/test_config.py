@@ -294,3 +294,36 @@ def test_fetch_client_is_one_the_poller_has(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, GOOD.replace('max_body = "5MB"', 'max_body = "5MB"\nclient = "pycurl"')), env={})
     assert "fetch.client" in str(info.value) and "curl" in str(info.value)
+
+
+def test_clauses_are_named_queries_checked_once_where_they_are_written(tmp_path: Path) -> None:
+    good = GOOD.replace(
+        '[[rules]]\nname = "putin-kursk"\nquery = "putin AND kursk"',
+        '[clauses]\nin_kursk = "kursk NEAR/s (putin OR \\"troops\\")"\n\n'
+        '[[rules]]\nname = "putin-kursk"\nquery = "putin AND in_kursk"',
+    )
+    config = load_config(write(tmp_path, good), env={"SMTP_PASSWORD": "x"})
+    assert config.clauses == {"in_kursk": 'kursk NEAR/s (putin OR "troops")'}
+    assert config.warnings == ()
+    extra = 'kursk = "putin"\nspare = "putin"\nloop = "loop"\n'
+    bad = good.replace('in_kursk = "kursk NEAR/s', extra + 'in_kursk = "kursks NEAR/s')
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, bad), env={"SMTP_PASSWORD": "x"})
+    lines = str(info.value).splitlines()
+    # The typo is reported at the clause, once: not again at the rule that uses it.
+    assert [line.split(": ", 1)[1] for line in lines] == [
+        "clauses.kursk: 'kursk' is also a term: a name in a query must mean one thing",
+        "clauses.loop: clause 'loop' uses itself (loop → loop) at column 1",
+        "clauses.in_kursk: unknown term or clause 'kursks' at column 1; did you mean 'kursk'?",
+    ], lines
+
+
+def test_a_clause_no_rule_uses_is_a_warning(tmp_path: Path) -> None:
+    text = GOOD.replace("[[rules]]", '[clauses]\nspare = "putin OR kursk"\nused = "kursk"\n\n[[rules]]', 1)
+    text = text.replace('query = "putin AND kursk"', 'query = "putin AND used"')
+    config = load_config(write(tmp_path, text), env={"SMTP_PASSWORD": "x"})
+    assert [str(w).split(": ", 1)[1] for w in config.warnings] == ["clauses.spare: no rule uses this clause"]
+    result = run_cli("check", config=write(tmp_path, text), env={"SMTP_PASSWORD": "x"})
+    assert result.returncode == 0, result.stderr
+    assert "warning:" in result.stderr and "clauses.spare: no rule uses this clause" in result.stderr
+    assert "1 sources, 2 terms, 2 clauses, 1 rules, 1 subscribers" in result.stdout

@@ -328,6 +328,7 @@ class Pages:
             "rule": rule,
             "source": source,
             "sources": [s.name for s in rt.config.sources],
+            "clauses": sorted(rt.config.clauses.items()),
         }
         data.update(self.tester_data(query, source, deep))
         return data
@@ -337,10 +338,10 @@ class Pages:
         rt = self.deps.runtime()
         if not query.strip():
             return {"tested": False}
-        terms = rt.config.terms
+        terms, clauses = rt.config.terms, rt.config.clauses
         try:
-            parse_query(query, terms)
-            matcher = make_matcher(terms, [("tester", query)])
+            parse_query(query, terms, clauses)
+            matcher = make_matcher(terms, [("tester", query)], clauses)
         except QueryError as exc:
             return {"tested": True, "error": exc, "caret": " " * max(exc.column - 1, 0) + "^"}
         started = time.monotonic()

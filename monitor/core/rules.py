@@ -20,6 +20,11 @@ Grammar (precedence NOT > NEAR > AND, including juxtaposition > OR)::
     unary   := "NOT" unary | primary
     primary := ["title:" | "body:"] (NAME | "phrase" | "phrase*" | "(" or ")")
 
+A NAME is a term from the terms table or a clause: a named query (the config's
+``[clauses]``) that stands in a query as if written there in parentheses, so that a
+long rule reads as a few named parts and parts several rules share are written once.
+A clause may use other clauses, but not itself, directly or through others.
+
 ``a NEAR/n b`` holds when an occurrence of ``a`` and a non-overlapping occurrence of
 ``b`` in the same field have at most ``n`` words between them, in either order
 (``NEAR/0`` means adjacent).  ``a NEAR/s b`` holds when they start in the same sentence
@@ -57,6 +62,7 @@ __all__ = [
     "Query",
     "Term",
     "make_matcher",
+    "parse_clause",
     "parse_query",
     "query_terms",
 ]
@@ -116,10 +122,16 @@ Node: TypeAlias = Term | Phrase | Not | And | Or | Near
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """A parsed query: the text as written and its syntax tree."""
+    """A parsed query: the text as written, its syntax tree, and the clauses it uses.
+
+    ``clauses`` holds each clause the query uses, directly or through another clause,
+    as ``(name, text)`` in name order: with ``text`` it says everything the tree was
+    built from besides the terms table (a backfill is keyed on it).
+    """
 
     text: str
     root: Node
+    clauses: tuple[tuple[str, str], ...] = ()
 
 
 # --- lexer -------------------------------------------------------------------------------
@@ -245,9 +257,19 @@ _OPERAND_START = frozenset({"name", "phrase", "(", "NOT", "scope"})
 class _Parser:
     """Recursive descent over the token list; every error carries a column."""
 
-    def __init__(self, query: str, terms: Mapping[str, Sequence[str]]) -> None:
+    def __init__(
+        self,
+        query: str,
+        terms: Mapping[str, Sequence[str]],
+        clauses: Mapping[str, str],
+        within: tuple[str, ...] = (),
+        used: dict[str, str] | None = None,
+    ) -> None:
         self.query = query
         self.terms = terms
+        self.clauses = clauses
+        self.within = within  # the clauses being expanded, outermost first
+        self.used = {} if used is None else used  # every clause expanded, shared with sub-parsers
         self.toks = _lex(query)
         self.pos = 0
 
@@ -262,10 +284,10 @@ class _Parser:
     def error(self, message: str, column: int, suggestion: str | None = None) -> QueryError:
         return QueryError(message, self.query, column, suggestion)
 
-    def parse(self) -> Node:
+    def parse(self, scope: Field | None = None) -> Node:
         if self.peek().kind == "end":
             raise self.error("empty query", 1, "write a term name or a quoted phrase")
-        node = self.parse_or(None)
+        node = self.parse_or(scope)
         tok = self.peek()
         if tok.kind != "end":  # only ")" can stop an AND chain early
             raise self.error("unexpected ')' with no matching '('", tok.column)
@@ -330,6 +352,8 @@ class _Parser:
                 )
             return self.parse_primary(where)
         if tok.kind == "name":
+            if tok.value not in self.terms and tok.value in self.clauses:
+                return self.clause(tok, scope)
             return self.term(tok, scope)
         if tok.kind == "phrase":
             return Phrase(tok.value, tok.prefix, scope)
@@ -345,7 +369,8 @@ class _Parser:
     def term(self, tok: _Tok, scope: Field | None) -> Term:
         name = tok.value
         if name not in self.terms:
-            raise self.error(f"unknown term '{name}'", tok.column, self.suggest(name))
+            what = "term or clause" if self.clauses else "term"
+            raise self.error(f"unknown {what} '{name}'", tok.column, self.suggest(name))
         aliases = tuple(self.terms[name])
         if not aliases:
             raise self.error(f"term '{name}' has no aliases", tok.column)
@@ -354,12 +379,33 @@ class _Parser:
                 raise self.error(f"alias {alias!r} of term '{name}' has no words", tok.column)
         return Term(name, aliases, scope)
 
+    def clause(self, tok: _Tok, scope: Field | None) -> Node:
+        """The named clause's tree, parsed as if it stood here in parentheses."""
+        name = tok.value
+        if name in self.within:
+            path = " → ".join((*self.within[self.within.index(name) :], name))
+            raise self.error(f"clause '{name}' uses itself ({path})", tok.column)
+        text = self.clauses[name]
+        sub = _Parser(text, self.terms, self.clauses, (*self.within, name), self.used)
+        try:
+            node = sub.parse(scope)
+        except QueryError as exc:
+            # Pointed at the clause's name here; the clause's own column goes in the message.
+            if exc.message.startswith("in clause '"):
+                message = f"in clause '{name}', {exc.message}"
+            else:
+                message = f"in clause '{name}', column {exc.column}: {exc.message}"
+            raise self.error(message, tok.column, exc.suggestion) from None
+        self.used[name] = text
+        return node
+
     def suggest(self, name: str) -> str:
         if name.upper() in _KEYWORDS:
             return f"did you mean '{name.upper()}'? operators are uppercase"
-        close = difflib.get_close_matches(name, list(self.terms), n=1, cutoff=0.6)
+        known = [*self.terms, *self.clauses]
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
         if not close:
-            lowered = {t.lower(): t for t in self.terms}
+            lowered = {t.lower(): t for t in known}
             close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
             close = [lowered[c] for c in close]
         if close:
@@ -390,9 +436,22 @@ def _positional(node: Node) -> bool:
     return False
 
 
-def parse_query(query: str, terms: Mapping[str, Sequence[str]]) -> Query:
-    """Parse ``query`` against the terms table; raise :class:`QueryError` on any mistake."""
-    return Query(query, _Parser(query, terms).parse())
+def parse_query(query: str, terms: Mapping[str, Sequence[str]], clauses: Mapping[str, str] | None = None) -> Query:
+    """Parse ``query`` against the terms table and the named clauses.
+
+    Raise :class:`QueryError` on any mistake; one inside a clause is reported at the
+    clause's name in ``query``, with the clause's own column in the message.
+    """
+    parser = _Parser(query, terms, clauses or {})
+    root = parser.parse()
+    return Query(query, root, tuple(sorted(parser.used.items())))
+
+
+def parse_clause(name: str, terms: Mapping[str, Sequence[str]], clauses: Mapping[str, str]) -> Query:
+    """Parse the clause ``name`` on its own, as the config check does for each clause."""
+    parser = _Parser(clauses[name], terms, clauses, (name,))
+    root = parser.parse()
+    return Query(clauses[name], root, tuple(sorted(parser.used.items())))
 
 
 def query_terms(q: Query) -> frozenset[str]:
@@ -864,12 +923,16 @@ class Matcher:
         return out
 
 
-def make_matcher(terms: Mapping[str, Sequence[str]], rules: Sequence[tuple[str, str]]) -> Matcher:
+def make_matcher(
+    terms: Mapping[str, Sequence[str]],
+    rules: Sequence[tuple[str, str]],
+    clauses: Mapping[str, str] | None = None,
+) -> Matcher:
     """Parse and compile ``(name, query)`` rules; raise QueryError for the first bad one."""
     compiler = _Compiler()
     compiled: list[_Rule] = []
     for name, text in rules:
-        root = compiler.node(parse_query(text, terms).root)
+        root = compiler.node(parse_query(text, terms, clauses).root)
         compiled.append(_Rule(name, root, frozenset(_leaves(root)), _fires_on_nothing(root)))
     pattern_rules: dict[int, list[int]] = {}
     for index, rule in enumerate(compiled):

@@ -187,6 +187,7 @@ def reads_korean(config: Config) -> bool:
     if any(s.language == "ko" for s in config.sources) or any("ko" in r.languages for r in config.rules):
         return True
     words = [alias for aliases in config.terms.values() for alias in aliases] + [r.query for r in config.rules]
+    words += config.clauses.values()
     return any(has_hangul(w) for w in words)
 
 

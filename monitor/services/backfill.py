@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from monitor.config import Config, RuleConfig
 from monitor.core.policy import PollContext
+from monitor.core.rules import parse_query
 from monitor.runtime import Runtime
 from monitor.services.ingest import MatchInput, match_item
 from monitor.store.sql import NewAlert, SqlStore
@@ -23,8 +25,18 @@ from monitor.store.sql import NewAlert, SqlStore
 log = logging.getLogger(__name__)
 
 
-def query_hash(query: str) -> str:
-    return hashlib.sha256(query.strip().encode("utf-8")).hexdigest()
+def query_hash(query: str, clauses: Sequence[tuple[str, str]] = ()) -> str:
+    """What a backfill is keyed on: the query and the text of each clause it uses.
+
+    A query that uses no clause hashes as it always has, so a stored backfill stays done;
+    one that does is backfilled again when any clause it uses changes.
+    """
+    text = query.strip() + "".join(f"\n[{name}] {body.strip()}" for name, body in clauses)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def rule_hash(rule: RuleConfig, config: Config) -> str:
+    return query_hash(rule.query, parse_query(rule.query, config.terms, config.clauses).clauses)
 
 
 def run_backfills(store: SqlStore, runtime: Runtime, clock: Callable[[], datetime]) -> dict[str, int]:
@@ -34,9 +46,8 @@ def run_backfills(store: SqlStore, runtime: Runtime, clock: Callable[[], datetim
     """
     config = runtime.config
     done = store.backfills_done()
-    pending = {
-        r.name: query_hash(r.query) for r in config.rules if r.backfill and (r.name, query_hash(r.query)) not in done
-    }
+    hashes = {r.name: rule_hash(r, config) for r in config.rules if r.backfill}
+    pending = {name: h for name, h in hashes.items() if (name, h) not in done}
     if not pending:
         return {}
     now = clock()

@@ -110,9 +110,12 @@ putin = ["Putin", "بوتين", "푸틴"]
 kursk = ["Kursk", "كورسك", "쿠르스크"]
 troops = ["troops", "قوات", "جنود", "파병", "병력"]
 
+[clauses]
+leaders = 'kim_jong_un AND putin'
+
 [[rules]]
 name = "nk-russia-troops"
-query = 'kim_jong_un AND putin AND (kursk OR troops)'
+query = 'leaders AND (kursk OR troops)'
 notify = ["chat"]
 
 [[rules]]

@@ -118,6 +118,10 @@ def test_the_rule_tester_marks_words_in_arabic_and_korean(site: Site, page: Any)
     page.fill("#query", "kim_jong_un AND putin AND (kursk OR troops)")
     expect(page.locator("#tester-summary")).to_have_text(re.compile(r"^3 matches\b"))
     assert "every stored item" in page.locator("#tester-summary").inner_text()
+    # A clause from the config, typed by name, matches as if written out.
+    page.fill("#query", "(kursk OR troops) AND leaders")
+    expect(page.locator("#tester-summary")).to_have_text(re.compile(r"^3 matches\b"))
+    assert "kim_jong_un AND putin" in page.locator("#clauses + p + table").inner_text()
     screenshot(page, "rules")
 
 

@@ -88,6 +88,11 @@ def test_rule_tester_reports_the_column_of_an_error(site: Site) -> None:
     _, _, body = site.get("/rules/test?q=kursk%20AND%20nosuchterm", X_Partial="1")
     assert "unknown term" in body and "at column 11" in body, body
     assert "\n          ^</pre>" in body
+    # A clause is used by name; a typo inside one is reported from where the query names it.
+    _, _, body = site.get("/rules/test?q=leaders%20AND%20kursk", X_Partial="1")
+    assert "query-error" not in body and "match" in body, body
+    _, _, body = site.get("/rules/test?q=kursk%20AND%20leader", X_Partial="1")
+    assert "unknown term or clause" in body and "did you mean" in body and "leaders" in body, body
 
 
 def test_alerts_page_and_retry_of_a_sent_alert_is_refused(site: Site) -> None:

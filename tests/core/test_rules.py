@@ -30,6 +30,7 @@ from monitor.core.rules import (
     Phrase,
     Term,
     make_matcher,
+    parse_clause,
     parse_query,
     query_terms,
 )
@@ -610,3 +611,79 @@ def test_korean_form_inside_a_word_is_highlighted_exactly() -> None:
     body = "반푸틴 시위와 정상회담을"
     (hit,) = make_matcher(terms, [("r", "putin AND summit")]).match(Document("", body, "ko"))
     assert sorted(s.text for s in hit.spans) == ["푸틴", "회담"]
+
+
+# --- clauses: named parts of queries ----------------------------------------------------------
+
+
+@given(_query(), _query(), _WORDS, _WORDS, st.sampled_from(["", "title:", "body:"]))
+@_PROPERTY
+def test_a_clause_matches_as_if_written_in_parentheses(
+    part: str, outer: str, title: list[str], body: list[str], scope: str
+) -> None:
+    # A scope before a clause reaches every word in it, as before a parenthesis; a part
+    # that scopes its own words to the other field cannot be scoped so, either way.
+    doc = Document(" ".join(title), " ".join(body))
+    inline = f"{scope}({part}) AND ({outer})"
+    try:
+        expected = make_matcher(TERMS, [("r", inline)]).match(doc)
+    except QueryError:
+        with pytest.raises(QueryError):
+            make_matcher(TERMS, [("r", f"{scope}part AND ({outer})")], {"part": part})
+        return
+    named = make_matcher(TERMS, [("r", f"{scope}part AND ({outer})")], {"part": part}).match(doc)
+    assert named == expected
+
+
+def test_clauses_nest_and_a_query_lists_every_clause_it_uses() -> None:
+    clauses = {"leaders": "kim_jong_un AND putin", "met": 'leaders AND NOT "Kim Kardashian"', "unused": "kursk"}
+    q = parse_query("met OR troops", TERMS, clauses)
+    assert q.text == "met OR troops"
+    assert q.clauses == (("leaders", "kim_jong_un AND putin"), ("met", 'leaders AND NOT "Kim Kardashian"'))
+    assert q.root == parse_query('((kim_jong_un AND putin) AND NOT "Kim Kardashian") OR troops', TERMS).root
+    assert parse_query("troops", TERMS, clauses).clauses == ()
+    doc = Document("", "Kim Jong Un and Putin met.")
+    assert make_matcher(TERMS, [("r", "met")], clauses).match(doc)
+    assert not make_matcher(TERMS, [("r", "met")], clauses).match(Document("", "Kim Kardashian met Putin."))
+
+
+@pytest.mark.parametrize(
+    ("query", "message", "column"),
+    [
+        ("putin AND broken", "in clause 'broken', column 17: unknown term or clause 'kursks'", 11),
+        ("putin AND outer", "in clause 'outer', in clause 'broken', column 17: unknown term or clause 'kursks'", 11),
+        ("loop", "in clause 'loop', in clause 'pool', column 1: clause 'loop' uses itself (loop → pool → loop)", 1),
+        ("both NEAR/3 troops", "NEAR needs a term, a phrase or an OR group on each side", 1),
+        ("kursk AND title:bodily", "in clause 'bodily', column 1: 'body:' inside 'title:' can never match", 17),
+        ("leaderz", "unknown term or clause 'leaderz'", 1),
+    ],
+)
+def test_a_mistake_in_a_clause_is_pointed_at_from_the_query(query: str, message: str, column: int) -> None:
+    clauses = {
+        "broken": "kim_jong_un AND kursks",
+        "outer": "putin OR broken",
+        "loop": "pool OR kim_jong_un",
+        "pool": "loop",
+        "both": "kim_jong_un AND putin",
+        "bodily": "body:kursk",
+        "leaders": "kim_jong_un OR putin",
+    }
+    with pytest.raises(QueryError) as info:
+        parse_query(query, TERMS, clauses)
+    assert info.value.message == message
+    assert info.value.column == column
+    assert info.value.query == query
+
+
+def test_an_unknown_name_is_matched_against_terms_and_clauses() -> None:
+    with pytest.raises(QueryError) as info:
+        parse_query("leaderz", TERMS, {"leaders": "kim_jong_un OR putin"})
+    assert info.value.suggestion == "did you mean 'leaders'?"
+
+
+def test_a_clause_checked_on_its_own_finds_its_own_loop() -> None:
+    clauses = {"loop": "pool OR kim_jong_un", "pool": "loop"}
+    with pytest.raises(QueryError) as info:
+        parse_clause("loop", TERMS, clauses)
+    assert info.value.message == "in clause 'pool', column 1: clause 'loop' uses itself (loop → pool → loop)"
+    assert parse_clause("pool", TERMS, {"pool": "kim_jong_un OR putin"}).clauses == ()
