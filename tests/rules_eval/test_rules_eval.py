@@ -5,7 +5,7 @@ Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's i
 every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on.  Each ``fresh*.jsonl`` (``fresh.jsonl``,
-then ``fresh2.jsonl`` to ``fresh31.jsonl``) was gathered as an out-of-sample set (from
+then ``fresh2.jsonl`` to ``fresh32.jsonl``) was gathered as an out-of-sample set (from
 ``fresh10.jsonl`` on, labelled and committed before any rule ran on it), measured once, and
 then had its disagreements read and fixed in the next round, so all of them are tuning sets
 now.  Their sources, sizes, once-measured figures and
@@ -59,9 +59,11 @@ FRESH28 = HERE / "fresh28.jsonl"
 FRESH29 = HERE / "fresh29.jsonl"
 FRESH30 = HERE / "fresh30.jsonl"
 FRESH31 = HERE / "fresh31.jsonl"
+FRESH32 = HERE / "fresh32.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
 FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22]
 FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29, FRESH30, FRESH31]
+FRESH_SETS += [FRESH32]
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -321,6 +323,15 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # so it is a tuning set now: 19 of 19 exactly right, and its floors are at that.  No other set got a
 # new disagreement or lost one.  Its figures rest on 5, 1, 0 and 7 expected pairs: very coarse, and
 # the Russian texts are all hard negatives, so Russian has no floor here.
+# fresh32.jsonl (23 texts: en 11, ru 12, 12 hard negatives; English and Russian only, committed before
+# any rule ran on them, gathered after the thirty-first round was on main) was measured once on
+# 2026-12-07 on the thirty-first round's config: en 0.800/0.923, ru 0.909/0.909 (overall 0.846/0.917,
+# 18 of 23 exactly right; en 8 of 11, ru 10 of 12); then its six disagreements were read and fixed
+# (thirty-second round, PROVENANCE.md: Kremlin-backed soldiers are Russia's, the Kremlin leader is
+# Putin, "according to" is no accord, a letter's headline is no summit, thanks to Kim for help in the
+# fighting in Kursk are the troops, the president's spokesman is not the president), so it is a tuning
+# set now: 23 of 23 exactly right, and its floors are at that.  No other set got a new disagreement or
+# lost one.  Its figures rest on 13 and 11 expected pairs: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -354,6 +365,7 @@ SET_FLOORS = {
     FRESH29: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.93)},
     FRESH30: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ru": (0.99, 0.99), "ko": (0.92, 0.99)},
     FRESH31: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH32: {"en": (0.99, 0.99), "ru": (0.99, 0.99)},
 }
 
 
@@ -424,6 +436,10 @@ SMALL_SETS: dict[Path, dict[str, tuple[int, int]]] = {
     # and South Korea–Russia hard negatives (Hyundai's plant, ministers and ambassadors, Xi in
     # Pyongyang); about 40 of 85 addresses checked were in, and the stored pages are nearly used up.
     FRESH31: {"en": (4, 2), "ar": (4, 3), "ru": (5, 5), "ko": (6, 3)},
+    # English and Russian only (another round took Arabic and Korean): a Kursk hospital, Kim's 72nd
+    # birthday letter, Putin on Article 4, Volodin, Matvienko and Kozlov in Pyongyang, hard negatives on
+    # Kursk without North Korea, missile tests, the Iran treaty, Seoul; about 85 of 180 addresses were in.
+    FRESH32: {"en": (11, 6), "ru": (12, 6)},
 }
 
 
