@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.core.languages import language_problem
-from monitor.core.rules import parse_clause, parse_query
+from monitor.core.rules import parse_clause, parse_query, position
 from monitor.core.units import parse_duration, parse_size
 from monitor.errors import ConfigError, ConfigProblem, QueryError
 
@@ -676,7 +676,7 @@ def _clauses(v: _Validator, t: Mapping[str, Any], terms: Mapping[str, tuple[str,
 
 
 def _query_problem(exc: QueryError) -> str:
-    return f"{exc.message} at column {exc.column}" + (f"; {exc.suggestion}" if exc.suggestion else "")
+    return f"{exc.message} at {position(exc.query, exc.column)}" + (f"; {exc.suggestion}" if exc.suggestion else "")
 
 
 def _unused_clauses(

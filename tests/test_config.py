@@ -327,3 +327,25 @@ def test_a_clause_no_rule_uses_is_a_warning(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "warning:" in result.stderr and "clauses.spare: no rule uses this clause" in result.stderr
     assert "1 sources, 2 terms, 2 clauses, 1 rules, 1 subscribers" in result.stdout
+
+
+def test_a_clause_over_several_lines_is_reported_by_line_and_column(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "[[rules]]",
+        "[clauses]\nin_kursk = '''\n    kursk\n    AND (putin OR kims)\n'''\n\n[[rules]]",
+        1,
+    ).replace('query = "putin AND kursk"', 'query = "putin AND in_kursk"')
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), env={"SMTP_PASSWORD": "x"})
+    assert str(info.value).endswith(
+        "clauses.in_kursk: unknown term or clause 'kims' at line 2, column 19; "
+        'to match the word itself, quote it: "kims"'
+    ), str(info.value)
+    fixed = text.replace("kims", "kursk")
+    assert load_config(write(tmp_path, fixed), env={"SMTP_PASSWORD": "x"}).clauses["in_kursk"].split() == [
+        "kursk",
+        "AND",
+        "(putin",
+        "OR",
+        "kursk)",
+    ]

@@ -64,6 +64,7 @@ __all__ = [
     "make_matcher",
     "parse_clause",
     "parse_query",
+    "position",
     "query_terms",
 ]
 
@@ -394,7 +395,7 @@ class _Parser:
             if exc.message.startswith("in clause '"):
                 message = f"in clause '{name}', {exc.message}"
             else:
-                message = f"in clause '{name}', column {exc.column}: {exc.message}"
+                message = f"in clause '{name}', {position(text, exc.column)}: {exc.message}"
             raise self.error(message, tok.column, exc.suggestion) from None
         self.used[name] = text
         return node
@@ -434,6 +435,17 @@ def _positional(node: Node) -> bool:
     if isinstance(node, Or):
         return all(_positional(c) for c in node.children)
     return False
+
+
+def position(text: str, column: int) -> str:
+    """Where a 1-based column of ``text`` is, said by line as well when the text has lines.
+
+    A long clause or query reads best over several lines (a TOML multi-line string).
+    """
+    before = text[: column - 1]
+    if "\n" not in before:
+        return f"column {column}"
+    return f"line {before.count(chr(10)) + 1}, column {column - 1 - before.rfind(chr(10))}"
 
 
 def parse_query(query: str, terms: Mapping[str, Sequence[str]], clauses: Mapping[str, str] | None = None) -> Query:
