@@ -50,7 +50,8 @@ def child(variant: str, config_file: str, labels_file: str) -> dict[str, object]
     rules = [RuleFilter(r.name, r.languages, r.sources) for r in config.rules]
     labels = Path(labels_file)
     texts = parse_labels(labels.read_text(encoding="utf-8"), str(labels))
-    result = evaluate(make_matcher(config.terms, [(r.name, r.query) for r in config.rules]), rules, texts)
+    matcher = make_matcher(config.terms, [(r.name, r.query) for r in config.rules], config.clauses)
+    result = evaluate(matcher, rules, texts)
     cases = tomllib.loads((ROOT / "tests" / "core" / "rule_cases.toml").read_text(encoding="utf-8"))
     held = 0
     for case in cases["case"]:

@@ -70,7 +70,7 @@ def rules_source(config: str | None) -> Path:
 
 
 def demo_config(base: str, workdir: Path, rules_from: Path) -> str:
-    """The demo's config: the demo feeds and subscriber, the operator's terms and rules."""
+    """The demo's config: the demo feeds and subscriber, the operator's terms, clauses and rules."""
     template = tomllib.loads((DEMO_DATA / "config.toml").read_text(encoding="utf-8").replace("{base}", base))
     theirs = tomllib.loads(rules_from.read_text(encoding="utf-8"))
     rules = []
@@ -88,6 +88,8 @@ def demo_config(base: str, workdir: Path, rules_from: Path) -> str:
     for s in template["sources"]:
         lines.append(_table("sources", s, array=True))
     lines.append(_table("terms", theirs.get("terms", {})))
+    if theirs.get("clauses"):
+        lines.append(_table("clauses", theirs["clauses"]))
     for r in rules:
         lines.append(_table("rules", r, array=True))
     lines.append(

@@ -242,7 +242,7 @@ def evaluate(
             elif fn:
                 if found is None:
                     found = tuple((h.rule, h.spans) for h in terms.match(doc)) if terms is not None else ()
-                spans = tuple(sorted({s for _, ss in found for s in ss}, key=lambda s: (s.field, s.start)))
+                spans = tuple(sorted({s for _, ss in found for s in ss}, key=lambda s: (s.field, s.start, s.end)))
                 out.append(Disagreement(text, rule.name, "missed", spans, tuple(name for name, _ in found)))
             right = right and not (fp or fn)
         by_lang[text.language] = lang
