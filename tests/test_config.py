@@ -137,6 +137,9 @@ def test_bundled_config_is_valid() -> None:
     for term in ("kim_jong_un", "putin", "kursk", "troops"):
         assert term in config.terms
     assert config.rules
+    # The bundled rules read as named parts, and every part is used by some rule.
+    assert len(config.clauses) >= 20
+    assert [w for w in config.warnings if w.where.startswith("clauses.")] == []
 
 
 def _env_example() -> dict[str, str]:
