@@ -683,6 +683,8 @@ def _unused_clauses(
     v: _Validator, clauses: Mapping[str, str], terms: Mapping[str, tuple[str, ...]], rules: list[RuleConfig]
 ) -> None:
     """A clause no rule uses, directly or through another clause, is probably a mistake."""
+    if not clauses:
+        return  # no second parse of every rule for configs without clauses
     used: set[str] = set()
     for rule in rules:
         try:
@@ -733,7 +735,7 @@ def _rules(
                 parse_query(query, terms, clauses)
             except QueryError as exc:
                 # A mistake inside a clause is reported once, at the clause.
-                if not exc.message.startswith("in clause '"):
+                if exc.clause is None:
                     v.error(f"{where}.query", _query_problem(exc))
         notify = v.strings(f"{where}.notify", t.get("notify", []))
         for j, sub in enumerate(notify):

@@ -48,14 +48,19 @@ class ConfigError(WirewatchError):
 class QueryError(WirewatchError):
     """A rule query failed to parse or names an unknown term.
 
-    ``column`` is 1-based; ``suggestion`` is a ready-to-print hint or ``None``.
+    ``column`` is 1-based; ``suggestion`` is a ready-to-print hint or ``None``;
+    ``clause`` names the clause the mistake is in, when it is in one the query uses
+    (``column`` then points at that clause's name in the query).
     """
 
-    def __init__(self, message: str, query: str, column: int, suggestion: str | None = None) -> None:
+    def __init__(
+        self, message: str, query: str, column: int, suggestion: str | None = None, clause: str | None = None
+    ) -> None:
         self.message = message
         self.query = query
         self.column = column
         self.suggestion = suggestion
+        self.clause = clause
         text = f"{message} at column {column}"
         if suggestion:
             text += f" ({suggestion})"

@@ -392,11 +392,11 @@ class _Parser:
             node = sub.parse(scope)
         except QueryError as exc:
             # Pointed at the clause's name here; the clause's own column goes in the message.
-            if exc.message.startswith("in clause '"):
+            if exc.clause is not None:
                 message = f"in clause '{name}', {exc.message}"
             else:
                 message = f"in clause '{name}', {position(text, exc.column)}: {exc.message}"
-            raise self.error(message, tok.column, exc.suggestion) from None
+            raise QueryError(message, self.query, tok.column, exc.suggestion, clause=name) from None
         self.used[name] = text
         return node
 

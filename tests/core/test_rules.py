@@ -673,6 +673,9 @@ def test_a_mistake_in_a_clause_is_pointed_at_from_the_query(query: str, message:
     assert info.value.message == message
     assert info.value.column == column
     assert info.value.query == query
+    # The clause that holds the mistake, outermost first, so a config check reports it once.
+    outer = message.split("'")[1] if message.startswith("in clause '") else None
+    assert info.value.clause == outer
 
 
 def test_an_unknown_name_is_matched_against_terms_and_clauses() -> None:
