@@ -636,14 +636,19 @@ def _channel(v: _Validator, where: str, kind: str, value: Any) -> str | None:
     return channel
 
 
+def _query_name(v: _Validator, where: str, name: str, kind: str) -> None:
+    """A term's or clause's name: queries use it bare."""
+    if not _TERM.match(name):
+        v.error(where, f"a {kind} name is letters, digits and _ (it is used bare in queries)")
+    if name in ("AND", "OR", "NOT", "NEAR"):
+        v.error(where, f"{name!r} is an operator and cannot be a {kind} name")
+
+
 def _terms(v: _Validator, t: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
     out: dict[str, tuple[str, ...]] = {}
     for name, aliases in t.items():
         where = f"terms.{name}"
-        if not _TERM.match(name):
-            v.error(where, "a term name is letters, digits and _ (it is used bare in queries)")
-        if name in ("AND", "OR", "NOT", "NEAR"):
-            v.error(where, f"{name!r} is an operator and cannot be a term name")
+        _query_name(v, where, name, "term")
         values = v.strings(where, aliases)
         if not any(a.strip() for a in values):
             v.error(where, "a term needs at least one non-empty alias")
@@ -656,10 +661,7 @@ def _clauses(v: _Validator, t: Mapping[str, Any], terms: Mapping[str, tuple[str,
     out: dict[str, str] = {}
     for name, text in t.items():
         where = f"clauses.{name}"
-        if not _TERM.match(name):
-            v.error(where, "a clause name is letters, digits and _ (it is used bare in queries)")
-        if name in ("AND", "OR", "NOT", "NEAR"):
-            v.error(where, f"{name!r} is an operator and cannot be a clause name")
+        _query_name(v, where, name, "clause")
         if name in terms:
             v.error(where, f"{name!r} is also a term: a name in a query must mean one thing")
         query = v.string(where, text)

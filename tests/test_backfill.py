@@ -3,6 +3,7 @@ a backfill runs once per query, not on every restart."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import run_cli
@@ -34,17 +35,22 @@ max_per_hour = 1000
 """
 
 
-def test_backfill_alerts_stored_items_once_and_plain_rules_do_not(
-    tmp_path: Path, database_url: str, feed_server: FeedServer, webhook: WebhookReceiver
-) -> None:
-    url = feed_server.serve("/feed.xml", rss([("1", "Shelling in Kursk", ""), ("2", "Kursk: evacuation", "")]))
-    config = tmp_path / "config.toml"
+def _runner(config: Path, url: str, webhook: WebhookReceiver, database_url: str) -> Callable[[str], None]:
+    """``run --once`` with BASE plus ``extra``, as an operator editing the file between runs."""
 
     def run(extra: str) -> None:
         config.write_text(BASE.format(url=url, hook=webhook.url(), extra=extra), encoding="utf-8")
         result = run_cli("run", "--once", config=config, database_url=database_url)
         assert result.returncode == 0, result.stderr
 
+    return run
+
+
+def test_backfill_alerts_stored_items_once_and_plain_rules_do_not(
+    tmp_path: Path, database_url: str, feed_server: FeedServer, webhook: WebhookReceiver
+) -> None:
+    url = feed_server.serve("/feed.xml", rss([("1", "Shelling in Kursk", ""), ("2", "Kursk: evacuation", "")]))
+    run = _runner(tmp_path / "config.toml", url, webhook, database_url)
     run("")  # first poll: stored silently
     assert webhook.posts == []
     run('[[rules]]\nname = "kursk"\nquery = "kursk"\nnotify = ["chat"]\n')  # a new plain rule: nothing
@@ -66,13 +72,7 @@ def test_a_changed_clause_backfills_the_rules_that_use_it_again(
     url = feed_server.serve(
         "/feed.xml", rss([("1", "Shelling in Kursk", ""), ("2", "Kursk: evacuation", ""), ("3", "Putin speaks", "")])
     )
-    config = tmp_path / "config.toml"
-
-    def run(extra: str) -> None:
-        config.write_text(BASE.format(url=url, hook=webhook.url(), extra=extra), encoding="utf-8")
-        result = run_cli("run", "--once", config=config, database_url=database_url)
-        assert result.returncode == 0, result.stderr
-
+    run = _runner(tmp_path / "config.toml", url, webhook, database_url)
     run("")  # first poll: stored silently
     rule = '[[rules]]\nname = "watch"\nquery = "watched"\nnotify = ["chat"]\nbackfill = true\n'
     run(f'{rule}[clauses]\nwatched = "kursk"\n')
