@@ -16,7 +16,7 @@ Grammar (precedence NOT > NEAR > AND, including juxtaposition > OR)::
     query   := or EOF
     or      := and ("OR" and)*
     and     := near (["AND"] near)*
-    near    := unary (("NEAR/n" | "NEAR/s") unary)*   both sides: terms, phrases, OR groups, NEARs
+    near    := unary ((["NOT"] "NEAR/n" | ["NOT"] "NEAR/s") unary)*   both sides: terms, phrases, OR groups, NEARs
     unary   := "NOT" unary | primary
     primary := ["title:" | "body:"] (NAME | "phrase" | "phrase*" | "(" or ")")
 
@@ -32,6 +32,12 @@ of the same field: a sentence ends at ``! ? … 。 ؟``, a line break, or a ful
 followed by a space (not after a single letter or a common abbreviation such as "Oct."
 or "Gen.").  It is how a rule says that a topic word is *about* a country: "Moscow."
 in an agency dateline is a sentence of its own.
+
+``a NOT NEAR/n b`` (and ``a NOT NEAR/s b``) holds for each occurrence of ``a`` that has
+no occurrence of ``b`` within ``n`` words (in its sentence), overlapping ones included:
+it sets one mention aside where ``a AND NOT b`` sets aside the whole text ("missile"
+with no "test" in its sentence still counts in a text that reports a test elsewhere).
+Its occurrences are those of ``a``, so it may stand on either side of another NEAR.
 """
 
 from __future__ import annotations
@@ -116,6 +122,7 @@ class Near:
     left: Node
     right: Node
     distance: int  # words between, or SENTENCE
+    negated: bool = False  # NOT NEAR: the left's occurrences with no right one near them
 
 
 Node: TypeAlias = Term | Phrase | Not | And | Or | Near
@@ -161,6 +168,7 @@ class _Tok:
     column: int  # 1-based column in the query
     prefix: bool = False
     distance: int = 0
+    negated: bool = False  # NOT NEAR, lexed as one operator
 
 
 def _lex(query: str) -> list[_Tok]:
@@ -213,7 +221,19 @@ def _lex(query: str) -> list[_Tok]:
             hint = _CHAR_HINTS.get(c)
             raise QueryError(f"unexpected character '{c}'", query, col, hint)
     toks.append(_Tok("end", "", n + 1))
-    return toks
+    return _join_not_near(toks)
+
+
+def _join_not_near(toks: list[_Tok]) -> list[_Tok]:
+    """``NOT NEAR/n`` is one operator (it was a syntax error before it was one)."""
+    out: list[_Tok] = []
+    for tok in toks:
+        if tok.kind == "NEAR" and out and out[-1].kind == "NOT":
+            not_tok = out.pop()
+            out.append(_Tok("NEAR", "NOT NEAR", not_tok.column, distance=tok.distance, negated=True))
+        else:
+            out.append(tok)
+    return out
 
 
 def _lex_phrase(query: str, i: int) -> tuple[_Tok, int]:
@@ -321,7 +341,7 @@ class _Parser:
             column = self.peek().column
             right = self.parse_unary(scope)
             self.require_positional(right, column)
-            left = Near(left, right, near.distance)
+            left = Near(left, right, near.distance, near.negated)
         return left
 
     def require_positional(self, node: Node, column: int) -> None:
@@ -536,6 +556,7 @@ class _CNear:
     left: _CNode
     right: _CNode
     distance: int
+    negated: bool = False
 
 
 _CNode: TypeAlias = _Leaf | _CNot | _CAnd | _COr | _CNear
@@ -626,7 +647,7 @@ class _Compiler:
             return _CAnd(tuple(self.node(c) for c in node.children))
         if isinstance(node, Or):
             return _COr(tuple(self.node(c) for c in node.children))
-        return _CNear(self.node(node.left), self.node(node.right), node.distance)
+        return _CNear(self.node(node.left), self.node(node.right), node.distance, node.negated)
 
 
 def _paths(tokens: tuple[Token, ...], prefix: bool) -> Iterator[tuple[str, ...]]:
@@ -770,6 +791,8 @@ class _Evaluation:
             left = self.hits(node.left)
             if not left:
                 return []
+            if node.negated:
+                return _not_near(left, self.hits(node.right), node.distance, self.sentences)
             if node.distance == SENTENCE:
                 return _near_sentence(left, self.hits(node.right), self.sentences)
             return _near(left, self.hits(node.right), node.distance)
@@ -826,6 +849,27 @@ def _near(left: list[_Hit], right: list[_Hit], distance: int) -> list[_Hit]:
                 continue  # overlapping occurrences are one mention, not two
             if gap <= distance:
                 out.append((f, min(ls, rs), max(le, re_), lspans + rspans))
+    return out
+
+
+def _not_near(left: list[_Hit], right: list[_Hit], distance: int, sentences: Sequence[Sequence[int]]) -> list[_Hit]:
+    """The left occurrences with no right occurrence within ``distance`` words, or in their sentence.
+
+    An overlapping right occurrence counts as near: "missile" inside "missile test" is the
+    test's.  Few occurrences per document, so a scan per left occurrence is cheap.
+    """
+    if not right:
+        return left
+    out: list[_Hit] = []
+    for hit in left:
+        f, ls, le, _ = hit
+        if distance == SENTENCE:
+            sentence = sentences[f][ls]
+            near = any(r[0] == f and sentences[f][r[1]] == sentence for r in right)
+        else:
+            near = any(r[0] == f and r[1] <= le + distance and r[2] >= ls - distance for r in right)
+        if not near:
+            out.append(hit)
     return out
 
 

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from monitor.core.models import Document, RuleHit
 from monitor.core.rules import (
+    SENTENCE,
     And,
     Matcher,
     Near,
@@ -690,3 +691,80 @@ def test_a_clause_checked_on_its_own_finds_its_own_loop() -> None:
         parse_clause("loop", TERMS, clauses)
     assert info.value.message == "in clause 'pool', column 1: clause 'loop' uses itself (loop → pool → loop)"
     assert parse_clause("pool", TERMS, {"pool": "kim_jong_un OR putin"}).clauses == ()
+
+
+# --- NOT NEAR: one occurrence set aside, not the text ------------------------------------------
+
+_TEST_TERMS = {
+    "missile": ["missile", "صاروخ", "ракета", "미사일"],
+    "test": ["test", "تجربة", "испытание", "시험"],
+    "russia": ["Russia", "روسيا", "Россия", "러시아"],
+}
+
+
+def test_not_near_parses_as_one_operator() -> None:
+    q = parse_query("missile NOT NEAR/s test", _TEST_TERMS)
+    assert isinstance(q.root, Near) and q.root.negated and q.root.distance == SENTENCE
+    assert parse_query("missile NOT NEAR/3 test", _TEST_TERMS).root == Near(
+        parse_query("missile", _TEST_TERMS).root, parse_query("test", _TEST_TERMS).root, 3, negated=True
+    )
+    # Without the operator the old readings stand: NOT before a term, NOT (a NEAR b).
+    assert parse_query("missile NOT test", _TEST_TERMS).root == parse_query("missile AND NOT test", _TEST_TERMS).root
+    assert isinstance(parse_query("NOT (missile NEAR/3 test)", _TEST_TERMS).root, Not)
+    for bad, column in (("NOT NEAR/3 test", 1), ("missile AND NOT NEAR/3 test", 13), ("missile NOT NEAR test", 13)):
+        with pytest.raises(QueryError) as info:
+            parse_query(bad, _TEST_TERMS)
+        assert info.value.column == column, bad
+
+
+@pytest.mark.parametrize(
+    ("body", "lang", "fires"),
+    [
+        # A test in one sentence, missiles sent in another: AND NOT test would lose this text.
+        ("North Korea held a missile test. It also sent a missile to Russia.", "en", True),
+        ("North Korea held a missile test near Russia.", "en", False),
+        ("أجرت كوريا الشمالية تجربة صاروخ. وأرسلت صاروخ إلى روسيا.", "ar", True),
+        ("أجرت كوريا الشمالية تجربة صاروخ قرب روسيا.", "ar", False),
+        ("КНДР провела испытание: ракета упала. Ракета отправлена в Россию.", "ru", True),
+        ("КНДР провела испытание, ракета упала у границы Россия.", "ru", False),
+        ("북한이 미사일 시험을 했다. 러시아에 미사일을 보냈다.", "ko", True),
+        ("북한이 러시아 근처에서 미사일 시험을 했다.", "ko", False),
+    ],
+)
+def test_not_near_sets_aside_one_mention_in_every_language(body: str, lang: str, fires: bool) -> None:
+    rule = "(missile NOT NEAR/s test) AND russia"
+    assert bool(make_matcher(_TEST_TERMS, [("r", rule)]).match(Document("", body, lang))) == fires
+    # What AND NOT would have said: the whole text set aside.
+    assert not make_matcher(_TEST_TERMS, [("r", "missile AND russia AND NOT test")]).match(Document("", body, lang))
+
+
+def test_not_near_counts_words_between_and_an_overlap_as_near() -> None:
+    terms = {**_TEST_TERMS, "missile_test": ["missile test"]}
+    m = make_matcher(terms, [("r", "missile NOT NEAR/2 test")])
+    assert not m.match(Document("", "a missile test"))
+    assert not m.match(Document("", "the test of a missile"))  # two words between
+    assert m.match(Document("", "the test of a new missile"))  # three
+    (hit,) = m.match(Document("", "a test. Later, far away, came the missile"))
+    assert [s.text for s in hit.spans] == ["missile"]  # only the mention that counts is marked
+    # "missile" inside "missile test" is the test's own word.
+    assert not make_matcher(terms, [("r", "missile NOT NEAR/0 missile_test")]).match(Document("", "missile test"))
+    # Its occurrences are the left side's: it may stand inside another NEAR.
+    near = make_matcher(_TEST_TERMS, [("r", "(missile NOT NEAR/s test) NEAR/3 russia")])
+    assert near.match(Document("", "A test failed. The missile went to Russia."))
+    assert not near.match(Document("", "The missile test went to Russia."))
+
+
+@given(_query(), _query(), st.integers(0, 4), _WORDS, _WORDS)
+@_PROPERTY
+def test_not_near_implies_its_left_side_and_is_it_when_the_right_is_absent(
+    left: str, right: str, n: int, title: list[str], body: list[str]
+) -> None:
+    doc = Document(" ".join(title), " ".join(body))
+    try:
+        query = f"({left}) NOT NEAR/{n} ({right})"
+        fired = _fires(query, doc.title, doc.body)
+    except QueryError:
+        return  # a side that is not positional (AND, NOT) cannot stand beside NEAR
+    assert not fired or _fires(left, doc.title, doc.body)
+    if not _fires(right, doc.title, doc.body):
+        assert fired == _fires(left, doc.title, doc.body)
