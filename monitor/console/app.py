@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import re
+import textwrap
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -184,6 +185,11 @@ def _document_of(row: Mapping[str, Any]) -> tuple[str, str]:
     return doc.title, doc.body
 
 
+def _as_written(query: str) -> str:
+    """A query as the config lays it out, without the indent of a multi-line TOML string."""
+    return textwrap.dedent(query).strip()
+
+
 class Pages:
     """The page and action handlers; each page's data is read in a worker thread."""
 
@@ -313,6 +319,7 @@ class Pages:
         rules = [
             {
                 "rule": r,
+                "query": _as_written(r.query),
                 "spark": charts.sparkline(per_rule[r.name], f"{r.name}: matches per day"),
                 "total": sum(per_rule[r.name]),
                 "today": per_rule[r.name][-1],
@@ -320,7 +327,7 @@ class Pages:
             for r in rt.config.rules
         ]
         if rule and not query and rule in rt.rules:
-            query = rt.rules[rule].query
+            query = _as_written(rt.rules[rule].query)
         data: dict[str, Any] = {
             "rules": rules,
             "chart_rule": charts.stacked_bars("Matches per day by rule", by_rule, c["days"], width=1280),
@@ -328,7 +335,7 @@ class Pages:
             "rule": rule,
             "source": source,
             "sources": [s.name for s in rt.config.sources],
-            "clauses": sorted(rt.config.clauses.items()),
+            "clauses": [(name, _as_written(text)) for name, text in sorted(rt.config.clauses.items())],
         }
         data.update(self.tester_data(query, source, deep))
         return data

@@ -111,7 +111,10 @@ kursk = ["Kursk", "كورسك", "쿠르스크"]
 troops = ["troops", "قوات", "جنود", "파병", "병력"]
 
 [clauses]
-leaders = 'kim_jong_un AND putin'
+leaders = '''
+    kim_jong_un
+    AND putin
+'''
 
 [[rules]]
 name = "nk-russia-troops"
