@@ -169,7 +169,7 @@ def test_a_missing_channel_is_a_clear_permanent_error(
 
 
 def bundled_rules_config(tmp_path: Path, server: FeedServer, hook: str) -> Path:
-    """The bundled config.toml's terms and rules, every rule notifying one webhook subscriber."""
+    """The bundled config.toml's terms, clauses and rules, every rule notifying one webhook subscriber."""
     bundled = tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))
     lines = [
         "[storage]",
@@ -183,6 +183,8 @@ def bundled_rules_config(tmp_path: Path, server: FeedServer, hook: str) -> Path:
         "[terms]",
     ]
     lines += [f"{name} = {json.dumps(aliases, ensure_ascii=False)}" for name, aliases in bundled["terms"].items()]
+    lines.append("[clauses]")
+    lines += [f"{name} = {json.dumps(query, ensure_ascii=False)}" for name, query in bundled["clauses"].items()]
     for rule in bundled["rules"]:
         lines.append("[[rules]]")
         for key, value in rule.items():
