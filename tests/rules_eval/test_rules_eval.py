@@ -5,7 +5,7 @@ Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's i
 every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on.  Each ``fresh*.jsonl`` (``fresh.jsonl``,
-then ``fresh2.jsonl`` to ``fresh33.jsonl``) was gathered as an out-of-sample set (from
+then ``fresh2.jsonl`` to ``fresh34.jsonl``) was gathered as an out-of-sample set (from
 ``fresh10.jsonl`` on, labelled and committed before any rule ran on it), measured once, and
 then had its disagreements read and fixed in the next round, so all of them are tuning sets
 now.  Their sources, sizes, once-measured figures and
@@ -61,10 +61,11 @@ FRESH30 = HERE / "fresh30.jsonl"
 FRESH31 = HERE / "fresh31.jsonl"
 FRESH32 = HERE / "fresh32.jsonl"
 FRESH33 = HERE / "fresh33.jsonl"
+FRESH34 = HERE / "fresh34.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
 FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22]
 FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29, FRESH30, FRESH31]
-FRESH_SETS += [FRESH32, FRESH33]
+FRESH_SETS += [FRESH32, FRESH33, FRESH34]
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -343,6 +344,15 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # exactly right; f33-ar-12, the West's weapons for "the Kyiv regime's army", and f33-ko-08, "북·러 軍",
 # left).  No other set got a new disagreement or lost one.  Its figures rest on 16 and 36 expected
 # pairs: coarse.
+# fresh34.jsonl (35 texts: ar 18, ko 17, 15 hard negatives; Arabic and Korean only, committed before
+# any rule ran on them, gathered after the thirty-third round and the named clauses were on main) was
+# measured once on 2026-12-07 on that config: ar 0.812/1.000, ko 0.871/1.000 (overall 0.851/1.000, 29
+# of 35 exactly right; ar 15 of 18, ko 14 of 17); then its seven disagreements were read and fixed
+# (thirty-fourth round, PROVENANCE.md: a souvenir missile, a defence exhibition by its Arabic
+# adjective, the enemy's forces eliminated, Russia's army by its Korean names, the bare friendship
+# treaty in Korean and another treaty's military clause, a minister in Putin's suite on another
+# state's visit), so it is a tuning set now: 35 of 35 exactly right, and its floors are at that.  No
+# other set got a new disagreement or lost one.  Its figures rest on 13 and 27 expected pairs: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -378,6 +388,7 @@ SET_FLOORS = {
     FRESH31: {"en": (0.99, 0.99), "ar": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH32: {"en": (0.99, 0.99), "ru": (0.99, 0.99)},
     FRESH33: {"ar": (0.94, 0.99), "ko": (0.99, 0.97)},
+    FRESH34: {"ar": (0.99, 0.99), "ko": (0.99, 0.99)},
 }
 
 
@@ -454,6 +465,10 @@ SMALL_SETS: dict[Path, dict[str, tuple[int, int]]] = {
     FRESH32: {"en": (11, 6), "ru": (12, 6)},
     # Arabic and Korean only; the Arabic pages on the topic are used up (11 of 20 are hard negatives).
     FRESH33: {"ar": (20, 11), "ko": (23, 11)},
+    # Arabic and Korean only: tourists' souvenirs in Wonsan, Belarus and Indonesia hard negatives, Kursk
+    # prisoner swaps, the ISW shells estimate, satellite help, the China treaty, Putin in Hanoi; about
+    # 165 of 330 addresses checked were in.
+    FRESH34: {"ar": (18, 9), "ko": (17, 6)},
 }
 
 
