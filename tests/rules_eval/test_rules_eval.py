@@ -5,7 +5,7 @@ Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's i
 every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on.  Each ``fresh*.jsonl`` (``fresh.jsonl``,
-then ``fresh2.jsonl`` to ``fresh34.jsonl``) was gathered as an out-of-sample set (from
+then ``fresh2.jsonl`` to ``fresh35.jsonl``) was gathered as an out-of-sample set (from
 ``fresh10.jsonl`` on, labelled and committed before any rule ran on it), measured once, and
 then had its disagreements read and fixed in the next round, so all of them are tuning sets
 now.  Their sources, sizes, once-measured figures and
@@ -62,10 +62,11 @@ FRESH31 = HERE / "fresh31.jsonl"
 FRESH32 = HERE / "fresh32.jsonl"
 FRESH33 = HERE / "fresh33.jsonl"
 FRESH34 = HERE / "fresh34.jsonl"
+FRESH35 = HERE / "fresh35.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
 FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22]
 FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29, FRESH30, FRESH31]
-FRESH_SETS += [FRESH32, FRESH33, FRESH34]
+FRESH_SETS += [FRESH32, FRESH33, FRESH34, FRESH35]
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -353,6 +354,14 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # treaty in Korean and another treaty's military clause, a minister in Putin's suite on another
 # state's visit), so it is a tuning set now: 35 of 35 exactly right, and its floors are at that.  No
 # other set got a new disagreement or lost one.  Its figures rest on 13 and 27 expected pairs: coarse.
+# fresh35.jsonl (29 texts: en 16, ru 13, 15 hard negatives; English and Russian only, committed before
+# any rule ran on them, gathered after the named-clause rewrite was on main) was measured once on
+# 2026-12-07 on that config: en 0.880/0.957, ru 1.000/0.875 (overall 0.906/0.935, 24 of 29 exactly
+# right; en 12 of 16, ru 12 of 13); then its five disagreements were read and fixed (round 35,
+# PROVENANCE.md: weapons for Kyiv beside North Korea's name, a peace treaty and the bare treaty word,
+# soldiers dying, a foothold lost or an area captured, weapons given as a gift in Kim's sentence), so
+# it is a tuning set now: 29 of 29 exactly right, and its floors are at that.  No other set got a new
+# disagreement or lost one.  Its figures rest on 23 and 8 expected pairs: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -389,6 +398,7 @@ SET_FLOORS = {
     FRESH32: {"en": (0.99, 0.99), "ru": (0.99, 0.99)},
     FRESH33: {"ar": (0.94, 0.99), "ko": (0.99, 0.97)},
     FRESH34: {"ar": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH35: {"en": (0.99, 0.99), "ru": (0.99, 0.99)},
 }
 
 
@@ -469,6 +479,8 @@ SMALL_SETS: dict[Path, dict[str, tuple[int, int]]] = {
     # prisoner swaps, the ISW shells estimate, satellite help, the China treaty, Putin in Hanoi; about
     # 165 of 330 addresses checked were in.
     FRESH34: {"ar": (18, 9), "ko": (17, 6)},
+    # English and Russian only; Primorye's governor, oil tankers, Kolokoltsev, Mongolia; about 80 of 220 in.
+    FRESH35: {"en": (16, 7), "ru": (13, 8)},
 }
 
 
