@@ -614,3 +614,29 @@ def test_measured_sets_stay_where_they_were_measured(path: Path, lang: str) -> N
     precision_floor, recall_floor = SET_FLOORS[path][lang]
     assert score["precision"] >= precision_floor, score
     assert score["recall"] >= recall_floor, score
+
+
+def test_a_test_reported_beside_arms_sent_to_russia_keeps_the_arms_alert(tmp_path: Path) -> None:
+    # Made-up sentences, not a labelled set: the bundled arms rule's test guard (a missile test
+    # anywhere in the text) gives way where a sentence says weapons were sent to Russia.
+    labels = _write(
+        tmp_path,
+        "test-and-arms.toml",
+        """
+[[text]]
+id = "test-and-shells"
+language = "en"
+title = "North Korea test-fires a ballistic missile"
+body = "Seoul says Pyongyang has also sent millions of artillery shells to Russia."
+expected = ["nk-russia-arms"]
+
+[[text]]
+id = "test-alone"
+language = "en"
+text = "North Korea test-fired a ballistic missile on Monday, and Russia defended the launch."
+expected = []
+""",
+    )
+    proc = run_cli("rules", "eval", str(labels), "--json", config=CONFIG)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["disagreements"] == []
