@@ -369,8 +369,13 @@ def parse_config(data: Mapping[str, Any], file: str, env: Mapping[str, str]) -> 
     terms = _terms(v, v.table("terms", data.get("terms")))
     clauses = _clauses(v, v.table("clauses", data.get("clauses")), terms)
     subscribers = _subscribers(v, data.get("subscribers", []), env)
-    rules = _rules(v, data.get("rules", []), terms, clauses, {s.name for s in sources}, {s.name for s in subscribers})
-    _unused_clauses(v, clauses, terms, rules)
+    used: set[str] = set()  # the clauses the rules use, filled in by _rules' own parse
+    rules = _rules(
+        v, data.get("rules", []), terms, clauses, used, {s.name for s in sources}, {s.name for s in subscribers}
+    )
+    for name in clauses:
+        if name not in used and name not in terms:
+            v.warn(f"clauses.{name}", "no rule uses this clause")
 
     sub_names = {s.name for s in subscribers}
     for i, op in enumerate(alerts.operators):
@@ -681,31 +686,16 @@ def _query_problem(exc: QueryError) -> str:
     return f"{exc.message} at {position(exc.query, exc.column)}" + (f"; {exc.suggestion}" if exc.suggestion else "")
 
 
-def _unused_clauses(
-    v: _Validator, clauses: Mapping[str, str], terms: Mapping[str, tuple[str, ...]], rules: list[RuleConfig]
-) -> None:
-    """A clause no rule uses, directly or through another clause, is probably a mistake."""
-    if not clauses:
-        return  # no second parse of every rule for configs without clauses
-    used: set[str] = set()
-    for rule in rules:
-        try:
-            used.update(name for name, _ in parse_query(rule.query, terms, clauses).clauses)
-        except QueryError:
-            continue  # reported at the rule
-    for name in clauses:
-        if name not in used and name not in terms:
-            v.warn(f"clauses.{name}", "no rule uses this clause")
-
-
 def _rules(
     v: _Validator,
     items: Any,
     terms: Mapping[str, tuple[str, ...]],
     clauses: Mapping[str, str],
+    used: set[str],
     sources: set[str],
     subscribers: set[str],
 ) -> list[RuleConfig]:
+    """The rules; ``used`` gains every clause a valid rule uses, directly or through another."""
     out: list[RuleConfig] = []
     seen: set[str] = set()
     for i, t in enumerate(v.array("rules", items)):
@@ -734,7 +724,7 @@ def _rules(
         query = v.string(f"{where}.query", t.get("query"))
         if query:
             try:
-                parse_query(query, terms, clauses)
+                used.update(name for name, _ in parse_query(query, terms, clauses).clauses)
             except QueryError as exc:
                 # A mistake inside a clause is reported once, at the clause.
                 if exc.clause is None:

@@ -465,7 +465,8 @@ def position(text: str, column: int) -> str:
     before = text[: column - 1]
     if "\n" not in before:
         return f"column {column}"
-    return f"line {before.count(chr(10)) + 1}, column {column - 1 - before.rfind(chr(10))}"
+    line, start = before.count("\n") + 1, before.rfind("\n") + 1
+    return f"line {line}, column {column - start}"
 
 
 def parse_query(query: str, terms: Mapping[str, Sequence[str]], clauses: Mapping[str, str] | None = None) -> Query:
@@ -474,16 +475,18 @@ def parse_query(query: str, terms: Mapping[str, Sequence[str]], clauses: Mapping
     Raise :class:`QueryError` on any mistake; one inside a clause is reported at the
     clause's name in ``query``, with the clause's own column in the message.
     """
-    parser = _Parser(query, terms, clauses or {})
-    root = parser.parse()
-    return Query(query, root, tuple(sorted(parser.used.items())))
+    return _parse(query, terms, clauses or {}, ())
 
 
 def parse_clause(name: str, terms: Mapping[str, Sequence[str]], clauses: Mapping[str, str]) -> Query:
     """Parse the clause ``name`` on its own, as the config check does for each clause."""
-    parser = _Parser(clauses[name], terms, clauses, (name,))
+    return _parse(clauses[name], terms, clauses, (name,))
+
+
+def _parse(text: str, terms: Mapping[str, Sequence[str]], clauses: Mapping[str, str], within: tuple[str, ...]) -> Query:
+    parser = _Parser(text, terms, clauses, within)
     root = parser.parse()
-    return Query(clauses[name], root, tuple(sorted(parser.used.items())))
+    return Query(text, root, tuple(sorted(parser.used.items())))
 
 
 def query_terms(q: Query) -> frozenset[str]:
