@@ -25,9 +25,10 @@ A NAME is a term from the terms table or a clause: a named query (the config's
 long rule reads as a few named parts and parts several rules share are written once.
 A clause may use other clauses, but not itself, directly or through others.
 
-``a NEAR/n b`` holds when an occurrence of ``a`` and a non-overlapping occurrence of
-``b`` in the same field have at most ``n`` words between them, in either order
-(``NEAR/0`` means adjacent).  ``a NEAR/s b`` holds when they start in the same sentence
+``a NEAR/n b`` holds when an occurrence of ``a`` and an occurrence of ``b`` that
+shares no word with it stand in the same field with at most ``n`` words between them,
+in either order (``NEAR/0`` means adjacent); one that lies between the other's words
+(Russia in "sent Russia shells") is at no distance.  ``a NEAR/s b`` holds when they start in the same sentence
 of the same field: a sentence ends at ``! ? … 。 ؟``, a line break, or a full stop
 followed by a space (not after a single letter or a common abbreviation such as "Oct."
 or "Gen.").  It is how a rule says that a topic word is *about* a country: "Moscow."
@@ -848,8 +849,10 @@ def _near(left: list[_Hit], right: list[_Hit], distance: int) -> list[_Hit]:
                 gap = rs - le
             elif re_ <= ls:
                 gap = ls - re_
+            elif _same_words(lspans, rspans):
+                continue  # occurrences sharing a word are one mention, not two
             else:
-                continue  # overlapping occurrences are one mention, not two
+                gap = 0  # one lies between the other's words: "поставила России снаряды"
             if gap <= distance:
                 out.append((f, min(ls, rs), max(le, re_), lspans + rspans))
     return out
@@ -883,9 +886,18 @@ def _near_sentence(left: list[_Hit], right: list[_Hit], sentences: Sequence[Sequ
     out: list[_Hit] = []
     for f, ls, le, lspans in left:
         for _, rs, re_, rspans in by_key.get((f, sentences[f][ls]), ()):
-            if rs >= le or re_ <= ls:  # overlapping occurrences are one mention, not two
+            if rs >= le or re_ <= ls or not _same_words(lspans, rspans):
                 out.append((f, min(ls, rs), max(le, re_), lspans + rspans))
     return out
+
+
+def _same_words(left: tuple[_SpanKey, ...], right: tuple[_SpanKey, ...]) -> bool:
+    """Whether two occurrences whose stretches overlap share a matched word.
+
+    Those are one mention ("Korea" inside "North Korea").  One that only lies between
+    the other's words ("России" between "поставила" and "снарядов") is a mention of its own.
+    """
+    return any(a[0] == b[0] and a[1] < b[2] and b[1] < a[2] for a in left for b in right)
 
 
 # Words after which a full stop does not end a sentence ("Oct. 4", "Gen. Kim", "U.S.").

@@ -52,7 +52,9 @@ __all__ = [
 # accusative tanwin (جنوداً, صاروخاً) also offers the stems of its word without the alif.
 # 4: a Latin or Cyrillic word is cut where a lower-case run meets a capital (a link's lost
 # space: "inRussia's" -> in, Russia, s; "leaderKim" -> leader, Kim; see _split_glued).
-ANALYSER_VERSION = 4
+# 5: a Korean alias in the plain past (보냈다) also matches the verb with another ending
+# (보냈다고, 보냈으며; see _hangul_alias_forms).
+ANALYSER_VERSION = 5
 
 # --- character classes -------------------------------------------------------------------
 
@@ -583,6 +585,28 @@ def _hangul_forms(key: str) -> tuple[str, ...]:
     return tuple(forms)
 
 
+# The final consonant ㅆ (jongseong index 20 of 28) on a precomposed Hangul syllable.
+_JONG_SSANG_SIOT = 20
+
+
+def _hangul_alias_forms(key: str) -> tuple[str, ...]:
+    """An alias word in the past tense's dictionary form also stands for its other endings.
+
+    Analysts write a Korean verb as the plain past 보냈다 ("sent"), while the news quotes
+    it (보냈다고), joins it (보냈으며, 보냈고) or uses it before a noun (보냈던).  The verb
+    stem and the past marker end where the ending starts (보냈 in 보냈 + 다), so the alias
+    also offers that stretch; a document word offers it only where kiwipiepy puts a
+    morpheme boundary there (see _hangul_forms), so 보냈 never matches inside a noun.
+    Found without the analyser: the past marker fuses into the syllable before 다 as the
+    final consonant ㅆ, which no noun ending in 다 has in the texts we read.
+    """
+    if len(key) >= 2 and key[-1] == "다":
+        before = ord(key[-2]) - 0xAC00
+        if 0 <= before < 11172 and before % 28 == _JONG_SSANG_SIOT:
+            return (key, key[:-1])
+    return (key,)
+
+
 # --- tokens ---------------------------------------------------------------------------
 
 
@@ -636,8 +660,10 @@ def _analyse(raw: str, language: str | None, documents: bool = True) -> tuple[_A
         alias_forms: tuple[str, ...] = (key,)
         forms: tuple[str, ...] = (key,)
         if _is_hangul(first):
-            # An alias word is taken as written; the document word offers every stretch
-            # its morphemes bound (see _hangul_forms).
+            # An alias word is taken as written, save a past-tense ending (see
+            # _hangul_alias_forms); the document word offers every stretch its morphemes
+            # bound (see _hangul_forms).
+            alias_forms = _hangul_alias_forms(key)
             forms = _hangul_forms(key) if documents else (key,)
         elif _is_cyrillic(first):
             lemmas, stems = _lemmas(key, language)

@@ -754,6 +754,41 @@ def test_not_near_counts_words_between_and_an_overlap_as_near() -> None:
     assert not near.match(Document("", "The missile test went to Russia."))
 
 
+_SENT_TERMS = {
+    "sent": ["sent", "أرسلت", "поставила", "보냈다"],
+    "shells": ["shells", "قذائف", "снарядов", "포탄"],
+    "russia": ["Russia", "روسيا", "России", "러시아"],
+    "korea": ["Korea", "North Korea"],
+}
+
+
+@pytest.mark.parametrize(
+    ("body", "lang", "russia"),
+    [
+        ("North Korea sent Russia millions of shells.", "en", "Russia"),
+        ("أرسلت كوريا الشمالية إلى روسيا قذائف.", "ar", "روسيا"),
+        ("КНДР поставила России миллионы снарядов.", "ru", "России"),
+        ("북한은 포탄을 러시아에 보냈다.", "ko", "러시아"),
+    ],
+)
+def test_a_mention_between_the_other_sides_words_is_near(body: str, lang: str, russia: str) -> None:
+    # Russia stands inside the "sent ... shells" stretch: a mention of its own, at no distance.
+    for rule in (
+        "(sent NEAR/5 shells) NEAR/0 russia",
+        "(sent NEAR/5 shells) NEAR/s russia",
+        "russia NEAR/0 (sent NEAR/5 shells)",
+    ):
+        (hit,) = make_matcher(_SENT_TERMS, [("r", rule)]).match(Document("", body, lang))
+        assert russia in {s.text for s in hit.spans}, rule
+
+
+def test_occurrences_sharing_a_word_are_still_one_mention() -> None:
+    # "Korea" inside "North Korea" is the same mention, whatever the order of the sides.
+    for rule in ("korea NEAR/5 korea", "(korea NEAR/3 sent) NEAR/0 korea", "korea NEAR/s (korea NEAR/3 sent)"):
+        assert not make_matcher(_SENT_TERMS, [("r", rule)]).match(Document("", "North Korea sent")), rule
+    assert make_matcher(_SENT_TERMS, [("r", "korea NEAR/5 korea")]).match(Document("", "North Korea and South Korea"))
+
+
 @given(_query(), _query(), st.integers(0, 4), _WORDS, _WORDS)
 @_PROPERTY
 def test_not_near_implies_its_left_side_and_is_it_when_the_right_is_absent(

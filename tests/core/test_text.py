@@ -169,6 +169,31 @@ def test_hangul_morphemes(word: str, present: list[str], absent: list[str]) -> N
 
 
 @pytest.mark.parametrize(
+    ("alias", "document", "matches"),
+    [
+        ("보냈다", "보냈다고", True),  # quoted: "said it sent"
+        ("보냈다", "보냈으며", True),  # joined: "sent, and"
+        ("보냈다", "보냈던", True),  # before a noun: "the ... it sent"
+        ("지원했다", "지원했다고", True),
+        ("보냈다", "보낸다", False),  # the present tense is another word to an analyst
+        ("보냈다", "보내고", False),
+        ("북한", "북한이", True),  # a noun alias keeps to what it always matched
+    ],
+)
+def test_a_korean_alias_in_the_plain_past_meets_its_other_endings(alias: str, document: str, matches: bool) -> None:
+    (a,) = tokenize(alias, documents=False)
+    (d,) = tokenize(document, "ko")
+    assert bool(set(a.alias_forms) & set(d.forms)) == matches, (a.alias_forms, d.forms)
+
+
+def test_only_the_plain_past_gives_an_alias_a_second_form() -> None:
+    assert tokenize("보냈다", documents=False)[0].alias_forms == ("보냈다", "보냈")
+    # 다 after a syllable with no past marker (ㅆ) is no ending to drop: 바다 is the sea.
+    for word in ("바다", "보낸다", "보냈고", "북한"):
+        assert tokenize(word, documents=False)[0].alias_forms == (word,)
+
+
+@pytest.mark.parametrize(
     ("word", "stem"),
     [
         ("troops", "troop"),

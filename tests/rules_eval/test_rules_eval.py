@@ -618,7 +618,8 @@ def test_measured_sets_stay_where_they_were_measured(path: Path, lang: str) -> N
 
 def test_a_test_reported_beside_arms_sent_to_russia_keeps_the_arms_alert(tmp_path: Path) -> None:
     # Made-up sentences, not a labelled set: the bundled arms rule's test guard (a missile test
-    # anywhere in the text) gives way where a sentence says weapons were sent to Russia.
+    # anywhere in the text) gives way where a sentence says weapons were sent to Russia, in
+    # every language.
     labels = _write(
         tmp_path,
         "test-and-arms.toml",
@@ -634,6 +635,42 @@ expected = ["nk-russia-arms"]
 id = "test-alone"
 language = "en"
 text = "North Korea test-fired a ballistic missile on Monday, and Russia defended the launch."
+expected = []
+
+# Russia between the verb and the shells is a mention of its own (NEAR, see core/rules.py).
+[[text]]
+id = "test-and-shells-ru"
+language = "ru"
+title = "КНДР провела испытание баллистической ракеты"
+body = "По данным Сеула, КНДР также поставила России миллионы артиллерийских снарядов."
+expected = ["nk-russia-arms"]
+
+# 보냈다고 ("said it sent") meets the alias 보냈다 (core/text.py, _hangul_alias_forms); the
+# Korean digest reads arms as the arms rule does.
+[[text]]
+id = "test-and-shells-ko"
+language = "ko"
+title = "북한, 탄도미사일 시험발사"
+body = "한국 정부는 북한이 러시아에 포탄 수백만 발을 보냈다고 밝혔다."
+expected = ["nk-russia-arms", "korean-press-nk-russia"]
+
+[[text]]
+id = "test-and-shells-ar"
+language = "ar"
+title = "كوريا الشمالية تختبر صاروخا باليستيا"
+body = "وتقول سيول إن بيونغ يانغ أرسلت أيضا ملايين القذائف المدفعية إلى روسيا."
+expected = ["nk-russia-arms"]
+
+[[text]]
+id = "test-alone-ru"
+language = "ru"
+text = "КНДР провела испытание баллистической ракеты в понедельник, Россия защитила этот запуск."
+expected = []
+
+[[text]]
+id = "test-alone-ko"
+language = "ko"
+text = "북한이 월요일 탄도미사일을 시험발사했고, 러시아는 이 발사를 옹호했다."
 expected = []
 """,
     )
