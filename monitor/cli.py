@@ -257,13 +257,18 @@ def rules_test(ctx: click.Context, rule: str | None, since: timedelta | None, as
 
 
 @rules.command("eval", context_settings=CONTEXT)
-@click.argument("labels", metavar="LABELS")
+@click.argument("labels", metavar="LABELS...", nargs=-1, required=True)
+@click.option(
+    "--against",
+    metavar="CONFIG",
+    help="also score the texts with this config's rules and list the disagreements that are new and gone",
+)
 @click.option("--json", "as_json", is_flag=True, help="one JSON document on stdout")
 @global_options
 @click.pass_context
-def rules_eval(ctx: click.Context, labels: str, as_json: bool) -> int:
-    """Precision and recall of the rules over a labelled file of texts (JSONL, or TOML with [[text]] tables)."""
-    return cmd_rules_eval(_args(ctx, labels=labels, json=as_json))
+def rules_eval(ctx: click.Context, labels: tuple[str, ...], against: str | None, as_json: bool) -> int:
+    """Precision and recall of the rules over labelled files of texts (JSONL, or TOML with [[text]] tables)."""
+    return cmd_rules_eval(_args(ctx, labels=list(labels), against=against, json=as_json))
 
 
 @cli.group(cls=Group, invoke_without_command=True, context_settings=CONTEXT)
@@ -713,7 +718,7 @@ def cmd_rules_eval(args: Args) -> int:
     from monitor.app import config_path
     from monitor.rules_eval import run_rules_eval
 
-    return run_rules_eval(str(config_path(args.config)), args.labels, args.json)
+    return run_rules_eval(str(config_path(args.config)), args.labels, args.json, against=args.against)
 
 
 def _highlight(text: str, spans: list[dict[str, Any]]) -> str:

@@ -36,13 +36,16 @@ from monitor.core.rules import Matcher
 from monitor.errors import ConfigError, ConfigProblem
 
 __all__ = [
+    "Comparison",
     "Disagreement",
     "Evaluation",
     "LabelledText",
     "RuleFilter",
     "Score",
+    "compare",
     "evaluate",
     "parse_labels",
+    "pool",
 ]
 
 _KEYS = frozenset({"id", "language", "title", "body", "text", "expected", "url", "note", "source", "outlet", "date"})
@@ -119,6 +122,58 @@ class Evaluation:
     overall: Score
     exact: int  # texts on which every rule's verdict was right
     disagreements: tuple[Disagreement, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """What changing the rules did to one labelled set: the disagreements it added and removed.
+
+    A disagreement is the same in both when its text, rule and kind are: ``gained`` are the
+    new rules' disagreements the old ones did not have (with the new rules' spans), ``lost``
+    the old rules' that the new ones no longer have.
+    """
+
+    before: Evaluation
+    after: Evaluation
+    gained: tuple[Disagreement, ...]
+    lost: tuple[Disagreement, ...]
+
+
+def compare(before: Evaluation, after: Evaluation) -> Comparison:
+    """The change from ``before`` to ``after``, two evaluations of the same texts."""
+
+    def key(d: Disagreement) -> tuple[str, str, str]:
+        return (d.text.id, d.rule, d.kind)
+
+    old = {key(d) for d in before.disagreements}
+    new = {key(d) for d in after.disagreements}
+    return Comparison(
+        before,
+        after,
+        tuple(d for d in after.disagreements if key(d) not in old),
+        tuple(d for d in before.disagreements if key(d) not in new),
+    )
+
+
+def pool(evaluations: Sequence[Evaluation]) -> Evaluation:
+    """Several sets scored as one: counts summed per rule, per language and overall."""
+    rules: dict[str, Score] = {}
+    languages: dict[str, Score] = {}
+    overall = Score()
+    for e in evaluations:
+        for name, score in e.rules.items():
+            rules[name] = rules.get(name, Score()).add(score.tp, score.fp, score.fn)
+        for lang, score in e.languages.items():
+            languages[lang] = languages.get(lang, Score()).add(score.tp, score.fp, score.fn)
+        overall = overall.add(e.overall.tp, e.overall.fp, e.overall.fn)
+    return Evaluation(
+        texts=sum(e.texts for e in evaluations),
+        rules=rules,
+        languages=dict(sorted(languages.items())),
+        overall=overall,
+        exact=sum(e.exact for e in evaluations),
+        disagreements=tuple(d for e in evaluations for d in e.disagreements),
+    )
 
 
 def parse_labels(content: str, file: str, known_rules: Iterable[str] = ()) -> list[LabelledText]:

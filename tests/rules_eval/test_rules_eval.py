@@ -409,6 +409,17 @@ def report() -> dict:
     return json.loads(proc.stdout)
 
 
+@pytest.fixture(scope="module")
+def set_reports() -> dict[Path, dict]:
+    """Every measured set scored in one run of the command (several files, one JSON document)."""
+    paths = list(SET_FLOORS)
+    proc = run_cli("rules", "eval", *map(str, paths), "--json", config=CONFIG, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    files = json.loads(proc.stdout)["files"]
+    assert [f["file"] for f in files] == [str(p) for p in paths]
+    return dict(zip(paths, files, strict=True))
+
+
 def _texts(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
@@ -605,12 +616,10 @@ def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("path", "lang"), [(p, lang) for p in SET_FLOORS for lang in SET_FLOORS[p]])
-def test_measured_sets_stay_where_they_were_measured(path: Path, lang: str) -> None:
+def test_measured_sets_stay_where_they_were_measured(set_reports: dict[Path, dict], path: Path, lang: str) -> None:
     # See PROVENANCE.md: holdout and fresh to fresh6 are tuning sets now; fresh7.jsonl was
     # labelled and committed before the rules ran on it.  Floors guard against regressions.
-    proc = run_cli("rules", "eval", str(path), "--json", config=CONFIG)
-    assert proc.returncode == 0, proc.stderr
-    score = next(s for s in json.loads(proc.stdout)["languages"] if s["language"] == lang)
+    score = next(s for s in set_reports[path]["languages"] if s["language"] == lang)
     precision_floor, recall_floor = SET_FLOORS[path][lang]
     assert score["precision"] >= precision_floor, score
     assert score["recall"] >= recall_floor, score
@@ -708,3 +717,71 @@ def test_the_bundled_rules_stay_silent_on_the_real_feeds_of_general_news(tmp_pat
     proc = run_cli("rules", "eval", str(labels), "--json", config=CONFIG)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["disagreements"] == []
+
+
+def _narrowed_config(tmp_path: Path) -> Path:
+    """The bundled config with one rule's query cut to a word no text has: an edit gone wrong."""
+    text = CONFIG.read_text(encoding="utf-8")
+    start = text.index('name = "kim-putin"\nquery = ')
+    end = text.index("'''\n", text.index("'''", start) + 3) + 4
+    edited = text[:start] + 'name = "kim-putin"\nquery = \'"Kim Jong Un" NEAR/0 "Kardashian"\'\n' + text[end:]
+    return _write(tmp_path, "narrowed.toml", edited)
+
+
+_TWO_TEXTS = """
+[[text]]
+id = "summit"
+language = "en"
+text = "Kim Jong Un met Vladimir Putin in Vladivostok on Wednesday."
+expected = ["kim-putin"]
+
+[[text]]
+id = "weather"
+language = "en"
+text = "Rain is expected in Seoul on Wednesday."
+expected = []
+"""
+
+
+def test_against_another_config_lists_what_an_edit_made_new_and_gone(tmp_path: Path) -> None:
+    labels = _write(tmp_path, "two.toml", _TWO_TEXTS)
+    narrowed = _narrowed_config(tmp_path)
+    # The narrowed config scored against the bundled one: the summit is newly missed.
+    proc = run_cli("rules", "eval", str(labels), "--against", str(CONFIG), "--json", config=narrowed)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    against = doc["against"]
+    assert against["config"] == str(CONFIG)
+    assert [(d["id"], d["rule"], d["kind"]) for d in against["new"]] == [("summit", "kim-putin", "missed")]
+    assert against["gone"] == []
+    assert against["overall"]["fn"] == 0 and doc["overall"]["fn"] == 1
+    assert against["exact"] == 2 and doc["exact"] == 1
+    # The other way round, the edit is undone: the miss is gone.
+    proc = run_cli("rules", "eval", str(labels), "--against", str(narrowed), config=CONFIG)
+    assert proc.returncode == 0, proc.stderr
+    assert f"against {narrowed}: overall -/0.000 -> 1.000/1.000, 1 -> 2 texts exactly right" in proc.stdout
+    assert "0 new disagreements, 1 gone" in proc.stdout
+    assert "  gone: summit [en] kim-putin: expected, did not fire" in proc.stdout
+
+
+def test_several_files_give_their_figures_and_the_pooled_ones(tmp_path: Path) -> None:
+    first = _write(tmp_path, "two.toml", _TWO_TEXTS)
+    second = _write(
+        tmp_path,
+        "one.jsonl",
+        json.dumps({"id": "k", "language": "en", "text": "Kim Jong Un met Putin.", "expected": []}) + "\n",
+    )
+    proc = run_cli("rules", "eval", str(first), str(second), "--json", config=CONFIG)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert [f["file"] for f in doc["files"]] == [str(first), str(second)]
+    pooled = doc["pooled"]
+    assert pooled["files"] == 2 and pooled["texts"] == 3 and pooled["exact"] == 2
+    assert pooled["overall"] == {"tp": 1, "fp": 1, "fn": 0, "precision": 0.5, "recall": 1.0}
+    assert pooled["disagreements"] == 1 and "against" not in pooled
+    text = run_cli("rules", "eval", str(first), str(second), "--against", str(CONFIG), config=CONFIG)
+    assert text.returncode == 0, text.stderr
+    assert f"{second}: 1 texts, 0 exactly right; en 0.000/-" in text.stdout
+    assert "\nk [en] kim-putin: fired, not expected\n" in text.stdout
+    assert "pooled over 2 files: 3 texts, 2 texts exactly right" in text.stdout
+    assert "0 new disagreements, 0 gone" in text.stdout  # a config against itself changes nothing
