@@ -5,7 +5,7 @@ Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's i
 every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on.  Each ``fresh*.jsonl`` (``fresh.jsonl``,
-then ``fresh2.jsonl`` to ``fresh35.jsonl``) was gathered as an out-of-sample set (from
+then ``fresh2.jsonl`` to ``fresh36.jsonl``) was gathered as an out-of-sample set (from
 ``fresh10.jsonl`` on, labelled and committed before any rule ran on it), measured once, and
 then had its disagreements read and fixed in the next round, so all of them are tuning sets
 now.  Their sources, sizes, once-measured figures and
@@ -63,10 +63,11 @@ FRESH32 = HERE / "fresh32.jsonl"
 FRESH33 = HERE / "fresh33.jsonl"
 FRESH34 = HERE / "fresh34.jsonl"
 FRESH35 = HERE / "fresh35.jsonl"
+FRESH36 = HERE / "fresh36.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
 FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22]
 FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29, FRESH30, FRESH31]
-FRESH_SETS += [FRESH32, FRESH33, FRESH34, FRESH35]
+FRESH_SETS += [FRESH32, FRESH33, FRESH34, FRESH35, FRESH36]
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -362,6 +363,15 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # soldiers dying, a foothold lost or an area captured, weapons given as a gift in Kim's sentence), so
 # it is a tuning set now: 29 of 29 exactly right, and its floors are at that.  No other set got a new
 # disagreement or lost one.  Its figures rest on 23 and 8 expected pairs: coarse.
+# fresh36.jsonl (28 texts: en 15, ru 13, 15 hard negatives; English and Russian only, committed before
+# any rule ran on them, gathered after rounds 34 and 35 were merged on main) was measured once on
+# 2026-12-07 on that config: en 0.909/0.769, ru 0.917/0.917 (overall 0.913/0.840, 24 of 28 exactly
+# right; en 13 of 15, ru 11 of 13); then four of its six disagreements were read and fixed (round 36,
+# PROVENANCE.md: the treaty word inside an organisation's name, battle tanks and armoured carriers as
+# weapons, Russia's army's losses beside North Korea's soldiers, Russia's forces firing North Korea's
+# arms), so it is a tuning set now: en 1.000/0.846, ru 1.000/1.000 (27 of 28 exactly right; f36-en-03,
+# a page that dropped the letters of "soldiers" and "troops", left).  No other set got a new
+# disagreement or lost one.  Its figures rest on 13 and 12 expected pairs: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -399,6 +409,7 @@ SET_FLOORS = {
     FRESH33: {"ar": (0.94, 0.99), "ko": (0.99, 0.97)},
     FRESH34: {"ar": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH35: {"en": (0.99, 0.99), "ru": (0.99, 0.99)},
+    FRESH36: {"en": (0.99, 0.84), "ru": (0.99, 0.99)},
 }
 
 
@@ -492,6 +503,9 @@ SMALL_SETS: dict[Path, dict[str, tuple[int, int]]] = {
     FRESH34: {"ar": (18, 9), "ko": (17, 6)},
     # English and Russian only; Primorye's governor, oil tankers, Kolokoltsev, Mongolia; about 80 of 220 in.
     FRESH35: {"en": (16, 7), "ru": (13, 8)},
+    # English and Russian only; arms quality and sanctions, Peskov on the treaty, Kursk evacuations and
+    # civilians, Seoul's and Moscow's envoys; about 60 of 155 addresses checked were in.
+    FRESH36: {"en": (15, 8), "ru": (13, 7)},
 }
 
 
