@@ -5,7 +5,7 @@ Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's i
 every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on.  Each ``fresh*.jsonl`` (``fresh.jsonl``,
-then ``fresh2.jsonl`` to ``fresh36.jsonl``) was gathered as an out-of-sample set (from
+then ``fresh2.jsonl`` to ``fresh37.jsonl``) was gathered as an out-of-sample set (from
 ``fresh10.jsonl`` on, labelled and committed before any rule ran on it), measured once, and
 then had its disagreements read and fixed in the next round, so all of them are tuning sets
 now.  Their sources, sizes, once-measured figures and
@@ -64,10 +64,11 @@ FRESH33 = HERE / "fresh33.jsonl"
 FRESH34 = HERE / "fresh34.jsonl"
 FRESH35 = HERE / "fresh35.jsonl"
 FRESH36 = HERE / "fresh36.jsonl"
+FRESH37 = HERE / "fresh37.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
 FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22]
 FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29, FRESH30, FRESH31]
-FRESH_SETS += [FRESH32, FRESH33, FRESH34, FRESH35, FRESH36]
+FRESH_SETS += [FRESH32, FRESH33, FRESH34, FRESH35, FRESH36, FRESH37]
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -372,6 +373,17 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # arms), so it is a tuning set now: en 1.000/0.846, ru 1.000/1.000 (27 of 28 exactly right; f36-en-03,
 # a page that dropped the letters of "soldiers" and "troops", left).  No other set got a new
 # disagreement or lost one.  Its figures rest on 13 and 12 expected pairs: coarse.
+# fresh37.jsonl (31 texts: ar 15, ko 16, 15 hard negatives; Arabic and Korean only, committed before
+# any rule ran on them, gathered after rounds 34 and 35 were merged on main) was measured once on
+# 2026-12-07 on that config: ar 0.769/0.833, ko 0.880/0.917 (overall 0.842/0.889, 23 of 31 exactly
+# right; ar 11 of 15, ko 12 of 16); then its disagreements were read and fixed (round 37,
+# PROVENANCE.md: volunteers sent as troops sent, Russia's security chief by role, South Korea's
+# foreign minister in Yonhap's Arabic spelling, North Korea's own launch as a test, another state's
+# attack drones, cargo taken to a naval base, captives of other nationals in Russia's army), so it is
+# a tuning set now: ar 0.923/1.000, ko 0.958/0.958 (28 of 31 exactly right; f37-ar-08, the
+# partnership as the aim of Putin's visit, f37-ko-11, munitions named as Russia's need, and
+# f37-ko-12, arms transfers named a sentence after Russia, left as judgement calls).  No other set
+# got a new disagreement or lost one.  Its figures rest on 12 and 24 expected pairs: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -410,6 +422,7 @@ SET_FLOORS = {
     FRESH34: {"ar": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH35: {"en": (0.99, 0.99), "ru": (0.99, 0.99)},
     FRESH36: {"en": (0.99, 0.84), "ru": (0.99, 0.99)},
+    FRESH37: {"ar": (0.92, 0.99), "ko": (0.95, 0.95)},
 }
 
 
@@ -506,6 +519,9 @@ SMALL_SETS: dict[Path, dict[str, tuple[int, int]]] = {
     # English and Russian only; arms quality and sanctions, Peskov on the treaty, Kursk evacuations and
     # civilians, Seoul's and Moscow's envoys; about 60 of 155 addresses checked were in.
     FRESH36: {"en": (15, 8), "ru": (13, 7)},
+    # Arabic and Korean only: Chinese, Indian and Nepali recruits in Russia's army, the MiG-29 deal, the
+    # UN denial, the Rajin ghost ships; about 35 of 110 addresses checked were in.
+    FRESH37: {"ar": (15, 8), "ko": (16, 7)},
 }
 
 
