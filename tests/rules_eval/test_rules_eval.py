@@ -718,6 +718,60 @@ expected = []
     assert json.loads(proc.stdout)["disagreements"] == []
 
 
+def test_the_spirit_of_self_sacrifice_sets_aside_only_its_own_word(tmp_path: Path) -> None:
+    # Made-up Korean sentences: 희생 inside 희생정신 (praise) is no casualty, but a death reported
+    # in another sentence of the same text is one, however far away (the guard used to read the
+    # whole text unless a casualty word stood within 50 words of the praise).
+    praise = (
+        "푸틴 대통령은 쿠르스크 해방 과정에서 조선인민군 군인들이 발휘한 용감성과 영웅주의, 희생정신을 높이 평가했다."
+    )
+    between = (
+        "크렘린궁은 이날 두 정상이 전화통화를 하고 양국 관계의 발전 방향과 국제 정세에 대해 "
+        "폭넓게 의견을 나눴다고 밝혔다. "
+        "양측은 올해 하반기 고위급 교류를 이어가고 경제와 문화, 교육 분야에서도 협력을 넓히기로 했다. "
+        "러시아 외무부는 별도의 성명을 내고 양국이 유엔 등 국제무대에서도 긴밀히 공조할 것이라고 설명했다. "
+        "전문가들은 이번 통화가 최근 미국과 러시아의 정상회담 이후 이뤄졌다는 점에 주목하고 있으며, "
+        "북한이 러시아와의 관계를 대외 전략의 중심에 두고 있다고 분석했다."
+    )
+    deaths = "한편 우크라이나 정보당국은 쿠르스크 전선에서 북한군 병사 수백 명이 사망했다고 밝혔다."
+    troops = ["nk-troops-for-russia", "kursk-nk", "korean-press-nk-russia"]
+    texts = [
+        {"id": "spirit-and-deaths", "language": "ko", "text": "\n".join([praise, between, deaths])},
+        {"id": "spirit-alone", "language": "ko", "text": praise, "expected": troops},
+    ]
+    texts[0]["expected"] = [*troops, "nk-troops-casualties"]
+    assert len(between.split()) > 50
+    labels = _write(tmp_path, "spirit.jsonl", "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in texts))
+    proc = run_cli("rules", "eval", str(labels), "--json", config=CONFIG)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["disagreements"] == []
+
+
+def test_russia_firing_north_korean_missiles_is_no_north_korean_test(tmp_path: Path) -> None:
+    # Made-up sentences: North Korea's own launch is a test (round 37), but not where Russia
+    # is the launcher and North Korea the maker.
+    labels = _write(
+        tmp_path,
+        "launch.toml",
+        """
+[[text]]
+id = "kharkiv"
+language = "en"
+text = "Russia has fired North Korean ballistic missiles at Kharkiv, officials in the city said."
+expected = ["nk-russia-arms"]
+
+[[text]]
+id = "own-launch"
+language = "en"
+text = "North Korea fired two ballistic missiles into the sea on Monday. Russia said it was watching the region."
+expected = []
+""",
+    )
+    proc = run_cli("rules", "eval", str(labels), "--json", config=CONFIG)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["disagreements"] == []
+
+
 def test_the_bundled_rules_stay_silent_on_the_real_feeds_of_general_news(tmp_path: Path) -> None:
     # Every entry of the real feeds and news sitemaps in tests/data/corpus (sources in its
     # SOURCES.md: the BBC, the Guardian, Spiegel, NPR, Urdu and Russian news, podcasts, ...),
