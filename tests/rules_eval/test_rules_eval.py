@@ -5,7 +5,7 @@ Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's i
 every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on.  Each ``fresh*.jsonl`` (``fresh.jsonl``,
-then ``fresh2.jsonl`` to ``fresh37.jsonl``) was gathered as an out-of-sample set (from
+then ``fresh2.jsonl`` to ``fresh37.jsonl`` and ``fresh39.jsonl``) was gathered as an out-of-sample set (from
 ``fresh10.jsonl`` on, labelled and committed before any rule ran on it), measured once, and
 then had its disagreements read and fixed in the next round, so all of them are tuning sets
 now.  Their sources, sizes, once-measured figures and
@@ -65,10 +65,11 @@ FRESH34 = HERE / "fresh34.jsonl"
 FRESH35 = HERE / "fresh35.jsonl"
 FRESH36 = HERE / "fresh36.jsonl"
 FRESH37 = HERE / "fresh37.jsonl"
+FRESH39 = HERE / "fresh39.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
 FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22]
 FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29, FRESH30, FRESH31]
-FRESH_SETS += [FRESH32, FRESH33, FRESH34, FRESH35, FRESH36, FRESH37]
+FRESH_SETS += [FRESH32, FRESH33, FRESH34, FRESH35, FRESH36, FRESH37, FRESH39]
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -384,6 +385,14 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # partnership as the aim of Putin's visit, f37-ko-11, munitions named as Russia's need, and
 # f37-ko-12, arms transfers named a sentence after Russia, left as judgement calls).  No other set
 # got a new disagreement or lost one.  Its figures rest on 12 and 24 expected pairs: coarse.
+# fresh39.jsonl (33 texts: ar 16, ko 17, 15 hard negatives; Arabic and Korean only, committed before
+# any rule ran on them, gathered on main after round 37 and its follow-ups) was measured once on
+# 2026-12-08 on that config: ar 0.533/1.000, ko 0.957/1.000 (overall 0.789/1.000, 25 of 33 exactly
+# right; ar 9 of 16, ko 16 of 17); then its eight disagreements were read and fixed (round 39,
+# PROVENANCE.md: Medvedev named with the Russian president's title, arms sent to help Russia's forces,
+# weapons for the infantry), so it is a tuning set now: 33 of 33 exactly right, and its floors are at
+# that.  No other set got a new disagreement or lost one.  Its figures rest on 8 and 22 expected
+# pairs: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -423,6 +432,7 @@ SET_FLOORS = {
     FRESH35: {"en": (0.99, 0.99), "ru": (0.99, 0.99)},
     FRESH36: {"en": (0.99, 0.84), "ru": (0.99, 0.99)},
     FRESH37: {"ar": (0.92, 0.99), "ko": (0.95, 0.95)},
+    FRESH39: {"ar": (0.99, 0.99), "ko": (0.99, 0.99)},
 }
 
 
@@ -522,6 +532,10 @@ SMALL_SETS: dict[Path, dict[str, tuple[int, int]]] = {
     # Arabic and Korean only: Chinese, Indian and Nepali recruits in Russia's army, the MiG-29 deal, the
     # UN denial, the Rajin ghost ships; about 35 of 110 addresses checked were in.
     FRESH37: {"ar": (15, 8), "ko": (16, 7)},
+    # Arabic and Korean only: North Korea's arms for Wagner, the Tumangang railcars, and hard negatives
+    # on Kim Jong Il's summit with Medvedev, the Soviet-era debt and Russian wheat; 45 of 141 addresses
+    # checked were in.
+    FRESH39: {"ar": (16, 9), "ko": (17, 6)},
 }
 
 
