@@ -5,7 +5,7 @@ Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's i
 every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on.  Each ``fresh*.jsonl`` (``fresh.jsonl``,
-then ``fresh2.jsonl`` to ``fresh38.jsonl``) was gathered as an out-of-sample set (from
+then ``fresh2.jsonl`` to ``fresh39.jsonl``) was gathered as an out-of-sample set (from
 ``fresh10.jsonl`` on, labelled and committed before any rule ran on it), measured once, and
 then had its disagreements read and fixed in the next round, so all of them are tuning sets
 now.  Their sources, sizes, once-measured figures and
@@ -66,10 +66,11 @@ FRESH35 = HERE / "fresh35.jsonl"
 FRESH36 = HERE / "fresh36.jsonl"
 FRESH37 = HERE / "fresh37.jsonl"
 FRESH38 = HERE / "fresh38.jsonl"
+FRESH39 = HERE / "fresh39.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
 FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22]
 FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29, FRESH30, FRESH31]
-FRESH_SETS += [FRESH32, FRESH33, FRESH34, FRESH35, FRESH36, FRESH37, FRESH38]
+FRESH_SETS += [FRESH32, FRESH33, FRESH34, FRESH35, FRESH36, FRESH37, FRESH38, FRESH39]
 CONFIG = ROOT / "config.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
@@ -393,6 +394,13 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # en 0.929/1.000, ru 0.833/1.000 (21 of 23 exactly right; f38-en-05, a gift's headline over a recalled
 # meeting, and f38-ru-01, North Korea's hackers beside a Russian missile maker, left as judgement
 # calls).  No other set got a new disagreement or lost one.  Its figures rest on 13 and 5 expected
+# fresh39.jsonl (33 texts: ar 16, ko 17, 15 hard negatives; Arabic and Korean only, committed before
+# any rule ran on them, gathered on main after round 37 and its follow-ups) was measured once on
+# 2026-12-08 on that config: ar 0.533/1.000, ko 0.957/1.000 (overall 0.789/1.000, 25 of 33 exactly
+# right; ar 9 of 16, ko 16 of 17); then its eight disagreements were read and fixed (round 39,
+# PROVENANCE.md: Medvedev named with the Russian president's title, arms sent to help Russia's forces,
+# weapons for the infantry), so it is a tuning set now: 33 of 33 exactly right, and its floors are at
+# that.  No other set got a new disagreement or lost one.  Its figures rest on 8 and 22 expected
 # pairs: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -434,6 +442,7 @@ SET_FLOORS = {
     FRESH36: {"en": (0.99, 0.84), "ru": (0.99, 0.99)},
     FRESH37: {"ar": (0.92, 0.99), "ko": (0.95, 0.95)},
     FRESH38: {"en": (0.92, 0.99), "ru": (0.83, 0.99)},
+    FRESH39: {"ar": (0.99, 0.99), "ko": (0.99, 0.99)},
 }
 
 
@@ -536,6 +545,10 @@ SMALL_SETS: dict[Path, dict[str, tuple[int, int]]] = {
     # English and Russian only: NPO Mash hackers, Russia's oil and the UN cap, the Aurus car, Russia Day
     # messages, Koksan guns in Crimea, Kursk battle and nuclear plant hard negatives; about 40 of 150 in.
     FRESH38: {"en": (12, 6), "ru": (11, 7)},
+    # Arabic and Korean only: North Korea's arms for Wagner, the Tumangang railcars, and hard negatives
+    # on Kim Jong Il's summit with Medvedev, the Soviet-era debt and Russian wheat; 45 of 141 addresses
+    # checked were in.
+    FRESH39: {"ar": (16, 9), "ko": (17, 6)},
 }
 
 
@@ -779,6 +792,42 @@ id = "own-launch"
 language = "en"
 text = "North Korea fired two ballistic missiles into the sea on Monday. Russia said it was watching the region."
 expected = []
+""",
+    )
+    proc = run_cli("rules", "eval", str(labels), "--json", config=CONFIG)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["disagreements"] == []
+
+
+def test_another_president_named_by_title_is_not_putin_only_where_named(tmp_path: Path) -> None:
+    # Made-up sentences (rounds 38 and 39 merged): the title beside Medvedev's full name is his,
+    # and only that mention is set aside, so Putin's title elsewhere in the text still counts.
+    labels = _write(
+        tmp_path,
+        "president.toml",
+        """[[text]]
+id = "thanked"
+language = "en"
+text = "Kim Jong Un thanked the Russian president, Medvedev said on Tuesday."
+expected = ["kim-putin"]
+
+[[text]]
+id = "ulan-ude"
+language = "en"
+text = "North Korean leader Kim Jong Il met Russian President Dmitry Medvedev in Ulan-Ude in 2011."
+expected = []
+
+[[text]]
+id = "ulan-ude-ru"
+language = "ru"
+text = "Лидер КНДР Ким Чен Ир и президент России Дмитрий Медведев встретились в Улан-Удэ."
+expected = []
+
+[[text]]
+id = "both"
+language = "en"
+text = "Kim Jong Un met the Russian president in Vostochny. President Dmitry Medvedev had hosted his father in 2011."
+expected = ["kim-putin"]
 """,
     )
     proc = run_cli("rules", "eval", str(labels), "--json", config=CONFIG)
