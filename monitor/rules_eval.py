@@ -11,10 +11,11 @@ command is one registration there.
 
 One file gives its tables and disagreements (JSON: the file's document).  Several files
 give one line of figures and the disagreements per file, then the tables pooled over all
-of them (JSON: ``{"files": [...], "pooled": {...}}``).  ``--against OTHER`` scores the same
-texts with OTHER's rules too and says, per file and pooled, which disagreements the
-config has that OTHER has not (new) and which of OTHER's it no longer has (gone): what an
-edit to the rules changed, text by text.
+of them (JSON: ``{"files": [...], "pooled": {...}}``, the pooled part with counts where a
+file's document has lists).  ``--against OTHER`` scores the same texts with OTHER's rules
+too and says, per file and pooled, which disagreements the config has that OTHER has not
+(new) and which of OTHER's it no longer has (gone): what an edit to the rules changed,
+text by text.
 """
 
 from __future__ import annotations
@@ -175,14 +176,14 @@ def _pooled_json(results: list[Evaluation], comparisons: list[Comparison], again
     doc = {
         "files": len(results),
         **_figures(pool(results)),
-        "disagreements": sum(len(r.disagreements) for r in results),
+        "disagreement_count": sum(len(r.disagreements) for r in results),
     }
     if comparisons:
         doc["against"] = {
             "config": against,
             **_figures(pool([c.before for c in comparisons])),
-            "new": sum(len(c.gained) for c in comparisons),
-            "gone": sum(len(c.lost) for c in comparisons),
+            "new_count": sum(len(c.gained) for c in comparisons),
+            "gone_count": sum(len(c.lost) for c in comparisons),
         }
     return doc
 
@@ -264,8 +265,7 @@ def _write_many(
 
 
 def _write_disagreement(d: Disagreement, out: TextIO) -> None:
-    what = "fired, not expected" if d.kind == "extra" else "expected, did not fire"
-    out.write(f"\n{d.text.id} [{d.text.language}] {d.rule}: {what}\n")
+    out.write(f"\n{_label(d)}\n")
     if d.text.url:
         out.write(f"    {d.text.url}\n")
     if d.kind == "missed":

@@ -936,10 +936,18 @@ def test_several_files_give_their_figures_and_the_pooled_ones(tmp_path: Path) ->
     pooled = doc["pooled"]
     assert pooled["files"] == 2 and pooled["texts"] == 3 and pooled["exact"] == 2
     assert pooled["overall"] == {"tp": 1, "fp": 1, "fn": 0, "precision": 0.5, "recall": 1.0}
-    assert pooled["disagreements"] == 1 and "against" not in pooled
+    assert pooled["disagreement_count"] == 1 and "against" not in pooled
     text = run_cli("rules", "eval", str(first), str(second), "--against", str(CONFIG), config=CONFIG)
     assert text.returncode == 0, text.stderr
     assert f"{second}: 1 texts, 0 exactly right; en 0.000/-" in text.stdout
     assert "\nk [en] kim-putin: fired, not expected\n" in text.stdout
     assert "pooled over 2 files: 3 texts, 2 texts exactly right" in text.stdout
     assert "0 new disagreements, 0 gone" in text.stdout  # a config against itself changes nothing
+    narrowed = _narrowed_config(tmp_path)
+    proc = run_cli("rules", "eval", str(first), str(second), "--against", str(narrowed), "--json", config=CONFIG)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["pooled"]["against"]["new_count"] == 1  # the narrowed config misses nothing "k" expects
+    assert doc["pooled"]["against"]["gone_count"] == 1  # ... and misses the summit the bundled one finds
+    assert [d["id"] for d in doc["files"][0]["against"]["gone"]] == ["summit"]
+    assert [d["id"] for d in doc["files"][1]["against"]["new"]] == ["k"]
