@@ -74,6 +74,7 @@ FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FR
 FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29, FRESH30, FRESH31]
 FRESH_SETS += [FRESH32, FRESH33, FRESH34, FRESH35, FRESH36, FRESH37, FRESH38, FRESH39, FRESH40, FRESH41]
 CONFIG = ROOT / "config.toml"
+MADE_UP = HERE / "made_up.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
 # Per-language floors on the bundled config (measured figures are in ARCHITECTURE.md).
 FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
@@ -635,6 +636,13 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
+def _disagreements(labels: Path) -> list[dict]:
+    """The bundled rules' disagreements with a labelled file, through the real command."""
+    proc = run_cli("rules", "eval", str(labels), "--json", config=CONFIG)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)["disagreements"]
+
+
 def test_text_output_marks_words_and_counts(tmp_path: Path) -> None:
     labels = _write(
         tmp_path,
@@ -707,157 +715,11 @@ def test_measured_sets_stay_where_they_were_measured(set_reports: dict[Path, dic
     assert score["recall"] >= recall_floor, score
 
 
-def test_a_test_reported_beside_arms_sent_to_russia_keeps_the_arms_alert(tmp_path: Path) -> None:
-    # Made-up sentences, not a labelled set: the bundled arms rule's test guard (a missile test
-    # anywhere in the text) gives way where a sentence says weapons were sent to Russia, in
-    # every language.
-    labels = _write(
-        tmp_path,
-        "test-and-arms.toml",
-        """
-[[text]]
-id = "test-and-shells"
-language = "en"
-title = "North Korea test-fires a ballistic missile"
-body = "Seoul says Pyongyang has also sent millions of artillery shells to Russia."
-expected = ["nk-russia-arms"]
-
-[[text]]
-id = "test-alone"
-language = "en"
-text = "North Korea test-fired a ballistic missile on Monday, and Russia defended the launch."
-expected = []
-
-# Russia between the verb and the shells is a mention of its own (NEAR, see core/rules.py).
-[[text]]
-id = "test-and-shells-ru"
-language = "ru"
-title = "КНДР провела испытание баллистической ракеты"
-body = "По данным Сеула, КНДР также поставила России миллионы артиллерийских снарядов."
-expected = ["nk-russia-arms"]
-
-# 보냈다고 ("said it sent") meets the alias 보냈다 (core/text.py, _hangul_alias_forms); the
-# Korean digest reads arms as the arms rule does.
-[[text]]
-id = "test-and-shells-ko"
-language = "ko"
-title = "북한, 탄도미사일 시험발사"
-body = "한국 정부는 북한이 러시아에 포탄 수백만 발을 보냈다고 밝혔다."
-expected = ["nk-russia-arms", "korean-press-nk-russia"]
-
-[[text]]
-id = "test-and-shells-ar"
-language = "ar"
-title = "كوريا الشمالية تختبر صاروخا باليستيا"
-body = "وتقول سيول إن بيونغ يانغ أرسلت أيضا ملايين القذائف المدفعية إلى روسيا."
-expected = ["nk-russia-arms"]
-
-[[text]]
-id = "test-alone-ru"
-language = "ru"
-text = "КНДР провела испытание баллистической ракеты в понедельник, Россия защитила этот запуск."
-expected = []
-
-[[text]]
-id = "test-alone-ko"
-language = "ko"
-text = "북한이 월요일 탄도미사일을 시험발사했고, 러시아는 이 발사를 옹호했다."
-expected = []
-""",
-    )
-    proc = run_cli("rules", "eval", str(labels), "--json", config=CONFIG)
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["disagreements"] == []
-
-
-def test_the_spirit_of_self_sacrifice_sets_aside_only_its_own_word(tmp_path: Path) -> None:
-    # Made-up Korean sentences: 희생 inside 희생정신 (praise) is no casualty, but a death reported
-    # in another sentence of the same text is one, however far away (the guard used to read the
-    # whole text unless a casualty word stood within 50 words of the praise).
-    praise = (
-        "푸틴 대통령은 쿠르스크 해방 과정에서 조선인민군 군인들이 발휘한 용감성과 영웅주의, 희생정신을 높이 평가했다."
-    )
-    between = (
-        "크렘린궁은 이날 두 정상이 전화통화를 하고 양국 관계의 발전 방향과 국제 정세에 대해 "
-        "폭넓게 의견을 나눴다고 밝혔다. "
-        "양측은 올해 하반기 고위급 교류를 이어가고 경제와 문화, 교육 분야에서도 협력을 넓히기로 했다. "
-        "러시아 외무부는 별도의 성명을 내고 양국이 유엔 등 국제무대에서도 긴밀히 공조할 것이라고 설명했다. "
-        "전문가들은 이번 통화가 최근 미국과 러시아의 정상회담 이후 이뤄졌다는 점에 주목하고 있으며, "
-        "북한이 러시아와의 관계를 대외 전략의 중심에 두고 있다고 분석했다."
-    )
-    deaths = "한편 우크라이나 정보당국은 쿠르스크 전선에서 북한군 병사 수백 명이 사망했다고 밝혔다."
-    troops = ["nk-troops-for-russia", "kursk-nk", "korean-press-nk-russia"]
-    texts = [
-        {"id": "spirit-and-deaths", "language": "ko", "text": "\n".join([praise, between, deaths])},
-        {"id": "spirit-alone", "language": "ko", "text": praise, "expected": troops},
-    ]
-    texts[0]["expected"] = [*troops, "nk-troops-casualties"]
-    assert len(between.split()) > 50
-    labels = _write(tmp_path, "spirit.jsonl", "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in texts))
-    proc = run_cli("rules", "eval", str(labels), "--json", config=CONFIG)
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["disagreements"] == []
-
-
-def test_russia_firing_north_korean_missiles_is_no_north_korean_test(tmp_path: Path) -> None:
-    # Made-up sentences: North Korea's own launch is a test (round 37), but not where Russia
-    # is the launcher and North Korea the maker.
-    labels = _write(
-        tmp_path,
-        "launch.toml",
-        """
-[[text]]
-id = "kharkiv"
-language = "en"
-text = "Russia has fired North Korean ballistic missiles at Kharkiv, officials in the city said."
-expected = ["nk-russia-arms"]
-
-[[text]]
-id = "own-launch"
-language = "en"
-text = "North Korea fired two ballistic missiles into the sea on Monday. Russia said it was watching the region."
-expected = []
-""",
-    )
-    proc = run_cli("rules", "eval", str(labels), "--json", config=CONFIG)
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["disagreements"] == []
-
-
-def test_another_president_named_by_title_is_not_putin_only_where_named(tmp_path: Path) -> None:
-    # Made-up sentences (rounds 38 and 39 merged): the title beside Medvedev's full name is his,
-    # and only that mention is set aside, so Putin's title elsewhere in the text still counts.
-    labels = _write(
-        tmp_path,
-        "president.toml",
-        """[[text]]
-id = "thanked"
-language = "en"
-text = "Kim Jong Un thanked the Russian president, Medvedev said on Tuesday."
-expected = ["kim-putin"]
-
-[[text]]
-id = "ulan-ude"
-language = "en"
-text = "North Korean leader Kim Jong Il met Russian President Dmitry Medvedev in Ulan-Ude in 2011."
-expected = []
-
-[[text]]
-id = "ulan-ude-ru"
-language = "ru"
-text = "Лидер КНДР Ким Чен Ир и президент России Дмитрий Медведев встретились в Улан-Удэ."
-expected = []
-
-[[text]]
-id = "both"
-language = "en"
-text = "Kim Jong Un met the Russian president in Vostochny. President Dmitry Medvedev had hosted his father in 2011."
-expected = ["kim-putin"]
-""",
-    )
-    proc = run_cli("rules", "eval", str(labels), "--json", config=CONFIG)
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["disagreements"] == []
+def test_the_made_up_texts_come_out_as_labelled() -> None:
+    # made_up.toml: short made-up texts, one group per reading a round or a matcher change
+    # settled (the arms rule's test guard, the spirit of self-sacrifice, Russia firing North
+    # Korea's missiles, another president's title), each failing on the config from before it.
+    assert [(d["id"], d["rule"], d["kind"]) for d in _disagreements(MADE_UP)] == []
 
 
 def test_the_bundled_rules_stay_silent_on_the_real_feeds_of_general_news(tmp_path: Path) -> None:
@@ -886,9 +748,7 @@ def test_the_bundled_rules_stay_silent_on_the_real_feeds_of_general_news(tmp_pat
     labels = _write(tmp_path, "general-news.jsonl", "\n".join(lines) + "\n")
     named = sum(1 for line in lines if any(w in line for w in ("Korea", "Russia", "Putin", "Росси", "Путин")))
     assert len(lines) >= 1_400 and named >= 10, (len(lines), named)
-    proc = run_cli("rules", "eval", str(labels), "--json", config=CONFIG)
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["disagreements"] == []
+    assert _disagreements(labels) == []
 
 
 def _narrowed_config(tmp_path: Path) -> Path:
