@@ -5,7 +5,7 @@ Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's i
 every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on.  Each ``fresh*.jsonl`` (``fresh.jsonl``,
-then ``fresh2.jsonl`` to ``fresh41.jsonl``) was gathered as an out-of-sample set (from
+then ``fresh2.jsonl`` to ``fresh43.jsonl``) was gathered as an out-of-sample set (from
 ``fresh10.jsonl`` on, labelled and committed before any rule ran on it), measured once, and
 then had its disagreements read and fixed in the next round, so all of them are tuning sets
 now.  Their sources, sizes, once-measured figures and
@@ -69,10 +69,12 @@ FRESH38 = HERE / "fresh38.jsonl"
 FRESH39 = HERE / "fresh39.jsonl"
 FRESH40 = HERE / "fresh40.jsonl"
 FRESH41 = HERE / "fresh41.jsonl"
+FRESH43 = HERE / "fresh43.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
 FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22]
 FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29, FRESH30, FRESH31]
 FRESH_SETS += [FRESH32, FRESH33, FRESH34, FRESH35, FRESH36, FRESH37, FRESH38, FRESH39, FRESH40, FRESH41]
+FRESH_SETS += [FRESH43]
 CONFIG = ROOT / "config.toml"
 MADE_UP = HERE / "made_up.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
@@ -419,6 +421,15 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # so it is a tuning set now: ar 1.000/1.000, ko 1.000/0.857 (21 of 22 exactly right; f41-ko-11,
 # Russian engineers entering North Korea for its spy satellite, left).  No other set got a new
 # disagreement or lost one.  Its figures rest on 4 and 7 expected pairs: coarse.
+# fresh43.jsonl (24 texts: ar 12, ko 12, 9 hard negatives; Arabic and Korean only, committed before
+# any rule ran on them, gathered on main at c805d9f) was measured once on 2026-12-08 on that config:
+# ar 0.947/0.857, ko 1.000/0.913 (overall 0.975/0.886, 19 of 24 exactly right; ar 9 of 12, ko 10 of
+# 12); then two of its six disagreements were read and fixed (round 43, PROVENANCE.md: a send verb
+# beside soldiers read as a submarine handed over, the Arabic accusative agreement and "either party
+# attacked" as the treaty's clause), so it is a tuning set now: ar 1.000/0.905, ko 1.000/0.913 (20 of
+# 24 exactly right; f43-ar-04, f43-ar-05 and f43-ko-07, delegations below the chiefs the officials
+# rule names, and f43-ko-06, the army's name beside its gun in Russian hands, left).  No other set got
+# a new disagreement or lost one.  Its figures rest on 19 and 23 expected pairs: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -462,6 +473,7 @@ SET_FLOORS = {
     FRESH39: {"ar": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH40: {"en": (0.99, 0.99), "ru": (0.99, 0.99)},
     FRESH41: {"ar": (0.99, 0.99), "ko": (0.99, 0.85)},
+    FRESH43: {"ar": (0.99, 0.90), "ko": (0.99, 0.90)},
 }
 
 
@@ -575,6 +587,11 @@ SMALL_SETS: dict[Path, dict[str, tuple[int, int]]] = {
     # Rajin-Khasan coal, Putin with Moon Jae-in, ships held, and the Korean War in the Soviet papers; 8 of
     # 47 addresses checked were in.
     FRESH41: {"ar": (11, 8), "ko": (11, 7)},
+    # Arabic and Korean only: submarine reactor modules, co-developed drones, the Kursk film and the
+    # families' estate, delegations between the capitals, and hard negatives on K2 tanks for Poland,
+    # Hyundai's Russian plant, the Kursk submarine and nuclear plant, and Putin with Xi; 65 of 142
+    # addresses checked were in.
+    FRESH43: {"ar": (12, 4), "ko": (12, 5)},
 }
 
 
