@@ -69,12 +69,13 @@ FRESH38 = HERE / "fresh38.jsonl"
 FRESH39 = HERE / "fresh39.jsonl"
 FRESH40 = HERE / "fresh40.jsonl"
 FRESH41 = HERE / "fresh41.jsonl"
+FRESH42 = HERE / "fresh42.jsonl"
 FRESH43 = HERE / "fresh43.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
 FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22]
 FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29, FRESH30, FRESH31]
 FRESH_SETS += [FRESH32, FRESH33, FRESH34, FRESH35, FRESH36, FRESH37, FRESH38, FRESH39, FRESH40, FRESH41]
-FRESH_SETS += [FRESH43]
+FRESH_SETS += [FRESH42, FRESH43]
 CONFIG = ROOT / "config.toml"
 MADE_UP = HERE / "made_up.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
@@ -421,6 +422,14 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # so it is a tuning set now: ar 1.000/1.000, ko 1.000/0.857 (21 of 22 exactly right; f41-ko-11,
 # Russian engineers entering North Korea for its spy satellite, left).  No other set got a new
 # disagreement or lost one.  Its figures rest on 4 and 7 expected pairs: coarse.
+# fresh42.jsonl (29 texts: en 16, ru 13, 13 hard negatives; English and Russian only, committed before
+# any rule ran on them, gathered on main at c805d9f, looking for positives: think-tank pieces, Kim Yong
+# Bok, Ukrainian outlets in Russian) was measured once on 2026-12-08 on that config: en 0.926/1.000,
+# ru 0.917/0.917 (overall 0.923/0.973, 25 of 29 exactly right; en 14 of 16, ru 11 of 13); then its four
+# disagreements were read and fixed (round 42, PROVENANCE.md: a corps read as corpses, Russia's own
+# losses by mention, weapons issued to the deployed soldiers, wounded as a Russian verb), so it is a
+# tuning set now: 29 of 29 exactly right, and its floors are at that.  No other set got a new
+# disagreement or lost one.  Its figures rest on 25 and 12 expected pairs: coarse.
 # fresh43.jsonl (24 texts: ar 12, ko 12, 9 hard negatives; Arabic and Korean only, committed before
 # any rule ran on them, gathered on main at c805d9f) was measured once on 2026-12-08 on that config:
 # ar 0.947/0.857, ko 1.000/0.913 (overall 0.975/0.886, 19 of 24 exactly right; ar 9 of 12, ko 10 of
@@ -473,6 +482,7 @@ SET_FLOORS = {
     FRESH39: {"ar": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH40: {"en": (0.99, 0.99), "ru": (0.99, 0.99)},
     FRESH41: {"ar": (0.99, 0.99), "ko": (0.99, 0.85)},
+    FRESH42: {"en": (0.99, 0.99), "ru": (0.99, 0.99)},
     FRESH43: {"ar": (0.99, 0.90), "ko": (0.99, 0.90)},
 }
 
@@ -587,6 +597,10 @@ SMALL_SETS: dict[Path, dict[str, tuple[int, int]]] = {
     # Rajin-Khasan coal, Putin with Moon Jae-in, ships held, and the Korean War in the Soviet papers; 8 of
     # 47 addresses checked were in.
     FRESH41: {"ar": (11, 8), "ko": (11, 7)},
+    # English and Russian only: think-tank pieces, Kim Yong Bok, Ukrainian outlets in Russian, and hard
+    # negatives on Russian tours, Kim with Xi, the Belarus and Iran treaties and the allies' drills; 61 of
+    # 175 addresses checked were in.
+    FRESH42: {"en": (16, 6), "ru": (13, 7)},
     # Arabic and Korean only: submarine reactor modules, co-developed drones, the Kursk film and the
     # families' estate, delegations between the capitals, and hard negatives on K2 tanks for Poland,
     # Hyundai's Russian plant, the Kursk submarine and nuclear plant, and Putin with Xi; 65 of 142
