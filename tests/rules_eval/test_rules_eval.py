@@ -5,7 +5,7 @@ Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's i
 every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on.  Each ``fresh*.jsonl`` (``fresh.jsonl``,
-then ``fresh2.jsonl`` to ``fresh43.jsonl``) was gathered as an out-of-sample set (from
+then ``fresh2.jsonl`` to ``fresh45.jsonl``) was gathered as an out-of-sample set (from
 ``fresh10.jsonl`` on, labelled and committed before any rule ran on it), measured once, and
 then had its disagreements read and fixed in the next round, so all of them are tuning sets
 now.  Their sources, sizes, once-measured figures and
@@ -71,11 +71,12 @@ FRESH40 = HERE / "fresh40.jsonl"
 FRESH41 = HERE / "fresh41.jsonl"
 FRESH42 = HERE / "fresh42.jsonl"
 FRESH43 = HERE / "fresh43.jsonl"
+FRESH45 = HERE / "fresh45.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
 FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22]
 FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29, FRESH30, FRESH31]
 FRESH_SETS += [FRESH32, FRESH33, FRESH34, FRESH35, FRESH36, FRESH37, FRESH38, FRESH39, FRESH40, FRESH41]
-FRESH_SETS += [FRESH42, FRESH43]
+FRESH_SETS += [FRESH42, FRESH43, FRESH45]
 CONFIG = ROOT / "config.toml"
 MADE_UP = HERE / "made_up.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
@@ -439,6 +440,13 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # 24 exactly right; f43-ar-04, f43-ar-05 and f43-ko-07, delegations below the chiefs the officials
 # rule names, and f43-ko-06, the army's name beside its gun in Russian hands, left).  No other set got
 # a new disagreement or lost one.  Its figures rest on 19 and 23 expected pairs: coarse.
+# fresh45.jsonl (16 texts: ar 8, ko 8, 8 hard negatives; Arabic and Korean only, committed before any
+# rule ran on them, gathered on branch rules46 from main at 3641475, looking for positives: casualty
+# counts, the EU on the troops and the missiles, Pantsir for Pyongyang, drone crews in Kursk) was
+# measured once on 2026-12-08 on that config: ar 1.000/1.000, ko 1.000/1.000 (16 of 16 exactly right);
+# it had no disagreement, so round 45 changed nothing (PROVENANCE.md) and its floors are at that.  No
+# other set got a new disagreement or lost one.  Its figures rest on 10 and 13 expected pairs, with none
+# for kim-putin, the officials rule or the summit page: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -484,6 +492,7 @@ SET_FLOORS = {
     FRESH41: {"ar": (0.99, 0.99), "ko": (0.99, 0.85)},
     FRESH42: {"en": (0.99, 0.99), "ru": (0.99, 0.99)},
     FRESH43: {"ar": (0.99, 0.90), "ko": (0.99, 0.90)},
+    FRESH45: {"ar": (0.99, 0.99), "ko": (0.99, 0.99)},
 }
 
 
@@ -606,6 +615,11 @@ SMALL_SETS: dict[Path, dict[str, tuple[int, int]]] = {
     # Hyundai's Russian plant, the Kursk submarine and nuclear plant, and Putin with Xi; 65 of 142
     # addresses checked were in.
     FRESH43: {"ar": (12, 4), "ko": (12, 5)},
+    # Arabic and Korean only: casualty counts in Kursk, the EU on the troops and the missiles, Pantsir for
+    # Pyongyang, drone crews in Kursk, and hard negatives on drills and patrols with China, arms for India
+    # and Iran, Putin on South Korea, Trump and Kim at APEC, and a prisoner exchange; 65 of 161 addresses
+    # checked by address were in.
+    FRESH45: {"ar": (8, 3), "ko": (8, 5)},
 }
 
 
