@@ -71,12 +71,13 @@ FRESH40 = HERE / "fresh40.jsonl"
 FRESH41 = HERE / "fresh41.jsonl"
 FRESH42 = HERE / "fresh42.jsonl"
 FRESH43 = HERE / "fresh43.jsonl"
+FRESH44 = HERE / "fresh44.jsonl"
 FRESH45 = HERE / "fresh45.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
 FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22]
 FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29, FRESH30, FRESH31]
 FRESH_SETS += [FRESH32, FRESH33, FRESH34, FRESH35, FRESH36, FRESH37, FRESH38, FRESH39, FRESH40, FRESH41]
-FRESH_SETS += [FRESH42, FRESH43, FRESH45]
+FRESH_SETS += [FRESH42, FRESH43, FRESH44, FRESH45]
 CONFIG = ROOT / "config.toml"
 MADE_UP = HERE / "made_up.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
@@ -440,6 +441,14 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # 24 exactly right; f43-ar-04, f43-ar-05 and f43-ko-07, delegations below the chiefs the officials
 # rule names, and f43-ko-06, the army's name beside its gun in Russian hands, left).  No other set got
 # a new disagreement or lost one.  Its figures rest on 19 and 23 expected pairs: coarse.
+# fresh44.jsonl (20 texts: en 9, ru 11, 11 hard negatives; English and Russian only, committed before
+# any rule ran on them, gathered on main at 3641475, looking for positives: a prisoner on his unit's
+# losses, officers killed near Donetsk, the treaty's first year, Lavrov, Rudenko and Zhelokhovtsev) was
+# measured once on 2026-12-08 on that config: en 0.867/1.000, ru 1.000/1.000 (overall 0.920/1.000, 18
+# of 20 exactly right; en 7 of 9, ru 11 of 11); then its two disagreements were read and fixed (round
+# 44, PROVENANCE.md: the cargo ship that carried the soldiers, artillery as fire support), so it is a
+# tuning set now: 20 of 20 exactly right, and its floors are at that.  No other set got a new
+# disagreement or lost one.  Its figures rest on 13 and 10 expected pairs: coarse.
 # fresh45.jsonl (16 texts: ar 8, ko 8, 8 hard negatives; Arabic and Korean only, committed before any
 # rule ran on them, gathered on branch rules46 from main at 3641475, looking for positives: casualty
 # counts, the EU on the troops and the missiles, Pantsir for Pyongyang, drone crews in Kursk) was
@@ -492,6 +501,7 @@ SET_FLOORS = {
     FRESH41: {"ar": (0.99, 0.99), "ko": (0.99, 0.85)},
     FRESH42: {"en": (0.99, 0.99), "ru": (0.99, 0.99)},
     FRESH43: {"ar": (0.99, 0.90), "ko": (0.99, 0.90)},
+    FRESH44: {"en": (0.99, 0.99), "ru": (0.99, 0.99)},
     FRESH45: {"ar": (0.99, 0.99), "ko": (0.99, 0.99)},
 }
 
@@ -615,6 +625,11 @@ SMALL_SETS: dict[Path, dict[str, tuple[int, int]]] = {
     # Hyundai's Russian plant, the Kursk submarine and nuclear plant, and Putin with Xi; 65 of 142
     # addresses checked were in.
     FRESH43: {"ar": (12, 4), "ko": (12, 5)},
+    # English and Russian only: a prisoner on his unit's losses, officers killed near Donetsk, the
+    # treaty's first year, Lavrov in the Duma, Rudenko and Zhelokhovtsev, and hard negatives on a Kursk
+    # drone attack, South Korea's envoys, Rajin's rail and wharf, football, No Kwang Chol, Zakharova
+    # and Borodavkin; 65 of 142 addresses checked were in.
+    FRESH44: {"en": (9, 5), "ru": (11, 6)},
     # Arabic and Korean only: casualty counts in Kursk, the EU on the troops and the missiles, Pantsir for
     # Pyongyang, drone crews in Kursk, and hard negatives on drills and patrols with China, arms for India
     # and Iran, Putin on South Korea, Trump and Kim at APEC, and a prisoner exchange; 65 of 161 addresses
