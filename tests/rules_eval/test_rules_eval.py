@@ -5,7 +5,7 @@ Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's i
 every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on.  Each ``fresh*.jsonl`` (``fresh.jsonl``,
-then ``fresh2.jsonl`` to ``fresh45.jsonl``) was gathered as an out-of-sample set (from
+then ``fresh2.jsonl`` to ``fresh46.jsonl``) was gathered as an out-of-sample set (from
 ``fresh10.jsonl`` on, labelled and committed before any rule ran on it), measured once, and
 then had its disagreements read and fixed in the next round, so all of them are tuning sets
 now.  Their sources, sizes, once-measured figures and
@@ -73,11 +73,12 @@ FRESH42 = HERE / "fresh42.jsonl"
 FRESH43 = HERE / "fresh43.jsonl"
 FRESH44 = HERE / "fresh44.jsonl"
 FRESH45 = HERE / "fresh45.jsonl"
+FRESH46 = HERE / "fresh46.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
 FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22]
 FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29, FRESH30, FRESH31]
 FRESH_SETS += [FRESH32, FRESH33, FRESH34, FRESH35, FRESH36, FRESH37, FRESH38, FRESH39, FRESH40, FRESH41]
-FRESH_SETS += [FRESH42, FRESH43, FRESH44, FRESH45]
+FRESH_SETS += [FRESH42, FRESH43, FRESH44, FRESH45, FRESH46]
 CONFIG = ROOT / "config.toml"
 MADE_UP = HERE / "made_up.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
@@ -456,6 +457,15 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # it had no disagreement, so round 45 changed nothing (PROVENANCE.md) and its floors are at that.  No
 # other set got a new disagreement or lost one.  Its figures rest on 10 and 13 expected pairs, with none
 # for kim-putin, the officials rule or the summit page: coarse.
+# fresh46.jsonl (13 texts: en 7, ru 6, 6 hard negatives; English and Russian only, committed before any
+# rule ran on them, gathered on branch rules47 from main at e91f205, looking for positives: losses in
+# Kursk, the soldiers near Sumy, Budanov on the shells after Shoigu's visit, Yoon on the troops, Lavrov
+# in 2017, Kim's invitation in 2018) was measured once on 2026-12-08 on that config: en 1.000/0.909,
+# ru 1.000/1.000 (overall 1.000/0.933, 12 of 13 exactly right; en 6 of 7, ru 6 of 6); then its one
+# disagreement was read and fixed (round 46, PROVENANCE.md: equipment as the object of a send verb), so
+# it is a tuning set now: 13 of 13 exactly right, and its floors are at that.  No other set got a new
+# disagreement or lost one.  Its figures rest on 11 and 4 expected pairs, with none for the treaty or
+# the summit page: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -503,6 +513,7 @@ SET_FLOORS = {
     FRESH43: {"ar": (0.99, 0.90), "ko": (0.99, 0.90)},
     FRESH44: {"en": (0.99, 0.99), "ru": (0.99, 0.99)},
     FRESH45: {"ar": (0.99, 0.99), "ko": (0.99, 0.99)},
+    FRESH46: {"en": (0.99, 0.99), "ru": (0.99, 0.99)},
 }
 
 
@@ -635,6 +646,11 @@ SMALL_SETS: dict[Path, dict[str, tuple[int, int]]] = {
     # and Iran, Putin on South Korea, Trump and Kim at APEC, and a prisoner exchange; 65 of 161 addresses
     # checked by address were in.
     FRESH45: {"ar": (8, 3), "ko": (8, 5)},
+    # English and Russian only: losses in Kursk and "more equipment", the soldiers near Sumy, Budanov on
+    # the shells after Shoigu's visit, Yoon on the troops, ISW on demining in Kursk, Lavrov (2017) and
+    # Kim's invitation (2018), and hard negatives on construction workers, flights with South Korea,
+    # drone strikes in the Kursk region and Ukraine's losses there; 78 of 157 addresses checked were in.
+    FRESH46: {"en": (7, 3), "ru": (6, 3)},
 }
 
 
