@@ -462,10 +462,12 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # Kursk, the soldiers near Sumy, Budanov on the shells after Shoigu's visit, Yoon on the troops, Lavrov
 # in 2017, Kim's invitation in 2018) was measured once on 2026-12-08 on that config: en 1.000/0.909,
 # ru 1.000/1.000 (overall 1.000/0.933, 12 of 13 exactly right; en 6 of 7, ru 6 of 6); then its one
-# disagreement was read and fixed (round 46, PROVENANCE.md: equipment as the object of a send verb), so
-# it is a tuning set now: 13 of 13 exactly right, and its floors are at that.  No other set got a new
-# disagreement or lost one.  Its figures rest on 11 and 4 expected pairs, with none for the treaty or
-# the summit page: coarse.
+# disagreement was read (round 46, PROVENANCE.md: equipment as the object of a send verb); the fix
+# read bare "equipment" sent between the two as arms and also fired on a hospital's, so at the merge it
+# was narrowed to military equipment and f46-en-01 ("sending more equipment") is left: en 1.000/0.909,
+# 12 of 13 exactly right, its floors just under that.  No other set got a new disagreement or lost
+# one.  Its figures rest on 11 and 4 expected pairs, with none for the treaty or the summit page:
+# coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -513,7 +515,7 @@ SET_FLOORS = {
     FRESH43: {"ar": (0.99, 0.90), "ko": (0.99, 0.90)},
     FRESH44: {"en": (0.99, 0.99), "ru": (0.99, 0.99)},
     FRESH45: {"ar": (0.99, 0.99), "ko": (0.99, 0.99)},
-    FRESH46: {"en": (0.99, 0.99), "ru": (0.99, 0.99)},
+    FRESH46: {"en": (0.99, 0.90), "ru": (0.99, 0.99)},
 }
 
 
