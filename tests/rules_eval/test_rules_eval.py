@@ -5,7 +5,7 @@ Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's i
 every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on.  Each ``fresh*.jsonl`` (``fresh.jsonl``,
-then ``fresh2.jsonl`` to ``fresh46.jsonl``) was gathered as an out-of-sample set (from
+then ``fresh2.jsonl`` to ``fresh47.jsonl``) was gathered as an out-of-sample set (from
 ``fresh10.jsonl`` on, labelled and committed before any rule ran on it), measured once, and
 then had its disagreements read and fixed in the next round, so all of them are tuning sets
 now.  Their sources, sizes, once-measured figures and
@@ -74,11 +74,12 @@ FRESH43 = HERE / "fresh43.jsonl"
 FRESH44 = HERE / "fresh44.jsonl"
 FRESH45 = HERE / "fresh45.jsonl"
 FRESH46 = HERE / "fresh46.jsonl"
+FRESH47 = HERE / "fresh47.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
 FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22]
 FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29, FRESH30, FRESH31]
 FRESH_SETS += [FRESH32, FRESH33, FRESH34, FRESH35, FRESH36, FRESH37, FRESH38, FRESH39, FRESH40, FRESH41]
-FRESH_SETS += [FRESH42, FRESH43, FRESH44, FRESH45, FRESH46]
+FRESH_SETS += [FRESH42, FRESH43, FRESH44, FRESH45, FRESH46, FRESH47]
 CONFIG = ROOT / "config.toml"
 MADE_UP = HERE / "made_up.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
@@ -468,6 +469,17 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # 12 of 13 exactly right, its floors just under that.  No other set got a new disagreement or lost
 # one.  Its figures rest on 11 and 4 expected pairs, with none for the treaty or the summit page:
 # coarse.
+# fresh47.jsonl (14 texts: ar 6, ko 8, 5 hard negatives; Arabic and Korean only, committed before any
+# rule ran on them, gathered on branch rules48 from main at e91f205, looking for positives: Zelensky on
+# the troops' camps and the shells, Blinken's missile sanctions, wounded North Koreans in a Kursk
+# hospital, the M1991 launcher) was measured once on 2026-12-08 on that config: ar 0.875/0.875, ko
+# 0.882/1.000 (overall 0.880/0.957, 11 of 14 exactly right; ar 4 of 6, ko 7 of 8); then three of its
+# four disagreements were read and fixed (round 47, PROVENANCE.md: the Arabic transfer noun نقل as a
+# send verb for weapons, Kursk named only with the incursion's date, a headline on carrying out a past
+# summit's agreements), so it is a tuning set now: ar 1.000/1.000, ko 0.938/1.000 (13 of 14 exactly
+# right; f47-ko-06, Kozlov's visit to Pyongyang for the Korean digest, left).  No other set got a new
+# disagreement or lost one.  Its figures rest on 8 and 15 expected pairs, with none for the officials
+# rule or the summit page: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -516,6 +528,7 @@ SET_FLOORS = {
     FRESH44: {"en": (0.99, 0.99), "ru": (0.99, 0.99)},
     FRESH45: {"ar": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH46: {"en": (0.99, 0.90), "ru": (0.99, 0.99)},
+    FRESH47: {"ar": (0.99, 0.99), "ko": (0.93, 0.99)},
 }
 
 
@@ -653,6 +666,11 @@ SMALL_SETS: dict[Path, dict[str, tuple[int, int]]] = {
     # Kim's invitation (2018), and hard negatives on construction workers, flights with South Korea,
     # drone strikes in the Kursk region and Ukraine's losses there; 78 of 157 addresses checked were in.
     FRESH46: {"en": (7, 3), "ru": (6, 3)},
+    # Arabic and Korean only: Zelensky on the troops' camps and the shells, Blinken's missile sanctions,
+    # wounded North Koreans in a Kursk hospital, the M1991 launcher, and hard negatives on the Crimean
+    # speaker's invitation, Shoigu in Tehran and China, Kozlov's 2019 visit and Orban with Putin; 72 of
+    # about 150 addresses checked were in.
+    FRESH47: {"ar": (6, 2), "ko": (8, 3)},
 }
 
 
