@@ -26,6 +26,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import BrokenExecutor, Executor, Future, ThreadPoolExecutor
 from datetime import datetime
@@ -124,7 +125,9 @@ class CpuPool:
                 # loaded the Korean model once when the config watches Korean text.
                 preload = ["monitor.services.analysis"] + (["monitor.stages.korean"] if self.korean else [])
                 context.set_forkserver_preload(preload)
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+                self._pool = ProcessPoolExecutor(
+                    self.workers, mp_context=context, initializer=_exit_with, initargs=(os.getpid(),)
+                )
                 log.info("started %d CPU worker processes", self.workers)
             return self._pool
 
@@ -256,6 +259,43 @@ class CpuPool:
             pool.shutdown(wait=wait, cancel_futures=True)
             if wait:
                 _stop_forkserver()
+
+
+# How often a worker checks that the process that started it is still alive (see _exit_with).
+PARENT_CHECK_S = 1.0
+
+
+def _exit_with(parent: int) -> None:
+    """Run in each worker as it starts: end it once ``parent``, the process that asked for it, is gone.
+
+    A worker is the forkserver's child, not the daemon's, so the kernel tells it nothing
+    when the daemon dies.  Killed with SIGKILL (the OOM killer, ``kill -9``, a crash test),
+    the daemon used to leave its workers blocked on their call queue for good, and with
+    them the forkserver, which lives while any worker holds its pipe: three processes and,
+    with Korean text, the model's ~330 MiB each, until reboot.  A thread polls the
+    parent's PID; a PID reused within a second of the death is the one case it misses.
+    """
+
+    def watch() -> None:
+        while _alive(parent):
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="wirewatch-parent-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs: not gone, not another user's (a reused PID), not a zombie awaiting its reaper."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): the signal test above is all there is
+    return state != b"Z"
 
 
 def _stop_forkserver() -> None:

@@ -321,3 +321,48 @@ def test_start_at_keeps_small_batches_in_the_thread_until_the_workers_run(runtim
         assert fresh.started
     finally:
         fresh.close()
+
+
+_STARTS_WORKERS = """
+import os, sys, time
+from monitor.stages.cpu import CpuPool
+cpu = CpuPool(2)
+pool = cpu._executor()
+assert list(pool.map(time.sleep, [0.3, 0.3], timeout=60)) == [None, None]  # both workers start
+from multiprocessing import forkserver
+print(os.getpid(), forkserver._forkserver._forkserver_pid, *pool._processes, flush=True)
+time.sleep(600)
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    with open(f"/proc/{pid}/stat", "rb") as f:  # a zombie waits for its reaper: it runs no more
+        return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+
+
+def test_workers_and_their_forkserver_end_when_the_process_that_started_them_is_killed() -> None:
+    """kill -9 of the daemon (the OOM killer, a crash) leaves no worker or forkserver behind."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", _STARTS_WORKERS], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        parent, server, *workers = (int(p) for p in proc.stdout.readline().split())
+        assert parent == proc.pid and len(workers) == 2
+        assert not any(_gone(p) for p in (server, *workers))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while not all(_gone(p) for p in (server, *workers)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [p for p in (server, *workers) if not _gone(p)] == []
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
