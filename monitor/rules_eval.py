@@ -67,13 +67,13 @@ class _Rules:
 
 def run_rules_eval(
     config_file: str,
-    labels_files: str | Sequence[str],
+    labels_files: Sequence[str],
     as_json: bool,
     out: TextIO = sys.stdout,
     against: str | None = None,
 ) -> int:
     """Load, evaluate, write; raise :class:`ConfigError` for every usage problem."""
-    files = [labels_files] if isinstance(labels_files, str) else list(labels_files)
+    files = list(labels_files)
     config = load_config(config_file)
     other = load_config(against) if against else None
     # A text may expect a rule either config has: the one without it does not score it.
@@ -88,7 +88,7 @@ def run_rules_eval(
     if as_json:
         docs = [
             _as_json(file, r, comparisons[i] if comparisons else None, against)
-            for i, ((file, _), r) in enumerate(zip(sets, results, strict=True))
+            for i, (file, r) in enumerate(zip(files, results, strict=True))
         ]
         doc = docs[0] if len(docs) == 1 else {"files": docs, "pooled": _pooled_json(results, comparisons, against)}
         json.dump(doc, out, ensure_ascii=False, indent=2)

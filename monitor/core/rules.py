@@ -28,10 +28,10 @@ A clause may use other clauses, but not itself, directly or through others.
 ``a NEAR/n b`` holds when an occurrence of ``a`` and an occurrence of ``b`` that
 shares no word with it stand in the same field with at most ``n`` words between them,
 in either order (``NEAR/0`` means adjacent); one that lies between the other's words
-(Russia in "sent Russia shells") is at no distance.  ``a NEAR/s b`` holds when they start in the same sentence
-of the same field: a sentence ends at ``! ? … 。 ؟``, a line break, or a full stop
-followed by a space (not after a single letter or a common abbreviation such as "Oct."
-or "Gen.").  It is how a rule says that a topic word is *about* a country: "Moscow."
+(Russia in "sent Russia shells") is at no distance.  ``a NEAR/s b`` holds when they
+start in the same sentence of the same field: a sentence ends at ``! ? … 。 ؟``, a line
+break, or a full stop followed by a space (not after a single letter or a common
+abbreviation such as "Oct." or "Gen.").  It is how a rule says that a topic word is *about* a country: "Moscow."
 in an agency dateline is a sentence of its own.
 
 ``a NOT NEAR/n b`` (and ``a NOT NEAR/s b``) holds for each occurrence of ``a`` that has
