@@ -31,8 +31,8 @@ in either order (``NEAR/0`` means adjacent); one that lies between the other's w
 (Russia in "sent Russia shells") is at no distance.  ``a NEAR/s b`` holds when they
 start in the same sentence of the same field: a sentence ends at ``! ? … 。 ؟``, a line
 break, or a full stop followed by a space (not after a single letter or a common
-abbreviation such as "Oct." or "Gen.").  It is how a rule says that a topic word is *about* a country: "Moscow."
-in an agency dateline is a sentence of its own.
+abbreviation such as "Oct." or "Gen.").  It is how a rule says that a topic word is
+*about* a country: "Moscow." in an agency dateline is a sentence of its own.
 
 ``a NOT NEAR/n b`` (and ``a NOT NEAR/s b``) holds for each occurrence of ``a`` that has
 no occurrence of ``b`` within ``n`` words (in its sentence), overlapping ones included:
