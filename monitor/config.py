@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.core.languages import language_problem
-from monitor.core.rules import parse_clause, parse_query, position
+from monitor.core.rules import alias_key, parse_clause, parse_query, position
 from monitor.core.units import parse_duration, parse_size
 from monitor.errors import ConfigError, ConfigProblem, QueryError
 
@@ -658,6 +658,11 @@ def _terms(v: _Validator, t: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
         if not any(a.strip() for a in values):
             v.error(where, "a term needs at least one non-empty alias")
         out[name] = tuple(a for a in values if a.strip())
+        first: dict[tuple[tuple[str, ...], bool], int] = {}
+        for i, alias in enumerate(out[name]):
+            j = first.setdefault(alias_key(alias), i)
+            if j != i:
+                v.warn(where, f"{alias!r} matches the same words as {out[name][j]!r} once normalised; drop one")
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -330,6 +331,43 @@ def test_a_clause_no_rule_uses_is_a_warning(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "warning:" in result.stderr and "clauses.spare: no rule uses this clause" in result.stderr
     assert "1 sources, 2 terms, 2 clauses, 1 rules, 1 subscribers" in result.stdout
+
+
+def test_an_alias_that_matches_what_an_earlier_one_matches_is_a_warning(tmp_path: Path) -> None:
+    # Case, hyphens, ё/е, Arabic short vowels and a typed apostrophe all normalise away;
+    # a wildcard is another alias, and so is a word of its own.
+    aliases = [
+        "Kim Jong Un",
+        "kim jong-un",
+        "Kim Jong*",
+        "KIM JONG*",
+        "передаёт",
+        "передает",
+        "اتفاقا",
+        "اتفاقًا",
+        "Russia's army",
+        "Russia\u2019s army",
+        "Kim",
+        "Kim Jong",
+    ]
+    text = GOOD.replace('kursk = ["Kursk"]', f"kursk = {json.dumps(aliases)}")
+    config = load_config(write(tmp_path, text), env={"SMTP_PASSWORD": "x"})
+    assert config.terms["kursk"] == tuple(aliases)  # nothing is dropped: the matcher indexes each once
+    assert [str(w).split(": ", 1)[1] for w in config.warnings] == [
+        "terms.kursk: 'kim jong-un' matches the same words as 'Kim Jong Un' once normalised; drop one",
+        "terms.kursk: 'KIM JONG*' matches the same words as 'Kim Jong*' once normalised; drop one",
+        "terms.kursk: 'передает' matches the same words as 'передаёт' once normalised; drop one",
+        "terms.kursk: 'اتفاقًا' matches the same words as 'اتفاقا' once normalised; drop one",
+        "terms.kursk: 'Russia\u2019s army' matches the same words as \"Russia's army\" once normalised; drop one",
+    ]
+    result = run_cli("check", config=write(tmp_path, text), env={"SMTP_PASSWORD": "x"})
+    assert result.returncode == 0, result.stderr
+    assert "'передает' matches the same words as 'передаёт'" in result.stderr
+
+
+def test_the_bundled_terms_have_no_alias_twice() -> None:
+    config = load_config(ROOT / "config.toml", env={})
+    assert [w for w in config.warnings if "once normalised" in str(w)] == []
 
 
 def test_a_clause_over_several_lines_is_reported_by_line_and_column(tmp_path: Path) -> None:

@@ -599,7 +599,7 @@ class _Compiler:
             return pid
         # Aliases are indexed by their keys and alias forms only (see _paths).
         tokens = tokenize(text, documents=False)
-        key = (tuple(t.key for t in tokens), prefix)
+        key = (tuple(t.key for t in tokens), prefix)  # = alias_key(text), tokenised once
         pid = self.pattern_ids.get(key)
         if pid is None:
             pid = self.pattern_ids[key] = len(self.pattern_ids)
@@ -652,6 +652,18 @@ class _Compiler:
         if isinstance(node, Or):
             return _COr(tuple(self.node(c) for c in node.children))
         return _CNear(self.node(node.left), self.node(node.right), node.distance, node.negated)
+
+
+def alias_key(alias: str) -> tuple[tuple[str, ...], bool]:
+    """What an alias matches: its words' normalised keys, and whether it ends in ``*``.
+
+    Two aliases with one key match the same words ("North Korea" and "north  korea"), so
+    the compiler indexes them once and ``check`` reports the second as redundant.
+    """
+    stripped = alias.strip()
+    prefix = stripped.endswith("*")
+    text = stripped.removesuffix("*") if prefix else stripped
+    return tuple(t.key for t in tokenize(text, documents=False)), prefix
 
 
 def _paths(tokens: tuple[Token, ...], prefix: bool) -> Iterator[tuple[str, ...]]:
