@@ -54,7 +54,7 @@ from functools import lru_cache
 from typing import Literal, TypeAlias
 
 from monitor.core.models import Document, RuleHit, Span
-from monitor.core.text import Token, TokenRow, row_end, row_start, token_rows, tokenize, words
+from monitor.core.text import Token, TokenRow, keys, row_end, row_start, token_rows, tokenize, words
 from monitor.errors import QueryError
 
 __all__ = [
@@ -663,7 +663,7 @@ def alias_key(alias: str) -> tuple[tuple[str, ...], bool]:
     stripped = alias.strip()
     prefix = stripped.endswith("*")
     text = stripped.removesuffix("*") if prefix else stripped
-    return tuple(t.key for t in tokenize(text, documents=False)), prefix
+    return keys(text), prefix
 
 
 def _paths(tokens: tuple[Token, ...], prefix: bool) -> Iterator[tuple[str, ...]]:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.core.text import ARABIC_MIN_STEM, fold, normalize, tokenize, words
+from monitor.core.text import ARABIC_MIN_STEM, fold, keys, normalize, tokenize, words
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -354,6 +354,22 @@ _TEXT = st.lists(st.one_of(st.text(max_size=12), _SAMPLES), max_size=8).map(" ".
 def test_normalize_is_idempotent(text: str) -> None:
     once = normalize(text)
     assert normalize(once) == once
+
+
+@given(_TEXT)
+@settings(max_examples=400)
+def test_keys_are_the_alias_tokens_keys(text: str) -> None:
+    """``keys`` is what the compiler indexes an alias under (``alias_key``), without analysis."""
+    assert keys(text) == tuple(t.key for t in tokenize(text, documents=False))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["fallen soldiers inRussia's war, лидерКНДР", "NATO는 2025년 G7에서", "м'ясо та В’ячеслав", "مُعَاهَدَةً ـ"],
+)
+def test_keys_follow_the_matchers_cuts(text: str) -> None:
+    assert keys(text) == tuple(t.key for t in tokenize(text, documents=False))
+    assert keys(text) == tuple(t.key for t in tokenize(text))
 
 
 @given(st.text(max_size=12))
