@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.core.languages import language_problem
-from monitor.core.rules import alias_key, parse_clause, parse_query, position
+from monitor.core.rules import alias_key, parse_clause, parse_query, position, query_terms
 from monitor.core.units import parse_duration, parse_size
 from monitor.errors import ConfigError, ConfigProblem, QueryError
 
@@ -369,10 +369,13 @@ def parse_config(data: Mapping[str, Any], file: str, env: Mapping[str, str]) -> 
     terms = _terms(v, v.table("terms", data.get("terms")))
     clauses = _clauses(v, v.table("clauses", data.get("clauses")), terms)
     subscribers = _subscribers(v, data.get("subscribers", []), env)
-    used: set[str] = set()  # the clauses the rules use, filled in by _rules' own parse
+    used: set[str] = set()  # the clauses and terms the rules use, filled in by _rules' own parse
     rules = _rules(
         v, data.get("rules", []), terms, clauses, used, {s.name for s in sources}, {s.name for s in subscribers}
     )
+    for name in terms:
+        if name not in used:
+            v.warn(f"terms.{name}", "no rule uses this term")
     for name in clauses:
         if name not in used and name not in terms:
             v.warn(f"clauses.{name}", "no rule uses this clause")
@@ -700,7 +703,7 @@ def _rules(
     sources: set[str],
     subscribers: set[str],
 ) -> list[RuleConfig]:
-    """The rules; ``used`` gains every clause a valid rule uses, directly or through another."""
+    """The rules; ``used`` gains every clause and term a valid rule uses, directly or through a clause."""
     out: list[RuleConfig] = []
     seen: set[str] = set()
     for i, t in enumerate(v.array("rules", items)):
@@ -729,7 +732,9 @@ def _rules(
         query = v.string(f"{where}.query", t.get("query"))
         if query:
             try:
-                used.update(name for name, _ in parse_query(query, terms, clauses).clauses)
+                parsed = parse_query(query, terms, clauses)
+                used.update(name for name, _ in parsed.clauses)
+                used.update(query_terms(parsed))
             except QueryError as exc:
                 # A mistake inside a clause is reported once, at the clause.
                 if exc.clause is None:

@@ -333,6 +333,19 @@ def test_a_clause_no_rule_uses_is_a_warning(tmp_path: Path) -> None:
     assert "1 sources, 2 terms, 2 clauses, 1 rules, 1 subscribers" in result.stdout
 
 
+def test_a_term_no_rule_uses_is_a_warning(tmp_path: Path) -> None:
+    # Read through a clause a rule uses counts; read only by an unused clause does not.
+    text = GOOD.replace('kursk = ["Kursk"]', 'kursk = ["Kursk"]\nsuja = ["Suja"]\nsumy = ["Sumy"]\nlgov = ["Lgov"]')
+    text = text.replace("[[rules]]", '[clauses]\nfront = "kursk OR suja"\nspare = "sumy"\n\n[[rules]]', 1)
+    text = text.replace('query = "putin AND kursk"', 'query = "putin AND front"')
+    config = load_config(write(tmp_path, text), env={"SMTP_PASSWORD": "x"})
+    assert [str(w).split(": ", 1)[1] for w in config.warnings] == [
+        "terms.sumy: no rule uses this term",
+        "terms.lgov: no rule uses this term",
+        "clauses.spare: no rule uses this clause",
+    ]
+
+
 def test_an_alias_that_matches_what_an_earlier_one_matches_is_a_warning(tmp_path: Path) -> None:
     # Case, hyphens, ё/е, Arabic short vowels and a typed apostrophe all normalise away;
     # a wildcard is another alias, and so is a word of its own.
