@@ -5,7 +5,7 @@ Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's i
 every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on.  Each ``fresh*.jsonl`` (``fresh.jsonl``,
-then ``fresh2.jsonl`` to ``fresh49.jsonl``) was gathered as an out-of-sample set (from
+then ``fresh2.jsonl`` to ``fresh50.jsonl``) was gathered as an out-of-sample set (from
 ``fresh10.jsonl`` on, labelled and committed before any rule ran on it), measured once, and
 then had its disagreements read and fixed in the next round, so all of them are tuning sets
 now.  Their sources, sizes, once-measured figures and
@@ -77,12 +77,14 @@ FRESH46 = HERE / "fresh46.jsonl"
 FRESH47 = HERE / "fresh47.jsonl"
 FRESH48 = HERE / "fresh48.jsonl"
 FRESH49 = HERE / "fresh49.jsonl"
+FRESH50 = HERE / "fresh50.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
 FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22]
 FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29, FRESH30, FRESH31]
 FRESH_SETS += [FRESH32, FRESH33, FRESH34, FRESH35, FRESH36, FRESH37, FRESH38, FRESH39, FRESH40, FRESH41]
 FRESH_SETS += [FRESH42, FRESH43, FRESH44, FRESH45, FRESH46, FRESH47]
 FRESH_SETS += [FRESH48, FRESH49]
+FRESH_SETS += [FRESH50]
 CONFIG = ROOT / "config.toml"
 MADE_UP = HERE / "made_up.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
@@ -506,6 +508,18 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # (28 of 30 exactly right; f49-ko-01's munitions plant and f49-ko-13's foreseen deaths left).  No
 # other set got a new disagreement or lost one.  Its figures rest on 16 and 25 expected pairs, with
 # none for the summit page: coarse.
+# fresh50.jsonl (16 texts: en 8, ru 8, 8 hard negatives; English and Russian only, committed before
+# any rule ran on them, gathered on branch rules54 from main at 9fad282, looking for positives:
+# Kostin and Filchakov on the Kharkiv missiles, Skibitskyi on the dud shells, the NIS on drone
+# training, Zelensky's 10,000 soldiers, strike drones for Russia, Kim's 2024 birthday greeting and
+# Putin's telegram on the Korean units in Kursk) was measured once on 2026-12-08 on that config: en
+# 0.857/1.000, ru 1.000/0.800 (overall 0.933/0.875, 13 of 16 exactly right; en 7 of 8, ru 6 of 8);
+# then its three disagreements were read and fixed (round 50, PROVENANCE.md: the generic verb of
+# deployment with North Korea's weapons as object and a Prosecutor General read as a commander,
+# "ударные дроны" as strike drones, «корейские подразделения/бойцы» as North Korea's soldiers), so
+# it is a tuning set now: en 1.000/1.000, ru 1.000/1.000 (16 of 16 exactly right).  No other set got
+# a new disagreement; none lost one.  Its figures rest on 7 and 10 expected pairs, with none for the
+# officials rule, the digest or the summit page: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -557,6 +571,7 @@ SET_FLOORS = {
     FRESH47: {"ar": (0.99, 0.99), "ko": (0.93, 0.99)},
     FRESH48: {"en": (0.99, 0.99), "ru": (0.99, 0.99)},
     FRESH49: {"ar": (0.99, 0.99), "ko": (0.92, 0.99)},
+    FRESH50: {"en": (0.99, 0.99), "ru": (0.99, 0.99)},
 }
 
 
@@ -710,6 +725,11 @@ SMALL_SETS: dict[Path, dict[str, tuple[int, int]]] = {
     # negatives on missile launches, Yeonpyeong, Kursk without North Koreans, the Kursk submarine,
     # Putin with Xi and Trump; more than half of about 240 addresses checked were in.
     FRESH49: {"ar": (12, 6), "ko": (18, 6)},
+    # English and Russian only: the Kharkiv missiles (Kostin, Filchakov), Skibitskyi's dud shells, the
+    # NIS on drone training, Zelensky's 10,000 soldiers, strike drones for Russia, Kim's 2024 greeting
+    # and Putin's 2025 telegram, and hard negatives on Shoigu and Lavrov with China, Iran and Belarus
+    # and the Kursk nuclear plant; about 60 of 150 addresses checked were in.
+    FRESH50: {"en": (8, 4), "ru": (8, 4)},
 }
 
 
