@@ -5,7 +5,7 @@ Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's i
 every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on.  Each ``fresh*.jsonl`` (``fresh.jsonl``,
-then ``fresh2.jsonl`` to ``fresh49.jsonl``) was gathered as an out-of-sample set (from
+then ``fresh2.jsonl`` to ``fresh51.jsonl``) was gathered as an out-of-sample set (from
 ``fresh10.jsonl`` on, labelled and committed before any rule ran on it), measured once, and
 then had its disagreements read and fixed in the next round, so all of them are tuning sets
 now.  Their sources, sizes, once-measured figures and
@@ -77,12 +77,14 @@ FRESH46 = HERE / "fresh46.jsonl"
 FRESH47 = HERE / "fresh47.jsonl"
 FRESH48 = HERE / "fresh48.jsonl"
 FRESH49 = HERE / "fresh49.jsonl"
+FRESH51 = HERE / "fresh51.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
 FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22]
 FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29, FRESH30, FRESH31]
 FRESH_SETS += [FRESH32, FRESH33, FRESH34, FRESH35, FRESH36, FRESH37, FRESH38, FRESH39, FRESH40, FRESH41]
 FRESH_SETS += [FRESH42, FRESH43, FRESH44, FRESH45, FRESH46, FRESH47]
 FRESH_SETS += [FRESH48, FRESH49]
+FRESH_SETS += [FRESH51]
 CONFIG = ROOT / "config.toml"
 MADE_UP = HERE / "made_up.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
@@ -506,6 +508,18 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # (28 of 30 exactly right; f49-ko-01's munitions plant and f49-ko-13's foreseen deaths left).  No
 # other set got a new disagreement or lost one.  Its figures rest on 16 and 25 expected pairs, with
 # none for the summit page: coarse.
+# fresh51.jsonl (23 texts: ar 10, ko 13, 10 hard negatives; Arabic and Korean only, committed before
+# any rule ran on them, gathered on branch rules55 from main at 9fad282, looking for positives: Putin's
+# invitation carried by Lavrov, Shoigu in Tehran after meeting Kim, Kirby on the dead in Kursk, the
+# Koksan guns, the prisoners off the exchange list, Russia's drone help, Medvedev with Kim and Ri Hi
+# Yong) was measured once on 2026-12-08 on that config: ar 0.909/1.000, ko 0.826/0.905 (overall
+# 0.853/0.935, 18 of 23 exactly right; ar 9 of 10, ko 9 of 13); then five of its seven disagreements
+# were read and fixed (round 51, PROVENANCE.md: a military word beside a workers word in the drone
+# clauses, Putin named only as someone's aide, the partnership named as a level of relations, Kim in a
+# recalled summit beside a South Korean minister's talks), so it is a tuning set now: ar 0.909/1.000,
+# ko 0.955/1.000 (21 of 23 exactly right; f51-ar-06's Kim and Putin apart and f51-ko-09's "북·러
+# 군사협력" as a talking point left).  No other set got a new disagreement or lost one.  Its figures rest
+# on 10 and 21 expected pairs, with none for the summit page: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -557,6 +571,7 @@ SET_FLOORS = {
     FRESH47: {"ar": (0.99, 0.99), "ko": (0.93, 0.99)},
     FRESH48: {"en": (0.99, 0.99), "ru": (0.99, 0.99)},
     FRESH49: {"ar": (0.99, 0.99), "ko": (0.92, 0.99)},
+    FRESH51: {"ar": (0.90, 0.99), "ko": (0.95, 0.99)},
 }
 
 
@@ -710,6 +725,12 @@ SMALL_SETS: dict[Path, dict[str, tuple[int, int]]] = {
     # negatives on missile launches, Yeonpyeong, Kursk without North Koreans, the Kursk submarine,
     # Putin with Xi and Trump; more than half of about 240 addresses checked were in.
     FRESH49: {"ar": (12, 6), "ko": (18, 6)},
+    # Arabic and Korean only: Putin's invitation carried by Lavrov, Shoigu in Tehran after Kim, Kirby
+    # on the dead in Kursk, the Koksan guns, the prisoners, Russia's drone help, Medvedev with Kim, and
+    # hard negatives on the Kursk incursion and the 1943 battle, Shoigu in Beijing and Tehran, Lavrov
+    # with Seoul's ministers, a tourist route and Medvedev with Ri Hi Yong; well over half of about 230
+    # addresses checked were in.
+    FRESH51: {"ar": (10, 5), "ko": (13, 5)},
 }
 
 
