@@ -5,7 +5,7 @@ Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's i
 every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on.  Each ``fresh*.jsonl`` (``fresh.jsonl``,
-then ``fresh2.jsonl`` to ``fresh50.jsonl``) was gathered as an out-of-sample set (from
+then ``fresh2.jsonl`` to ``fresh51.jsonl``) was gathered as an out-of-sample set (from
 ``fresh10.jsonl`` on, labelled and committed before any rule ran on it), measured once, and
 then had its disagreements read and fixed in the next round, so all of them are tuning sets
 now.  Their sources, sizes, once-measured figures and
@@ -78,13 +78,13 @@ FRESH47 = HERE / "fresh47.jsonl"
 FRESH48 = HERE / "fresh48.jsonl"
 FRESH49 = HERE / "fresh49.jsonl"
 FRESH50 = HERE / "fresh50.jsonl"
+FRESH51 = HERE / "fresh51.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
 FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22]
 FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29, FRESH30, FRESH31]
 FRESH_SETS += [FRESH32, FRESH33, FRESH34, FRESH35, FRESH36, FRESH37, FRESH38, FRESH39, FRESH40, FRESH41]
 FRESH_SETS += [FRESH42, FRESH43, FRESH44, FRESH45, FRESH46, FRESH47]
-FRESH_SETS += [FRESH48, FRESH49]
-FRESH_SETS += [FRESH50]
+FRESH_SETS += [FRESH48, FRESH49, FRESH50, FRESH51]
 CONFIG = ROOT / "config.toml"
 MADE_UP = HERE / "made_up.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
@@ -520,6 +520,19 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # it is a tuning set now: en 1.000/1.000, ru 1.000/1.000 (16 of 16 exactly right).  No other set got
 # a new disagreement; none lost one.  Its figures rest on 7 and 10 expected pairs, with none for the
 # officials rule, the digest or the summit page: coarse.
+# fresh51.jsonl (23 texts: ar 10, ko 13, 10 hard negatives; Arabic and Korean only, committed before
+# any rule ran on them, gathered on branch rules55 from main at 9fad282, looking for positives: Putin's
+# invitation carried by Lavrov, Shoigu in Tehran after meeting Kim, Kirby on the dead in Kursk, the
+# Koksan guns, the prisoners off the exchange list, Russia's drone help, Medvedev with Kim and Ri Hi
+# Yong) was measured once on 2026-12-08 on that config: ar 0.909/1.000, ko 0.826/0.905 (overall
+# 0.853/0.935, 18 of 23 exactly right; ar 9 of 10, ko 9 of 13); then four of its seven disagreements
+# were read and fixed (round 51, PROVENANCE.md: a military word beside a workers word in the drone
+# clauses, Putin named only as someone's aide, Kim in a recalled summit beside a South Korean
+# minister's talks; its fix for the partnership named as a level of relations was dropped at the
+# merge), so it is a tuning set now: ar 0.909/1.000, ko 0.913/1.000 (20 of 23 exactly right;
+# f51-ar-06's Kim and Putin apart, f51-ko-09's "북·러 군사협력" as a talking point and f51-ko-11's
+# partnership level left).  No other set got a new disagreement or lost one.  Its figures rest on 10
+# and 21 expected pairs, with none for the summit page: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -572,6 +585,7 @@ SET_FLOORS = {
     FRESH48: {"en": (0.99, 0.99), "ru": (0.99, 0.99)},
     FRESH49: {"ar": (0.99, 0.99), "ko": (0.92, 0.99)},
     FRESH50: {"en": (0.99, 0.99), "ru": (0.99, 0.99)},
+    FRESH51: {"ar": (0.90, 0.99), "ko": (0.91, 0.99)},
 }
 
 
@@ -730,6 +744,12 @@ SMALL_SETS: dict[Path, dict[str, tuple[int, int]]] = {
     # and Putin's 2025 telegram, and hard negatives on Shoigu and Lavrov with China, Iran and Belarus
     # and the Kursk nuclear plant; about 60 of 150 addresses checked were in.
     FRESH50: {"en": (8, 4), "ru": (8, 4)},
+    # Arabic and Korean only: Putin's invitation carried by Lavrov, Shoigu in Tehran after Kim, Kirby
+    # on the dead in Kursk, the Koksan guns, the prisoners, Russia's drone help, Medvedev with Kim, and
+    # hard negatives on the Kursk incursion and the 1943 battle, Shoigu in Beijing and Tehran, Lavrov
+    # with Seoul's ministers, a tourist route and Medvedev with Ri Hi Yong; well over half of about 230
+    # addresses checked were in.
+    FRESH51: {"ar": (10, 5), "ko": (13, 5)},
 }
 
 
