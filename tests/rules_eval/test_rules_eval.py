@@ -5,7 +5,7 @@ Russian and Korean (sources in ``PROVENANCE.md``), each judged by an analyst's i
 every bundled rule, with hard negatives (the Kursk submarine, Russian troops without North
 Korea, North Korean missile tests alone, 무기한).  ``labels.jsonl`` and ``holdout.jsonl`` are
 the sets the bundled config was first tuned on.  Each ``fresh*.jsonl`` (``fresh.jsonl``,
-then ``fresh2.jsonl`` to ``fresh51.jsonl``) was gathered as an out-of-sample set (from
+then ``fresh2.jsonl`` to ``fresh52.jsonl``) was gathered as an out-of-sample set (from
 ``fresh10.jsonl`` on, labelled and committed before any rule ran on it), measured once, and
 then had its disagreements read and fixed in the next round, so all of them are tuning sets
 now.  Their sources, sizes, once-measured figures and
@@ -79,12 +79,14 @@ FRESH48 = HERE / "fresh48.jsonl"
 FRESH49 = HERE / "fresh49.jsonl"
 FRESH50 = HERE / "fresh50.jsonl"
 FRESH51 = HERE / "fresh51.jsonl"
+FRESH52 = HERE / "fresh52.jsonl"
 FRESH_SETS = [FRESH, FRESH2, FRESH3, FRESH4, FRESH5, FRESH6, FRESH7, FRESH8, FRESH9, FRESH10, FRESH11, FRESH12]
 FRESH_SETS += [FRESH13, FRESH14, FRESH15, FRESH16, FRESH17, FRESH18, FRESH19, FRESH20, FRESH21, FRESH22]
 FRESH_SETS += [FRESH23, FRESH24, FRESH25, FRESH26, FRESH27, FRESH28, FRESH29, FRESH30, FRESH31]
 FRESH_SETS += [FRESH32, FRESH33, FRESH34, FRESH35, FRESH36, FRESH37, FRESH38, FRESH39, FRESH40, FRESH41]
 FRESH_SETS += [FRESH42, FRESH43, FRESH44, FRESH45, FRESH46, FRESH47]
 FRESH_SETS += [FRESH48, FRESH49, FRESH50, FRESH51]
+FRESH_SETS += [FRESH52]
 CONFIG = ROOT / "config.toml"
 MADE_UP = HERE / "made_up.toml"
 LANGUAGES = ("en", "ar", "ru", "ko")
@@ -533,6 +535,18 @@ FLOORS = dict.fromkeys(LANGUAGES, (0.97, 0.97))
 # f51-ar-06's Kim and Putin apart, f51-ko-09's "북·러 군사협력" as a talking point and f51-ko-11's
 # partnership level left).  No other set got a new disagreement or lost one.  Its figures rest on 10
 # and 21 expected pairs, with none for the summit page: coarse.
+# fresh52.jsonl (17 texts: en 7, ru 10, 7 hard negatives; English and Russian only, committed before
+# any rule ran on them, gathered on branch rules58 from main at 5e995a9, looking for positives: Seoul's
+# ministry on the treaty and on the troop movements, Cho Hyun to Lavrov and at the Security Council,
+# Chang Ho-jin after the Vostochny summit, the WSJ and NYT on ammunition purchases, Mash on the
+# soldiers before Kursk, Kim's New Year letter to Putin) was measured once on 2026-12-08 on that
+# config: en 1.000/1.000, ru 0.889/1.000 (overall 0.941/1.000, 16 of 17 exactly right; en 7 of 7, ru
+# 9 of 10); then its one disagreement was read and fixed (round 52, PROVENANCE.md: a troop word within
+# two words of Russia's army, with no word of fighting beside or supporting it, is Russia's: Kim's
+# letter «военнослужащим отважной российской армии»), so it is a tuning set now: en 1.000/1.000, ru
+# 1.000/1.000 (17 of 17 exactly right).  No other set got a new disagreement; none lost one.  Its
+# figures rest on 8 and 8 expected pairs, with none for the casualty rule, the digest or the summit
+# page: coarse.
 SET_FLOORS = {
     HOLDOUT: {"en": (0.99, 0.99), "ar": (0.99, 0.92), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
     FRESH: {"en": (0.99, 0.99), "ar": (0.96, 0.99), "ru": (0.99, 0.99), "ko": (0.99, 0.99)},
@@ -586,6 +600,7 @@ SET_FLOORS = {
     FRESH49: {"ar": (0.99, 0.99), "ko": (0.92, 0.99)},
     FRESH50: {"en": (0.99, 0.99), "ru": (0.99, 0.99)},
     FRESH51: {"ar": (0.90, 0.99), "ko": (0.91, 0.99)},
+    FRESH52: {"en": (0.99, 0.99), "ru": (0.99, 0.99)},
 }
 
 
@@ -750,6 +765,11 @@ SMALL_SETS: dict[Path, dict[str, tuple[int, int]]] = {
     # with Seoul's ministers, a tourist route and Medvedev with Ri Hi Yong; well over half of about 230
     # addresses checked were in.
     FRESH51: {"ar": (10, 5), "ko": (13, 5)},
+    # English and Russian only: Seoul's ministry on the treaty and the troop movements, Cho Hyun to
+    # Lavrov and at the Security Council, Chang Ho-jin after Vostochny, the WSJ and NYT on ammunition
+    # purchases, Mash on the soldiers before Kursk, Kim's New Year letter, and hard negatives on Lavrov
+    # with Iran, Belousov with Belarus and drones over Kursk; about 45 of 110 addresses checked were in.
+    FRESH52: {"en": (7, 3), "ru": (10, 4)},
 }
 
 
